@@ -1,0 +1,21 @@
+"""eeg4students: EEG brain-computer-interface studies on a laptop.
+
+The pipeline, bottom to top::
+
+    io / boards  ->  store (BIDS)  ->  simulate  ->  cli
+
+Import what you need from the submodules, e.g.
+``from eeg4students.io import read_recording`` or
+``from eeg4students.store import Dataset``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from eeg4students.errors import EEG4StudentsError
+
+try:
+    __version__ = version("eeg4students")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["EEG4StudentsError", "__version__"]

@@ -1,0 +1,136 @@
+"""Headsets known to BrainFlow, by friendly name.
+
+Everything about a board (channel rows, names, sampling rate) is read from
+BrainFlow's own board descriptions, never copied by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from brainflow.board_shim import BoardIds, BoardShim
+
+from eeg4students.errors import BoardError
+
+#: Friendly names users type, mapped to BrainFlow's board ids. The Muse ids
+#: are the native-Bluetooth boards, not the deprecated BLED112-dongle ones.
+BOARD_IDS: dict[str, BoardIds] = {
+    "synthetic": BoardIds.SYNTHETIC_BOARD,
+    "playback": BoardIds.PLAYBACK_FILE_BOARD,
+    "muse_2": BoardIds.MUSE_2_BOARD,
+    "muse_s": BoardIds.MUSE_S_BOARD,
+    "muse_2016": BoardIds.MUSE_2016_BOARD,
+    "ganglion": BoardIds.GANGLION_BOARD,
+    "cyton": BoardIds.CYTON_BOARD,
+    "cyton_daisy": BoardIds.CYTON_DAISY_BOARD,
+}
+
+#: Amplifier rails in microvolts, where the device clips. Muse headbands
+#: deliver 12-bit samples scaled to +/-1000 uV; Cyton's ADS1299 at gain 24
+#: spans +/-187,500 uV.
+RAIL_UV: dict[str, float] = {
+    "muse_2": 1000.0,
+    "muse_s": 1000.0,
+    "muse_2016": 1000.0,
+    "cyton": 187500.0,
+    "cyton_daisy": 187500.0,
+}
+
+
+@dataclass(frozen=True)
+class Board:
+    """What BrainFlow says about one headset.
+
+    Attributes
+    ----------
+    name : str
+        Friendly name, e.g. ``"muse_2"``.
+    board_id : int
+        BrainFlow board id.
+    sfreq : float
+        Sampling rate in Hz.
+    eeg_rows : tuple of int
+        Rows of BrainFlow's data array that hold EEG, in microvolts.
+    eeg_names : tuple of str
+        Electrode names of those rows.
+    timestamp_row, marker_row, package_row : int | None
+        Rows holding the Unix timestamp (s), the inserted markers and the
+        package counter, when the board has them.
+    n_rows : int
+        Number of rows in the board's data array.
+    """
+
+    name: str
+    board_id: int
+    sfreq: float
+    eeg_rows: tuple[int, ...]
+    eeg_names: tuple[str, ...]
+    timestamp_row: int | None
+    marker_row: int | None
+    package_row: int | None
+    n_rows: int
+
+    @property
+    def rail_uv(self) -> float | None:
+        """Amplifier rail in microvolts, if known for this board."""
+        return RAIL_UV.get(self.name)
+
+
+def board_names() -> list[str]:
+    """Return the friendly names of the supported headsets."""
+    return list(BOARD_IDS)
+
+
+def get_board(name: str, *, master: str | None = None) -> Board:
+    """Describe a headset by its friendly name.
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`board_names`, e.g. ``"muse_2"`` (case and
+        hyphens are forgiven: ``"Muse-2"`` works).
+    master : str | None
+        For ``"playback"`` (and other streaming boards), the headset whose
+        data is replayed; its description is returned.
+
+    Returns
+    -------
+    board : Board
+        The board's channels and sampling rate, from BrainFlow.
+
+    Raises
+    ------
+    BoardError
+        If the name is unknown.
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key not in BOARD_IDS:
+        raise BoardError(
+            f"Unknown headset {name!r}: use one of {', '.join(BOARD_IDS)} "
+            "(see `eeg4students boards`)."
+        )
+    if key == "playback":
+        if master is None:
+            raise BoardError(
+                "The playback board replays another headset's recording: "
+                "name that headset as the master board (e.g. muse_2)."
+            )
+        return get_board(master)
+    board_id = int(BOARD_IDS[key])
+    descr = BoardShim.get_board_descr(board_id)
+    names = descr.get("eeg_names", "")
+    rows = tuple(descr["eeg_channels"])
+    eeg_names = (
+        tuple(names.split(",")) if names else tuple(f"EEG{i + 1}" for i in range(len(rows)))
+    )
+    return Board(
+        name=key,
+        board_id=board_id,
+        sfreq=float(descr["sampling_rate"]),
+        eeg_rows=rows,
+        eeg_names=eeg_names,
+        timestamp_row=descr.get("timestamp_channel"),
+        marker_row=descr.get("marker_channel"),
+        package_row=descr.get("package_num_channel"),
+        n_rows=int(descr["num_rows"]),
+    )

@@ -1,0 +1,193 @@
+"""Turning timestamped samples into an ``mne.io.Raw`` on a regular time grid.
+
+Consumer headsets stream over Bluetooth, so samples go missing. A reader
+hands over the samples it has with their timestamps; :func:`build_raw` puts
+them on the nominal sampling grid, fills each hole by linear interpolation
+between its edges (so filters do not ring) and marks the filled span with a
+``BAD_gap`` annotation. Nothing is glued: times after a gap stay true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mne
+import numpy as np
+
+from eeg4students.errors import RecordingFormatError
+from eeg4students.events import BAD_GAP
+
+#: Sampling rates of common consumer headsets; an estimate within 2% of one
+#: of these is snapped to it.
+NOMINAL_RATES = (125.0, 128.0, 200.0, 220.0, 250.0, 256.0, 500.0, 512.0, 1000.0)
+
+
+def estimate_sfreq(path: Path, timestamps: np.ndarray) -> float:
+    """Estimate the sampling rate (Hz) from timestamps (s), snapped to a nominal rate."""
+    if len(timestamps) < 2:
+        raise RecordingFormatError(path, "has a single sample: cannot tell the sampling rate")
+    dt = np.diff(timestamps)
+    step = float(np.median(dt[dt > 0])) if np.any(dt > 0) else 0.0
+    if step <= 0:
+        raise RecordingFormatError(path, "all timestamps are equal: cannot tell the sampling rate")
+    estimate = 1.0 / step
+    for rate in NOMINAL_RATES:
+        if abs(estimate - rate) / rate < 0.02:
+            return rate
+    return round(estimate, 3)
+
+
+def regular_grid(
+    path: Path,
+    timestamps: np.ndarray,
+    sfreq: float,
+    gap_threshold: float,
+    lines: np.ndarray,
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Place timestamped samples on the sampling grid.
+
+    Parameters
+    ----------
+    path : Path
+        The file (for messages).
+    timestamps : ndarray, shape (n_samples,)
+        Sample times in seconds, non-decreasing.
+    sfreq : float
+        Nominal sampling rate in Hz.
+    gap_threshold : float
+        A step between two samples longer than this (seconds) is a gap.
+    lines : ndarray of int, shape (n_samples,)
+        1-based file line of each sample (for messages).
+
+    Returns
+    -------
+    positions : ndarray of int, shape (n_samples,)
+        Index of each sample on the grid.
+    gaps : list of (onset, duration)
+        Filled spans in seconds from the first sample.
+    """
+    dt = np.diff(timestamps)
+    backwards = np.flatnonzero(dt < 0)
+    if backwards.size:
+        i = int(backwards[0]) + 1
+        raise RecordingFormatError(
+            path,
+            f"the timestamp goes backwards by {-dt[i - 1]:.3f} s "
+            f"({timestamps[i - 1]:.3f} then {timestamps[i]:.3f}); the file mixes "
+            "two recordings or was edited: split it at this line",
+            line=int(lines[i]),
+        )
+    steps = np.ones(len(timestamps), dtype=np.int64)
+    steps[0] = 0
+    gap_at = np.flatnonzero(dt > gap_threshold)
+    steps[gap_at + 1] = np.maximum(np.rint(dt[gap_at] * sfreq).astype(np.int64), 2)
+    positions = np.cumsum(steps)
+    gaps = [
+        (float(positions[i] + 1) / sfreq, float(steps[i + 1] - 1) / sfreq) for i in gap_at.tolist()
+    ]
+    return positions, gaps
+
+
+def build_raw(
+    data_uv: np.ndarray,
+    ch_names: Sequence[str],
+    ch_types: Sequence[str],
+    sfreq: float,
+    *,
+    positions: np.ndarray | None = None,
+    gaps: Sequence[tuple[float, float]] = (),
+    markers: Sequence[tuple[int, str]] = (),
+    start_time: float | None = None,
+    device_model: str | None = None,
+    bads: Sequence[str] = (),
+) -> mne.io.RawArray:
+    """Build a Raw in volts from samples in microvolts.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Samples in microvolts (EEG) or their native unit (misc channels).
+    ch_names, ch_types : sequence of str
+        Channel names and MNE channel types (``"eeg"``, ``"misc"``).
+    sfreq : float
+        Sampling rate in Hz.
+    positions : ndarray of int, shape (n_samples,) | None
+        Grid index of each sample (from :func:`regular_grid`); None when the
+        samples are already contiguous.
+    gaps : sequence of (onset, duration)
+        Spans (s) to annotate as ``BAD_gap``.
+    markers : sequence of (sample index, description)
+        Event markers; the index is into ``data_uv`` (before gap filling).
+    start_time : float | None
+        Unix time (s) of the first sample: the measurement date.
+    device_model : str | None
+        Short name of the device, stored in ``info["device_info"]["model"]``.
+    bads : sequence of str
+        Channels known to be unusable.
+
+    Returns
+    -------
+    raw : mne.io.RawArray
+        The recording, EEG in volts.
+    """
+    data = np.asarray(data_uv, dtype=float)
+    if positions is not None and positions[-1] + 1 != data.shape[1]:
+        grid = np.arange(positions[-1] + 1)
+        data = np.vstack([np.interp(grid, positions, row) for row in data])
+    scale = np.array([1e-6 if t == "eeg" else 1.0 for t in ch_types])[:, None]
+    info = mne.create_info(list(ch_names), sfreq, list(ch_types))
+    raw = mne.io.RawArray(data * scale, info, verbose="error")
+    if start_time is not None:
+        raw.set_meas_date(datetime.fromtimestamp(float(start_time), tz=UTC))
+    if device_model is not None:
+        with raw.info._unlock():
+            raw.info["device_info"] = {"model": device_model}
+    raw.info["bads"] = list(bads)
+    onsets, durations, descriptions = [], [], []
+    for onset, duration in gaps:
+        onsets.append(onset)
+        durations.append(duration)
+        descriptions.append(BAD_GAP)
+    for index, description in markers:
+        grid_index = positions[index] if positions is not None else index
+        onsets.append(grid_index / sfreq)
+        durations.append(0.0)
+        descriptions.append(description)
+    if onsets:
+        raw.set_annotations(
+            mne.Annotations(onsets, durations, descriptions, orig_time=raw.info["meas_date"])
+        )
+    return raw
+
+
+def flat_or_railed(
+    data_uv: np.ndarray, ch_names: Sequence[str], *, rail_uv: float | None = None
+) -> list[str]:
+    """Return channels that are flat or stuck at the rail most of the time.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Samples in microvolts.
+    ch_names : sequence of str
+        Channel names.
+    rail_uv : float | None
+        The amplifier's rail (uV), if known.
+
+    Returns
+    -------
+    bads : list of str
+        Channels whose peak-to-peak range is below 1 uV, or that spend more
+        than half the time at their own extreme value or within 1% of the
+        rail (an electrode that is not connected drives the input there).
+    """
+    bad = []
+    for name, row in zip(ch_names, data_uv, strict=True):
+        lo, hi = row.min(), row.max()
+        at_extreme = np.mean((row == lo) | (row == hi))
+        at_rail = np.mean(np.abs(row) >= 0.99 * rail_uv) if rail_uv else 0.0
+        if hi - lo < 1.0 or max(at_extreme, at_rail) > 0.5:
+            bad.append(name)
+    return bad

@@ -1,0 +1,193 @@
+"""Reading delimited text recordings with errors that name the line and column.
+
+Shared by the text readers (muse-lsl, Mind Monitor, OpenBCI GUI). pandas does
+the parsing; this module turns what can go wrong into one readable
+:class:`~eeg4students.errors.RecordingFormatError`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eeg4students.errors import RecordingFormatError
+
+_FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def check_file(path: Path) -> None:
+    """Raise if ``path`` does not exist, is a folder, or is empty."""
+    if not path.exists():
+        raise RecordingFormatError(path, "no such file; check the path")
+    if path.is_dir():
+        raise RecordingFormatError(path, "is a folder, not a recording file")
+    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+        raise RecordingFormatError(path, "the file is empty")
+
+
+def leading_lines(path: Path, prefix: str) -> list[str]:
+    """Return the lines at the top of ``path`` that start with ``prefix``."""
+    lines = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.startswith(prefix):
+                break
+            lines.append(line.rstrip("\r\n"))
+    return lines
+
+
+def _last_line(path: Path) -> tuple[int, str]:
+    """Return the 1-based number and text of the last non-empty line."""
+    number, last = 0, ""
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number_, line in enumerate(fh, start=1):
+            if line.strip():
+                number, last = number_, line.rstrip("\r\n")
+    return number, last
+
+
+def read_table(
+    path: Path,
+    *,
+    skip_lines: int = 0,
+    header: bool = True,
+    sep: str = ",",
+    what: str = "recording",
+) -> tuple[pd.DataFrame, int]:
+    """Read a delimited text table, with readable errors.
+
+    Parameters
+    ----------
+    path : Path
+        The text file.
+    skip_lines : int
+        Lines to skip before the header (or the first row when ``header`` is
+        False), e.g. ``%`` comment lines.
+    header : bool
+        Whether the first line after ``skip_lines`` names the columns.
+    sep : str
+        Field separator. Spaces after it are ignored.
+    what : str
+        What kind of file this is, for messages (``"muse-lsl CSV"``).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The cells, numeric where pandas could tell; column names stripped.
+    first_line : int
+        1-based line number in the file of the table's first data row.
+
+    Raises
+    ------
+    RecordingFormatError
+        If the file is empty, has a header but no rows, has a row with the
+        wrong number of fields, or ends in a truncated line.
+    """
+    check_file(path)
+    first_line = skip_lines + (2 if header else 1)
+    try:
+        table = pd.read_csv(
+            path,
+            sep=sep,
+            skiprows=skip_lines,
+            header=0 if header else None,
+            skipinitialspace=True,
+            low_memory=False,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise RecordingFormatError(path, f"the {what} has no header and no samples") from exc
+    except pd.errors.ParserError as exc:
+        match = _FIELDS_RE.search(str(exc))
+        if match:
+            expected, line, saw = match.groups()
+            raise RecordingFormatError(
+                path,
+                f"has {saw} fields where {expected} were expected; fix or delete that line",
+                line=int(line),
+            ) from exc
+        raise RecordingFormatError(path, f"cannot be parsed as a {what}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RecordingFormatError(path, f"is not a text {what} (binary content)") from exc
+    if header:
+        table.columns = [str(c).strip() for c in table.columns]
+    if len(table) == 0:
+        raise RecordingFormatError(path, f"the {what} has a header but no samples")
+    n_fields = table.shape[1]
+    number, last = _last_line(path)
+    seen = len(last.split(sep))
+    if seen < n_fields:
+        raise RecordingFormatError(
+            path,
+            f"the last line has {seen} of {n_fields} fields, so the file looks "
+            "truncated (was the recording interrupted?); delete that line to read "
+            "the rest",
+            line=number,
+        )
+    return table, first_line
+
+
+def numeric_columns(
+    path: Path,
+    table: pd.DataFrame,
+    columns: list[str] | list[int],
+    first_line: int,
+    *,
+    allow_nan: bool = False,
+) -> np.ndarray:
+    """Take columns of a table as float64, naming any cell that is not a number.
+
+    Parameters
+    ----------
+    path : Path
+        The file the table came from (for messages).
+    table : pandas.DataFrame
+        The table from :func:`read_table`.
+    columns : list
+        Column labels to take, in order.
+    first_line : int
+        1-based file line of the table's first row.
+    allow_nan : bool
+        If False, an empty or NaN cell is an error naming where the run of
+        missing values starts and how long it is.
+
+    Returns
+    -------
+    values : ndarray, shape (n_rows, n_columns)
+        The cells as float64.
+    """
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        found = ", ".join(str(c) for c in table.columns)
+        raise RecordingFormatError(
+            path,
+            f"has no column {missing[0]!r} (the columns are: {found}); is this the right format?",
+        )
+    out = np.empty((len(table), len(columns)))
+    for j, col in enumerate(columns):
+        cells = table[col]
+        values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+        not_number = np.isnan(values) & cells.notna().to_numpy()
+        if not_number.any():
+            i = int(np.argmax(not_number))
+            raise RecordingFormatError(
+                path,
+                f"{cells.iloc[i]!r} is not a number",
+                line=first_line + i,
+                column=str(col),
+            )
+        if not allow_nan and np.isnan(values).any():
+            start = int(np.argmax(np.isnan(values)))
+            ok_after = ~np.isnan(values[start:])
+            length = int(np.argmax(ok_after)) if ok_after.any() else len(values) - start
+            raise RecordingFormatError(
+                path,
+                f"{length} missing value(s) (empty or NaN) from this line on; "
+                "the headset lost the signal here: cut the file or fill the run",
+                line=first_line + start,
+                column=str(col),
+            )
+        out[:, j] = values
+    return out

@@ -1,0 +1,99 @@
+"""Reader for files written by BrainFlow's ``DataFilter.write_file``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from brainflow.data_filter import DataFilter
+from brainflow.exit_codes import BrainFlowError
+
+from eeg4students.boards import get_board
+from eeg4students.errors import RecordingFormatError
+from eeg4students.io._raw import build_raw, regular_grid
+from eeg4students.io._table import check_file, numeric_columns, read_table
+
+
+def read_brainflow_file(
+    path: str | Path,
+    *,
+    board: str | None = None,
+    master_board: str | None = None,
+    gap_threshold: float = 0.1,
+    marker_names: dict[float, str] | None = None,
+):
+    """Read a BrainFlow data file, given the headset that recorded it.
+
+    BrainFlow files are tab-separated with one line per sample and one column
+    per row of the board's data array; they do not say which board wrote
+    them, so ``board`` is required.
+
+    Parameters
+    ----------
+    path : str | Path
+        The file.
+    board : str
+        Friendly name of the recording headset (see
+        :func:`eeg4students.boards.board_names`).
+    master_board : str | None
+        For ``board="playback"``, the headset that made the original.
+    gap_threshold : float
+        A step between timestamps longer than this (s) is a gap.
+    marker_names : dict | None
+        Descriptions for marker values, e.g. ``{1.0: "task/Think"}``;
+        unnamed markers keep their value as text.
+
+    Returns
+    -------
+    raw : mne.io.RawArray
+        EEG in volts with the board's electrode names and sampling rate.
+    """
+    path = Path(path)
+    check_file(path)
+    if board is None:
+        raise RecordingFormatError(
+            path,
+            "is a BrainFlow data file, which does not say which headset recorded it; "
+            "pass the board (e.g. --board muse_2)",
+        )
+    spec = get_board(board, master=master_board)
+    try:
+        data = DataFilter.read_file(str(path))
+    except BrainFlowError:
+        # BrainFlow only says that it failed; find the line ourselves.
+        table, first = read_table(path, header=False, sep="\t", what="BrainFlow file")
+        numeric_columns(path, table, list(table.columns), first)
+        raise RecordingFormatError(path, "BrainFlow cannot read this file") from None
+    if data.ndim != 2 or data.shape[0] != spec.n_rows:
+        raise RecordingFormatError(
+            path,
+            f"has {data.shape[0]} values per sample but {spec.name} records "
+            f"{spec.n_rows}; is the board right?",
+        )
+    eeg = data[list(spec.eeg_rows)]
+    if not np.isfinite(eeg).all():
+        raise RecordingFormatError(path, "holds NaN or infinite EEG values")
+    positions, gaps, start = None, [], None
+    if spec.timestamp_row is not None:
+        stamps = data[spec.timestamp_row]
+        start = float(stamps[0])
+        lines = np.arange(1, data.shape[1] + 1)
+        positions, gaps = regular_grid(path, stamps, spec.sfreq, gap_threshold, lines)
+    markers = []
+    if spec.marker_row is not None:
+        values = data[spec.marker_row]
+        names = marker_names or {}
+        markers = [
+            (int(i), names.get(float(values[i]), f"{values[i]:g}")) for i in np.flatnonzero(values)
+        ]
+    return build_raw(
+        eeg,
+        spec.eeg_names,
+        ["eeg"] * len(spec.eeg_names),
+        spec.sfreq,
+        positions=positions,
+        gaps=gaps,
+        markers=markers,
+        start_time=start,
+        device_model=spec.name,
+    )

@@ -1,0 +1,498 @@
+"""The dataset on disk: a BIDS folder written and read with mne-bids.
+
+Layout (``P`` participant, ``S`` session, ``T`` task, ``R`` run)::
+
+    DATASET/
+      dataset_description.json  README  participants.tsv  participants.json
+      sub-P/sub-P_sessions.tsv
+      sub-P/ses-S/sub-P_ses-S_scans.tsv
+      sub-P/ses-S/eeg/sub-P_ses-S_task-T_run-R_eeg.{vhdr,vmrk,eeg}   (float32, uV)
+      sub-P/ses-S/eeg/sub-P_ses-S_task-T_run-R_{eeg.json,channels.tsv,events.tsv,events.json}
+      derivatives/eeg4students/   (features, models: later stages)
+
+Annotations (task blocks, markers, ``BAD_gap``) go to ``events.tsv``. What the
+toolkit learned at import (source file and its SHA-256, device, gaps,
+clipping) is kept under the ``EEG4Students`` key of the recording's
+``eeg.json``, so listing a dataset reads only small sidecars.
+
+Every change to a dataset happens under a lock file, so several recorders
+can write into one dataset at once; a change that fails is rolled back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import mne
+import pandas as pd
+from mne_bids import BIDSPath, make_dataset_description, read_raw_bids, write_raw_bids
+
+from eeg4students._files import atomic_write_json, atomic_write_text, locked, sha256
+from eeg4students.errors import DatasetError, LabelError
+from eeg4students.quality import device_model, recording_quality
+
+_LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
+_LOCK_NAME = ".eeg4students.lock"
+_META_KEY = "EEG4Students"
+#: A recording shorter than this share of the dataset's median is "short".
+SHORT_SHARE = 0.5
+#: A channel with more than this share of samples at the rail is "clipped".
+CLIPPED_SHARE = 0.001
+
+_MANUFACTURERS = {
+    "muse": "Interaxon",
+    "muse_2": "Interaxon",
+    "muse_s": "Interaxon",
+    "muse_2016": "Interaxon",
+    "cyton": "OpenBCI",
+    "cyton_daisy": "OpenBCI",
+    "ganglion": "OpenBCI",
+    "simulated": "eeg4students (simulated)",
+}
+
+
+def check_label(kind: str, label: str) -> str:
+    """Return ``label`` as text if it is a valid BIDS label, else raise.
+
+    Parameters
+    ----------
+    kind : str
+        What the label names (``"participant"``, ``"session"``...), for the
+        message.
+    label : str
+        The label; BIDS allows letters and digits only.
+
+    Returns
+    -------
+    label : str
+
+    Raises
+    ------
+    LabelError
+        If the label is empty or holds anything but letters and digits.
+    """
+    text = str(label)
+    if not _LABEL_RE.match(text):
+        hint = (
+            " Participant labels are pseudonyms (e.g. 'p07'), never names."
+            if kind == ("participant")
+            else ""
+        )
+        raise LabelError(
+            f"The {kind} label {text!r} is not a valid BIDS label: use letters and "
+            f"digits only, without spaces, dashes or underscores.{hint}"
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """Where one recording sits in a dataset.
+
+    Attributes
+    ----------
+    participant, session, task : str
+        BIDS labels.
+    run : int
+        Run number (1-based).
+    path : Path
+        The recording's ``.vhdr`` file.
+    """
+
+    participant: str
+    session: str
+    task: str
+    run: int
+    path: Path
+
+
+class Dataset:
+    """A BIDS dataset of EEG recordings on disk.
+
+    Parameters
+    ----------
+    root : str | Path
+        The dataset folder; it must hold ``dataset_description.json``. Use
+        :meth:`create` to make a new one.
+
+    Raises
+    ------
+    DatasetError
+        If the folder does not exist or is not a BIDS dataset.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(
+                f"{self.root}: no such dataset folder; create one with "
+                "`eeg4students import` or `eeg4students simulate --to`."
+            )
+        if not (self.root / "dataset_description.json").is_file():
+            raise DatasetError(
+                f"{self.root} is not a BIDS dataset (it has no dataset_description.json); "
+                "point to the dataset's top folder."
+            )
+
+    @classmethod
+    def create(cls, root: str | Path, name: str = "eeg4students dataset") -> Dataset:
+        """Open the dataset at ``root``, creating it if the folder is new or empty.
+
+        Parameters
+        ----------
+        root : str | Path
+            The dataset folder.
+        name : str
+            The dataset's name in ``dataset_description.json`` (new datasets).
+
+        Returns
+        -------
+        dataset : Dataset
+
+        Raises
+        ------
+        DatasetError
+            If ``root`` is a non-empty folder that is not a BIDS dataset, or a file.
+        """
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DatasetError(f"{root} is a file; give a folder for the dataset.")
+        if (root / "dataset_description.json").is_file():
+            return cls(root)
+        if root.is_dir() and any(p.name != _LOCK_NAME for p in root.iterdir()):
+            raise DatasetError(
+                f"{root} is not empty and not a BIDS dataset (no dataset_description.json); "
+                "choose a new or empty folder."
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        with locked(root / _LOCK_NAME):
+            if not (root / "dataset_description.json").is_file():
+                make_dataset_description(
+                    path=root, name=name, dataset_type="raw", overwrite=False, verbose="error"
+                )
+        return cls(root)
+
+    # -- writing -------------------------------------------------------------
+
+    def _lock(self):
+        return locked(self.root / _LOCK_NAME)
+
+    def next_run(self, participant: str, session: str, task: str) -> int:
+        """Return the first free run number for a participant, session and task."""
+        taken = {
+            ref.run
+            for ref in self.references()
+            if (ref.participant, ref.session, ref.task) == (participant, session, task)
+        }
+        run = 1
+        while run in taken:
+            run += 1
+        return run
+
+    def add_recording(
+        self,
+        raw: mne.io.BaseRaw,
+        participant: str,
+        session: str,
+        task: str,
+        run: int | None = None,
+        *,
+        source: str | Path | None = None,
+        source_format: str | None = None,
+        overwrite: bool = False,
+    ) -> RecordingRef:
+        """Write a recording into the dataset.
+
+        Parameters
+        ----------
+        raw : mne.io.BaseRaw
+            The recording, loaded, EEG in volts; annotations become
+            ``events.tsv``.
+        participant, session, task : str
+            BIDS labels (letters and digits). The participant label is a
+            pseudonym.
+        run : int | None
+            Run number; None takes the next free one.
+        source : str | Path | None
+            The file it was imported from; its name and SHA-256 are recorded.
+        source_format : str | None
+            The source file's format name.
+        overwrite : bool
+            Replace a recording already stored under the same labels.
+
+        Returns
+        -------
+        ref : RecordingRef
+            Where it was written.
+
+        Raises
+        ------
+        LabelError
+            If a label is not a valid BIDS label.
+        DatasetError
+            If the recording exists and ``overwrite`` is False, or writing fails
+            (the dataset is then left as it was).
+        """
+        participant = check_label("participant", participant)
+        session = check_label("session", session)
+        task = check_label("task", task)
+        quality = recording_quality(raw)
+        meta = {
+            "device": device_model(raw),
+            "source_file": Path(source).name if source else None,
+            "source_sha256": sha256(Path(source)) if source else None,
+            "source_format": source_format,
+            **quality,
+        }
+        with self._lock():
+            if run is None:
+                run = self.next_run(participant, session, task)
+            bids_path = self._bids_path(participant, session, task, int(run))
+            if bids_path.fpath.exists() and not overwrite:
+                raise DatasetError(
+                    f"{self.root} already has sub-{participant} ses-{session} task-{task} "
+                    f"run-{run}; give another --run or replace it with --overwrite."
+                )
+            with self._rollback(participant):
+                write_raw_bids(
+                    raw,
+                    bids_path,
+                    format="BrainVision",
+                    allow_preload=True,
+                    overwrite=overwrite,
+                    verbose="error",
+                )
+                self._write_sidecar_extras(bids_path, meta)
+                self._update_sessions_tsv(participant)
+        return RecordingRef(participant, session, task, int(run), bids_path.fpath)
+
+    @contextlib.contextmanager
+    def _rollback(self, participant: str):
+        """Undo every file change under the participant and the shared files on error."""
+        shared = [
+            self.root / name
+            for name in ("participants.tsv", "participants.json", "README", "README.md")
+        ]
+        sub_dir = self.root / f"sub-{participant}"
+        before = {p for p in sub_dir.rglob("*") if p.is_file()} if sub_dir.exists() else set()
+        tracked = shared + [p for p in before if p.suffix in (".tsv", ".json")]
+        saved = {p: p.read_bytes() for p in tracked if p.is_file()}
+        try:
+            yield
+        except BaseException as exc:
+            for path in tracked:
+                if path in saved:
+                    path.write_bytes(saved[path])
+                elif path.exists():
+                    path.unlink()
+            if sub_dir.exists():
+                for path in sub_dir.rglob("*"):
+                    if path.is_file() and path not in before:
+                        path.unlink()
+                for folder in sorted(sub_dir.rglob("*"), key=lambda p: -len(p.parts)):
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
+                if not before and sub_dir.exists() and not any(sub_dir.iterdir()):
+                    sub_dir.rmdir()
+            if isinstance(exc, Exception) and not isinstance(exc, DatasetError):
+                raise DatasetError(
+                    f"Writing into {self.root} failed and was undone: {exc}"
+                ) from exc
+            raise
+
+    def _bids_path(self, participant: str, session: str, task: str, run: int) -> BIDSPath:
+        return BIDSPath(
+            subject=participant,
+            session=session,
+            task=task,
+            run=run,
+            datatype="eeg",
+            suffix="eeg",
+            extension=".vhdr",
+            root=self.root,
+        )
+
+    @staticmethod
+    def _sidecar(bids_path: BIDSPath) -> Path:
+        return bids_path.fpath.with_suffix(".json")
+
+    def _write_sidecar_extras(self, bids_path: BIDSPath, meta: dict) -> None:
+        sidecar = self._sidecar(bids_path)
+        content = json.loads(sidecar.read_text(encoding="utf-8"))
+        device = meta.get("device")
+        if device:
+            content["Manufacturer"] = _MANUFACTURERS.get(device, "n/a")
+            content["ManufacturersModelName"] = device
+        content[_META_KEY] = meta
+        atomic_write_json(sidecar, content)
+
+    def _update_sessions_tsv(self, participant: str) -> None:
+        """Rewrite ``sub-P_sessions.tsv`` from the participants' scans files."""
+        sub_dir = self.root / f"sub-{participant}"
+        rows = []
+        for ses_dir in sorted(sub_dir.glob("ses-*")):
+            scans = next(ses_dir.glob("*_scans.tsv"), None)
+            acq = "n/a"
+            if scans is not None:
+                times = pd.read_csv(scans, sep="\t", dtype=str)["acq_time"]
+                times = times[times != "n/a"].dropna()
+                acq = min(times) if len(times) else "n/a"
+            rows.append(f"{ses_dir.name}\t{acq}")
+        text = "session_id\tacq_time\n" + "".join(f"{row}\n" for row in rows)
+        atomic_write_text(sub_dir / f"sub-{participant}_sessions.tsv", text)
+
+    # -- reading -------------------------------------------------------------
+
+    def references(self) -> list[RecordingRef]:
+        """List every recording in the dataset, sorted by labels."""
+        refs = []
+        for vhdr in sorted(self.root.glob("sub-*/ses-*/eeg/*_eeg.vhdr")):
+            entities = dict(
+                part.split("-", 1) for part in vhdr.name.split("_")[:-1] if "-" in part
+            )
+            refs.append(
+                RecordingRef(
+                    participant=entities["sub"],
+                    session=entities.get("ses", ""),
+                    task=entities.get("task", ""),
+                    run=int(entities.get("run", 1)),
+                    path=vhdr,
+                )
+            )
+        return refs
+
+    def participants(self) -> list[str]:
+        """Return the participant labels (without ``sub-``), sorted."""
+        return sorted({ref.participant for ref in self.references()})
+
+    def sessions(self, participant: str) -> list[str]:
+        """Return a participant's session labels, sorted."""
+        self._check_participant(participant)
+        return sorted({ref.session for ref in self.references() if ref.participant == participant})
+
+    def _check_participant(self, participant: str) -> None:
+        if participant not in self.participants():
+            raise DatasetError(
+                f"{self.root} has no participant {participant!r}; "
+                f"it has: {', '.join(self.participants()) or 'none'}."
+            )
+
+    def recordings(self) -> pd.DataFrame:
+        """Describe every recording from its sidecars (no EEG is read).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per recording: ``participant``, ``session``, ``task``,
+            ``run``, ``duration_s``, ``n_channels`` (EEG), ``sfreq`` (Hz),
+            ``device``, ``n_gaps``, ``gap_s``, ``max_clipped_share``,
+            ``bad_channels``, ``source_file``, ``notes`` (what needs a look:
+            short, gaps, clipping, bad channels) and ``path``.
+        """
+        rows = []
+        for ref in self.references():
+            sidecar = json.loads(ref.path.with_suffix(".json").read_text(encoding="utf-8"))
+            meta = sidecar.get(_META_KEY, {})
+            clipped = meta.get("clipped_share", {})
+            rows.append(
+                {
+                    "participant": ref.participant,
+                    "session": ref.session,
+                    "task": ref.task,
+                    "run": ref.run,
+                    "duration_s": float(sidecar.get("RecordingDuration", float("nan"))),
+                    "n_channels": int(sidecar.get("EEGChannelCount", 0)),
+                    "sfreq": float(sidecar.get("SamplingFrequency", float("nan"))),
+                    "device": meta.get("device"),
+                    "n_gaps": meta.get("n_gaps", 0),
+                    "gap_s": meta.get("gap_s", 0.0),
+                    "clipped": clipped,
+                    "max_clipped_share": max(clipped.values(), default=0.0),
+                    "bad_channels": meta.get("bad_channels", []),
+                    "source_file": meta.get("source_file"),
+                    "path": ref.path,
+                }
+            )
+        columns = [
+            "participant", "session", "task", "run", "duration_s", "n_channels", "sfreq",
+            "device", "n_gaps", "gap_s", "max_clipped_share", "bad_channels",
+            "source_file", "notes", "path",
+        ]  # fmt: skip
+        if not rows:
+            return pd.DataFrame(columns=columns)
+        table = pd.DataFrame(rows)
+        median = table["duration_s"].median()
+        table["notes"] = [_notes(row, median) for row in table.itertuples()]
+        return table[columns]
+
+    def load(self, participant: str, session: str, task: str, run: int = 1) -> mne.io.BaseRaw:
+        """Read one recording back, with its annotations and bad channels.
+
+        Parameters
+        ----------
+        participant, session, task : str
+            BIDS labels.
+        run : int
+            Run number.
+
+        Returns
+        -------
+        raw : mne.io.BaseRaw
+            The recording, loaded, EEG in volts.
+
+        Raises
+        ------
+        DatasetError
+            If there is no such recording.
+        """
+        bids_path = self._bids_path(participant, session, task, int(run))
+        if not bids_path.fpath.is_file():
+            raise DatasetError(
+                f"{self.root} has no recording sub-{participant} ses-{session} task-{task} "
+                f"run-{run}; list them with `eeg4students dataset info {self.root}`."
+            )
+        raw = read_raw_bids(bids_path, verbose="error")
+        raw.load_data(verbose="error")
+        meta = json.loads(self._sidecar(bids_path).read_text(encoding="utf-8")).get(_META_KEY, {})
+        if meta.get("device"):
+            with raw.info._unlock():
+                raw.info["device_info"] = {"model": meta["device"]}
+        return raw
+
+    def summary(self) -> dict:
+        """Count participants, sessions, recordings and hours of data.
+
+        Returns
+        -------
+        summary : dict
+            ``participants``, ``sessions`` (participant-session pairs),
+            ``recordings`` (int), ``hours`` (float), ``channels`` and
+            ``sfreqs`` (sorted lists of the distinct values).
+        """
+        table = self.recordings()
+        return {
+            "participants": int(table["participant"].nunique()),
+            "sessions": int(table[["participant", "session"]].drop_duplicates().shape[0]),
+            "recordings": len(table),
+            "hours": round(float(table["duration_s"].sum()) / 3600, 3),
+            "channels": sorted(int(n) for n in table["n_channels"].unique()),
+            "sfreqs": sorted(float(s) for s in table["sfreq"].unique()),
+        }
+
+
+def _notes(row, median_duration: float) -> str:
+    notes = []
+    if row.duration_s < SHORT_SHARE * median_duration:
+        notes.append(f"short ({row.duration_s:.1f} s)")
+    if row.n_gaps:
+        notes.append(f"{row.n_gaps} gap(s), {row.gap_s:.1f} s lost")
+    clipped = [f"{ch} {share:.1%}" for ch, share in row.clipped.items() if share > CLIPPED_SHARE]
+    if clipped:
+        notes.append("clipped " + ", ".join(clipped))
+    if row.bad_channels:
+        notes.append("bad " + ", ".join(row.bad_channels))
+    return "; ".join(notes)

@@ -1,0 +1,134 @@
+"""Shared fixtures: writers for every supported file format, and the real data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("EEG4STUDENTS_SHARED_DATA", REPO.parent / "shared" / "data"))
+MUSE_DIR = SHARED_DATA / "muse-mental-state"
+OPENBCI_DIR = SHARED_DATA / "openbci-gui-samples"
+
+MUSE = ("TP9", "AF7", "AF8", "TP10")
+
+
+def require(folder: Path) -> Path:
+    """Skip the test with a clear reason when a real-data folder is absent."""
+    if not folder.is_dir():
+        pytest.skip(
+            f"real recordings not found at {folder} (set EEG4STUDENTS_SHARED_DATA to the "
+            "shared/data folder to run this test)"
+        )
+    return folder
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def muse_samples(rng: np.random.Generator, n: int = 2560) -> np.ndarray:
+    """EEG-like values in uV at Muse resolution, shape (4, n)."""
+    return np.round(rng.normal(0, 30, (4, n)) / 0.48828125) * 0.48828125
+
+
+def write_muse_lsl(
+    path: Path,
+    data_uv: np.ndarray,
+    timestamps: np.ndarray,
+    markers: dict[int, str] | None = None,
+) -> Path:
+    """Write a muse-lsl ``record`` CSV."""
+    header = "timestamps,TP9,AF7,AF8,TP10,Right AUX"
+    if markers is not None:
+        header += ",Marker0"
+    lines = [header]
+    for i, t in enumerate(timestamps):
+        cells = [f"{t:.6f}", *(f"{v:.3f}" for v in data_uv[:, i]), "0.000"]
+        if markers is not None:
+            cells.append(markers.get(i, "0"))
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_mind_monitor(
+    path: Path, data_uv: np.ndarray, start: float, elements: dict[int, str]
+) -> Path:
+    """Write a Mind Monitor CSV; ``elements`` maps a sample index to an event placed before it."""
+    import pandas as pd
+
+    bands = [f"{b}_{c}" for b in ("Delta", "Theta", "Alpha", "Beta", "Gamma") for c in MUSE]
+    columns = [
+        "TimeStamp",
+        *bands,
+        *(f"RAW_{c}" for c in MUSE),
+        "AUX_RIGHT",
+        "Accelerometer_X",
+        "HeadBandOn",
+        "Battery",
+        "Elements",
+    ]
+    lines = [",".join(columns)]
+    for i in range(data_uv.shape[1]):
+        stamp = pd.Timestamp(start + i / 256.0, unit="s").strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        if i in elements:
+            lines.append(",".join([stamp] + [""] * (len(columns) - 2) + [elements[i]]))
+        raw = [f"{v:.3f}" for v in data_uv[:, i]]
+        lines.append(",".join([stamp, *(["0.5"] * 20), *raw, "800.0", "0.01", "1", "80", ""]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_openbci(
+    path: Path,
+    data_uv: np.ndarray,
+    *,
+    sfreq: float = 250.0,
+    v5: bool = True,
+    board: str = "Cyton",
+    start_ms: int = 1_557_936_053_329,
+    index: np.ndarray | None = None,
+    markers: dict[int, float] | None = None,
+) -> Path:
+    """Write an OpenBCI GUI recording, old format (``v5=False``) or v5."""
+    n_ch, n = data_uv.shape
+    index = np.arange(n) % 256 if index is None else index
+    markers = markers or {}
+    if v5:
+        lines = [
+            "%OpenBCI Raw EXG Data",
+            f"%Number of channels = {n_ch}",
+            f"%Sample Rate = {sfreq:g} Hz",
+            f"%Board = OpenBCI_GUI$Board{board}Serial",
+            ", ".join(
+                ["Sample Index"]
+                + [f"EXG Channel {i}" for i in range(n_ch)]
+                + [f"Accel Channel {i}" for i in range(3)]
+                + ["Timestamp", "Marker Channel", "Timestamp (Formatted)"]
+            ),
+        ]
+    else:
+        lines = [
+            "%OpenBCI Raw EEG Data",
+            f"%Number of channels = {n_ch}",
+            f"%Sample Rate = {sfreq:.1f} Hz",
+            "%First Column = SampleIndex",
+            "%Last Column = Timestamp ",
+            "%Other Columns = EEG data in microvolts followed by Accel Data (in G) interleaved "
+            "with Aux Data",
+        ]
+    for i in range(n):
+        ms = start_ms + int(i * 1000 / sfreq)
+        cells = [str(int(index[i])), *(f"{v:.2f}" for v in data_uv[:, i]), "0.0", "0.0", "0.0"]
+        if v5:
+            cells += [str(ms), f"{markers.get(i, 0.0):g}", "12:00:53.329"]
+        else:
+            cells += ["12:00:53.329", str(ms)]
+        lines.append(", ".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,116 @@
+"""The command line: help, the commands of this stage, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import muse_samples, write_muse_lsl
+
+from eeg4students.cli import main
+from eeg4students.store import Dataset
+
+
+@pytest.mark.parametrize("command", [[], ["import"], ["dataset", "info"], ["simulate"], ["demo"]])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: eeg4students" in capsys.readouterr().out
+
+
+def test_import_runs_and_dataset_info(tmp_path, rng, capsys):
+    files = [
+        write_muse_lsl(
+            tmp_path / f"r{i}.csv", muse_samples(rng, 2560), 1e9 + np.arange(2560) / 256
+        )
+        for i in range(2)
+    ]
+    root = tmp_path / "ds"
+    args = ["--to", str(root), "--participant", "p01", "--session", "1", "--task", "relaxed"]
+    assert main(["import", *map(str, files), *args]) == 0
+    out = capsys.readouterr().out
+    assert "run-1" in out and "run-2" in out
+    dataset = Dataset(root)
+    assert list(dataset.recordings()["run"]) == [1, 2]
+    # A file without block markers is one block of its task.
+    raw = dataset.load("p01", "1", "relaxed", 2)
+    assert list(raw.annotations.description) == ["task/relaxed"]
+    assert raw.annotations.duration[0] == pytest.approx(raw.times[-1], abs=1e-3)
+
+    csv = tmp_path / "info.csv"
+    assert main(["dataset", "info", str(root), "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "1 participants, 1 sessions, 2 recordings" in out
+    assert "relaxed" in out and csv.is_file()
+
+
+def test_simulate_and_info(tmp_path, capsys):
+    root = tmp_path / "sim"
+    status = main(
+        ["simulate", "--to", str(root), "--participants", "3", "--sessions", "2",
+         "--task-seconds", "3", "--seed", "4"]
+    )  # fmt: skip
+    assert status == 0
+    assert Dataset(root).summary()["recordings"] == 6
+    capsys.readouterr()
+    assert main(["dataset", "info", str(root)]) == 0
+    assert "3 participants, 6 sessions, 6 recordings" in capsys.readouterr().out
+
+
+def test_demo_writes_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--participants", "2", "--sessions", "1"]) == 0
+    text = (out / "summary.md").read_text()
+    assert "2 participants x 1 sessions, 2 recordings" in text
+    assert "Simulated class: 2 participants x 1 sessions" in capsys.readouterr().out
+    assert Dataset(out / "dataset").summary()["participants"] == 2
+    # Running again starts afresh rather than piling up.
+    assert main(["demo", "--out", str(out), "--participants", "2", "--sessions", "1"]) == 0
+    assert Dataset(out / "dataset").summary()["recordings"] == 2
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["demo", "--out", str(tmp_path)]) == 1
+    assert "was not made by the demo" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["dataset", "info", "{tmp}/nowhere"], "no such dataset folder"),
+        (["dataset", "info", "{tmp}"], "is not a BIDS dataset"),
+        (
+            [
+                "import",
+                "{tmp}/x.csv",
+                "--to",
+                "{tmp}/d",
+                "--participant",
+                "a b",
+                "--session",
+                "1",
+                "--task",
+                "t",
+            ],
+            "not a valid BIDS label",
+        ),
+        (["simulate", "--to", "{tmp}/s", "--protocol", "{tmp}/none.yaml"], "no such protocol"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    result = subprocess.run(
+        [sys.executable, "-m", "eeg4students.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,72 @@
+"""Real recordings from ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import MUSE_DIR, OPENBCI_DIR, require
+
+from eeg4students.cli import main
+from eeg4students.events import BAD_GAP
+from eeg4students.io import detect_format, read_recording
+from eeg4students.store import Dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def muse_dataset(tmp_path_factory):
+    folder = require(MUSE_DIR)
+    root = tmp_path_factory.mktemp("real") / "muse"
+    for path in sorted(folder.glob("subject*-*-*.csv")):
+        subject, state, day = path.stem.split("-")
+        argv = ["import", str(path), "--to", str(root), "--participant", subject[-1],
+                "--session", day, "--task", state]  # fmt: skip
+        assert main(argv) == 0, path
+    return Dataset(root)
+
+
+def test_every_muse_file_imports_and_info_lists_four_participants(muse_dataset, capsys):
+    table = muse_dataset.recordings()
+    assert len(table) == 24
+    assert muse_dataset.participants() == ["a", "b", "c", "d"]
+    capsys.readouterr()
+    assert main(["dataset", "info", str(muse_dataset.root)]) == 0
+    assert "4 participants, 8 sessions, 24 recordings" in capsys.readouterr().out
+
+
+def test_short_clipped_and_gapped_recordings_are_reported(muse_dataset):
+    table = muse_dataset.recordings().set_index(["participant", "session", "task"])
+    assert table.loc[("c", "2", "neutral"), "notes"].startswith("short (9.1 s)")
+    assert table.loc[("d", "2", "concentrating"), "notes"].startswith("short (3.5 s)")
+    gapped = table.loc[("b", "2", "relaxed")]
+    assert gapped["n_gaps"] == 9 and gapped["gap_s"] > 900
+    clipped = table[table["max_clipped_share"] > 0.001]
+    assert len(clipped) >= 5
+    assert all("clipped" in note for note in clipped["notes"])
+    normal = table.loc[("a", "1", "relaxed")]
+    assert normal["notes"] == "" and normal["duration_s"] == pytest.approx(59.4, abs=0.1)
+
+
+def test_real_recording_with_gaps_round_trips(muse_dataset):
+    source = read_recording(MUSE_DIR / "subjectb-relaxed-2.csv")
+    back = muse_dataset.load("b", "2", "relaxed", 1)
+    np.testing.assert_allclose(back.get_data(), source.get_data(), atol=1e-10, rtol=0)
+    gaps_in = source.annotations[source.annotations.description == BAD_GAP]
+    gaps_out = back.annotations[back.annotations.description == BAD_GAP]
+    np.testing.assert_allclose(gaps_out.onset, gaps_in.onset, atol=1e-5)
+    np.testing.assert_allclose(gaps_out.duration, gaps_in.duration, atol=1e-5)
+
+
+def test_openbci_old_and_v6_give_the_same_samples():
+    folder = require(OPENBCI_DIR)
+    old = folder / "OpenBCI-sampleData-1-blinks-jawClench-alpha.txt"
+    new = folder / "OpenBCI_GUI-v6-blinks-jawClench-alpha.txt"
+    assert detect_format(old) == detect_format(new) == "openbci"
+    a, b = read_recording(old), read_recording(new)
+    assert a.n_times == b.n_times == 22490
+    assert a.info["sfreq"] == b.info["sfreq"] == 250.0
+    assert a.ch_names == b.ch_names and len(a.ch_names) == 8
+    np.testing.assert_array_equal(a.get_data(), b.get_data())
+    assert a.info["meas_date"] == b.info["meas_date"]
+    assert a.info["bads"] == b.info["bads"] == []

@@ -1,0 +1,129 @@
+"""The BIDS dataset store: write, list, load back, refuse bad labels, roll back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eeg4students.errors import DatasetError, LabelError
+from eeg4students.events import task_blocks
+from eeg4students.simulate import simulate_recording
+from eeg4students.store import Dataset, check_label
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return simulate_recording(0, 2, seed=3, task_seconds=10)
+
+
+def test_round_trip_same_samples_annotations_and_date(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    ref = dataset.add_recording(recording, "p01", "2", "eeg4students")
+    assert ref.run == 1 and ref.path.is_file()
+    back = dataset.load("p01", "2", "eeg4students", 1)
+    assert back.ch_names == recording.ch_names
+    assert back.info["sfreq"] == recording.info["sfreq"]
+    # float32 microvolts: well under a nanovolt of error.
+    np.testing.assert_allclose(back.get_data(), recording.get_data(), atol=1e-10, rtol=0)
+    assert back.info["meas_date"] == recording.info["meas_date"]
+    pd.testing.assert_frame_equal(task_blocks(back), task_blocks(recording), atol=1e-5)
+    assert list(task_blocks(back)["task"]) == ["Breathe", "Think", "Count", "Recall", "Draw"]
+    assert back.info["device_info"]["model"] == "simulated"
+
+
+def test_bids_files_on_disk(tmp_path, recording):
+    root = tmp_path / "ds"
+    dataset = Dataset.create(root)
+    dataset.add_recording(recording, "p01", "1", "eeg4students")
+    dataset.add_recording(recording, "p02", "1", "eeg4students")
+    dataset.add_recording(recording, "p02", "2", "eeg4students")
+    assert json.loads((root / "dataset_description.json").read_text())["BIDSVersion"]
+    participants = pd.read_csv(root / "participants.tsv", sep="\t")
+    assert list(participants["participant_id"]) == ["sub-p01", "sub-p02"]
+    sessions = pd.read_csv(root / "sub-p02" / "sub-p02_sessions.tsv", sep="\t")
+    assert list(sessions["session_id"]) == ["ses-1", "ses-2"]
+    eeg_dir = root / "sub-p01" / "ses-1" / "eeg"
+    stem = "sub-p01_ses-1_task-eeg4students_run-1"
+    for suffix in ("_eeg.vhdr", "_eeg.eeg", "_eeg.json", "_channels.tsv", "_events.tsv"):
+        assert (eeg_dir / f"{stem}{suffix}").is_file(), suffix
+    events = pd.read_csv(eeg_dir / f"{stem}_events.tsv", sep="\t")
+    assert (events["trial_type"].str.startswith("task/")).sum() == 5
+    sidecar = json.loads((eeg_dir / f"{stem}_eeg.json").read_text())
+    assert sidecar["EEG4Students"]["duration_s"] == pytest.approx(recording.times[-1], abs=0.01)
+
+
+def test_listing_runs_and_summary(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    for _ in range(2):
+        dataset.add_recording(recording, "p01", "1", "eeg4students")
+    dataset.add_recording(recording.copy().crop(0, 20), "p02", "1", "eeg4students")
+    table = dataset.recordings()
+    assert list(table["run"]) == [1, 2, 1]
+    assert dataset.participants() == ["p01", "p02"]
+    assert dataset.sessions("p01") == ["1"]
+    assert table["n_channels"].tolist() == [4, 4, 4]
+    assert table["duration_s"].iloc[2] == pytest.approx(20.0, abs=0.01)
+    assert table["notes"].iloc[2].startswith("short")
+    summary = dataset.summary()
+    assert summary["participants"] == 2 and summary["recordings"] == 3
+    assert summary["sfreqs"] == [256.0]
+
+
+def test_existing_recording_needs_overwrite(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    dataset.add_recording(recording, "p01", "1", "eeg4students", 1)
+    with pytest.raises(DatasetError, match="--overwrite"):
+        dataset.add_recording(recording, "p01", "1", "eeg4students", 1)
+    dataset.add_recording(recording, "p01", "1", "eeg4students", 1, overwrite=True)
+    assert len(dataset.recordings()) == 1
+
+
+@pytest.mark.parametrize("label", ["john smith", "p-01", "p_01", "", "ü1"])
+def test_bad_labels_are_refused(tmp_path, recording, label):
+    dataset = Dataset.create(tmp_path / "ds")
+    with pytest.raises(LabelError, match="not a valid BIDS label"):
+        dataset.add_recording(recording, label, "1", "eeg4students")
+    with pytest.raises(LabelError, match="session"):
+        check_label("session", label)
+    assert dataset.recordings().empty
+
+
+def test_not_a_dataset(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("hello")
+    with pytest.raises(DatasetError, match="not a BIDS dataset"):
+        Dataset(tmp_path / "stuff")
+    with pytest.raises(DatasetError, match="not empty and not a BIDS dataset"):
+        Dataset.create(tmp_path / "stuff")
+    with pytest.raises(DatasetError, match="no such dataset folder"):
+        Dataset(tmp_path / "missing")
+
+
+def test_missing_recording_and_participant(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    dataset.add_recording(recording, "p01", "1", "eeg4students")
+    with pytest.raises(DatasetError, match="no recording sub-p01 ses-9"):
+        dataset.load("p01", "9", "eeg4students")
+    with pytest.raises(DatasetError, match="no participant 'p07'"):
+        dataset.sessions("p07")
+
+
+def test_failed_write_is_rolled_back(tmp_path, recording, monkeypatch):
+    root = tmp_path / "ds"
+    dataset = Dataset.create(root)
+    dataset.add_recording(recording, "p01", "1", "eeg4students")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    def broken_sidecar(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Dataset, "_write_sidecar_extras", broken_sidecar)
+    with pytest.raises(DatasetError, match="failed and was undone: disk full"):
+        dataset.add_recording(recording, "p01", "2", "eeg4students")
+    with pytest.raises(DatasetError, match="failed and was undone"):
+        dataset.add_recording(recording, "p02", "1", "eeg4students")
+    after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert after == before
