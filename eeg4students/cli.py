@@ -119,6 +119,79 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- features -----------------------------------------------------------------
+
+
+def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, text.split(",")):
+        if "/" not in item:
+            raise argparse.ArgumentTypeError(f"ratio {item!r} must look like theta/beta")
+        a, b = item.split("/", 1)
+        pairs.append((a.strip(), b.strip()))
+    return tuple(pairs)
+
+
+def _quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:
+    """One line per recording: windows, kept share, reasons, exclusions, notes."""
+    from eeg4students.preprocess import REASONS
+
+    sums = quality.groupby("recording", sort=False).agg(
+        participant=("participant", "first"),
+        session=("session", "first"),
+        task=("task", lambda t: ",".join(dict.fromkeys(t))),
+        blocks=("block", "count"),
+        windows=("n_windows", "sum"),
+        kept=("kept", "sum"),
+        **{reason: (reason, "sum") for reason in REASONS},
+        excluded=("excluded", lambda e: "; ".join(sorted({x for x in e if x}))),
+        notes=("notes", "first"),
+    )
+    table = sums.reset_index(drop=True)
+    total = table["windows"].clip(lower=1)
+    table["kept%"] = (100 * table["kept"] / total).round(0).astype(int)
+    for reason in REASONS:
+        table[reason] = (100 * table[reason] / total).round(0).astype(int)
+    columns = ["participant", "session", "task", "blocks", "windows", "kept%", *REASONS]
+    return table[[*columns, "excluded", "notes"]]
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from eeg4students.features import FeatureParams
+    from eeg4students.featureset import compute_features
+    from eeg4students.preprocess import PreprocessParams
+
+    pre = PreprocessParams(
+        l_freq=args.band_pass[0],
+        h_freq=args.band_pass[1],
+        filter_method=args.filter,
+        line_freq=args.line_freq,
+        reference=None if args.reference == "none" else args.reference,
+        channels=tuple(args.channels.split(",")) if args.channels else None,
+        window=args.window,
+        hop=args.hop,
+        transition_share=args.transition,
+        max_ptp_uv=args.max_ptp or None,
+        min_kept=args.min_kept,
+    )
+    feat = FeatureParams(relative=args.relative, ratios=args.ratios)
+    participants = args.participants.split(",") if args.participants else None
+    result = compute_features(args.dataset, pre, feat, participants=participants)
+    print("Quality (share of windows kept, and why the rest was dropped, in %):")
+    _print_table(_quality_by_recording(result.quality))
+    if len(result.excluded):
+        print(f"Excluded (below {pre.min_kept:.0%} kept):")
+        _print_table(result.excluded.fillna("").round({"share_kept": 2}))
+    for problem in result.problems:
+        print(f"warning: {problem}")
+    print(
+        f"{len(result.table)} windows x {len(result.feature_columns)} features from "
+        f"{result.table['block'].nunique()} blocks ({result.cached} recordings from cache); "
+        f"files in {result.folder}"
+    )
+    return 0
+
+
 # -- demo ---------------------------------------------------------------------
 
 
@@ -211,6 +284,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", type=Path, help="protocol YAML (default: EEG4Students)")
     p.add_argument("--task-seconds", type=_positive_float, help="override the block length")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "features",
+        help="preprocess, reject bad windows and extract band powers",
+        description="Filter every recording, cut its task blocks into windows, reject "
+        "windows with plateaus, clipping, large amplitude or BAD annotations, and store "
+        "log band powers as Parquet under derivatives/eeg4students/. Prints the quality "
+        "table; cached results are reused while recordings and settings are unchanged.",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--window", type=_positive_float, default=2.0, help="seconds (default 2)")
+    p.add_argument("--hop", type=_positive_float, default=1.0, help="seconds (default 1)")
+    p.add_argument(
+        "--band-pass", nargs=2, type=float, default=(1.0, 40.0), metavar=("LO", "HI"),
+        help="Hz (default 1 40)",
+    )  # fmt: skip
+    p.add_argument("--filter", choices=("iir", "fir"), default="iir")
+    p.add_argument(
+        "--line-freq", type=_positive_float, help="Hz (default: from the recording, else 50)"
+    )
+    p.add_argument("--reference", choices=("none", "average"), default="none")
+    p.add_argument("--channels", help="comma-separated EEG channels (default: all)")
+    p.add_argument("--transition", type=float, default=0.3, help="share dropped per block")
+    p.add_argument("--max-ptp", type=float, default=500.0, help="uV, 0 turns it off")
+    p.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
+    p.add_argument("--relative", action="store_true", help="add relative band power")
+    p.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
+    p.add_argument("--participants", help="comma-separated labels (default: all)")
+    p.set_defaults(func=cmd_features)
 
     p = sub.add_parser(
         "demo",

@@ -365,6 +365,12 @@ class Dataset:
             )
         return refs
 
+    @staticmethod
+    def files_of(ref: RecordingRef) -> list[Path]:
+        """Every file that holds part of a recording (data, header, events, channels)."""
+        stem = ref.path.name[: -len("_eeg.vhdr")]
+        return sorted(p for p in ref.path.parent.glob(f"{stem}_*") if p.is_file())
+
     def participants(self) -> list[str]:
         """Return the participant labels (without ``sub-``), sorted."""
         return sorted({ref.participant for ref in self.references()})
@@ -429,7 +435,9 @@ class Dataset:
         table["notes"] = [_notes(row, median) for row in table.itertuples()]
         return table[columns]
 
-    def load(self, participant: str, session: str, task: str, run: int = 1) -> mne.io.BaseRaw:
+    def load(
+        self, participant: str, session: str, task: str, run: int = 1, *, preload: bool = True
+    ) -> mne.io.BaseRaw:
         """Read one recording back, with its annotations and bad channels.
 
         Parameters
@@ -438,6 +446,9 @@ class Dataset:
             BIDS labels.
         run : int
             Run number.
+        preload : bool
+            Load the samples into memory; False reads them from disk on
+            demand (``raw.get_data(start=..., stop=...)``), for long recordings.
 
         Returns
         -------
@@ -456,7 +467,8 @@ class Dataset:
                 f"run-{run}; list them with `eeg4students dataset info {self.root}`."
             )
         raw = read_raw_bids(bids_path, verbose="error")
-        raw.load_data(verbose="error")
+        if preload:
+            raw.load_data(verbose="error")
         meta = json.loads(self._sidecar(bids_path).read_text(encoding="utf-8")).get(_META_KEY, {})
         if meta.get("device"):
             with raw.info._unlock():

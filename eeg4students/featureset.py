@@ -1,0 +1,286 @@
+"""The feature table of a whole dataset: computed per recording, cached as Parquet.
+
+Layout under the dataset (a BIDS derivative)::
+
+    derivatives/eeg4students/dataset_description.json
+    derivatives/eeg4students/features/<key>/params.json
+    derivatives/eeg4students/features/<key>/sub-P/<recording>_features.parquet
+    derivatives/eeg4students/features/<key>/sub-P/<recording>_windows.json
+    derivatives/eeg4students/features/<key>/quality.tsv    (one row per task block)
+    derivatives/eeg4students/features/<key>/excluded.tsv
+
+``<key>`` is a hash of the preprocessing and feature settings (all but the
+minimum kept share, which is applied when the table is assembled), so
+different settings live side by side. A recording's cached features are
+reused while its files (data, header, events, channels) keep their content:
+sizes and modification times are compared first, and the SHA-256 of the
+files decides when those differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from eeg4students import __version__
+from eeg4students._files import atomic_write_json, atomic_write_text, sha256
+from eeg4students.errors import DatasetError
+from eeg4students.features import FeatureError, FeatureParams, blocks_to_frames
+from eeg4students.preprocess import (
+    REASONS,
+    PreprocessError,
+    PreprocessParams,
+    iter_blocks,
+    quality_summary,
+)
+from eeg4students.store import Dataset, RecordingRef
+
+#: Bump when the computation changes, so old caches are not reused.
+FEATURES_VERSION = 1
+DERIVATIVE = Path("derivatives") / "eeg4students"
+
+
+@dataclass
+class FeatureSet:
+    """Features of a dataset with their quality accounting.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per kept window of the included blocks: metadata columns
+        (``participant``, ``session``, ``run``, ``task``, ``recording``,
+        ``block``, ``start`` and ``block_time`` in seconds) then features.
+    quality : pandas.DataFrame
+        One row per task block: window counts per outcome, ``share_kept``,
+        ``excluded`` (why, or empty) and the recording's import ``notes``
+        (short, gaps, clipping).
+    excluded : pandas.DataFrame
+        The excluded blocks, sessions and participants with their kept share.
+    feature_columns : list of str
+        The feature column names.
+    folder : Path
+        Where the cache and the quality tables are.
+    cached : int
+        How many recordings were read from the cache.
+    problems : list of str
+        One sentence per recording that kept no window at all, naming why.
+    """
+
+    table: pd.DataFrame
+    quality: pd.DataFrame
+    excluded: pd.DataFrame
+    feature_columns: list[str]
+    folder: Path
+    cached: int
+    problems: list[str]
+
+
+_WHY_NOTHING_KEPT = {
+    "bad_channel": "a channel it uses is marked bad; leave it out with --channels",
+    "bad_annotation": "it is covered by BAD annotations (gaps or interruptions)",
+    "plateau": "its channels are flat (the headset had no contact); check the fit and "
+    "record again",
+    "clipped": "its channels sit at the amplifier rail; check the electrodes",
+    "amplitude": "every window exceeds the peak-to-peak limit; raise --max-ptp if the "
+    "signal is clean",
+}
+
+
+def _nothing_kept(rec_id: str, counts: pd.DataFrame, pre: PreprocessParams) -> str | None:
+    """A sentence naming why a recording kept no window, or None if it kept some."""
+    if counts["kept"].sum() > 0:
+        return None
+    if counts["n_windows"].sum() == 0:
+        usable = (counts["duration"] * (1 - pre.transition_share)).max()
+        return (
+            f"{rec_id}: no window kept: its blocks are too short for one {pre.window:g} s "
+            f"window ({usable:.1f} s usable after the transition)."
+        )
+    reason = max(REASONS, key=lambda r: counts[r].sum())
+    return f"{rec_id}: no window kept: {_WHY_NOTHING_KEPT[reason]}."
+
+
+def settings_key(pre: PreprocessParams, feat: FeatureParams) -> tuple[str, dict]:
+    """Return the cache key of a pair of settings and the settings it stands for."""
+    pre_values = pre.as_dict()
+    pre_values.pop("min_kept")
+    settings = {"version": FEATURES_VERSION, "preprocess": pre_values, "features": feat.as_dict()}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    return digest[:12], settings
+
+
+def _stat(files: Sequence[Path]) -> list:
+    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+
+
+def _fingerprint(files: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(sha256(f).encode())
+    return digest.hexdigest()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _recording_id(ref: RecordingRef) -> str:
+    return ref.path.name[: -len("_eeg.vhdr")]
+
+
+def _cached(sidecar: Path, parquet: Path, files: list[Path]) -> dict | None:
+    """Return the cached sidecar if it still describes these files, else None."""
+    if not (sidecar.is_file() and parquet.is_file()):
+        return None
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if info.get("stat") == _stat(files):
+        return info
+    if info.get("fingerprint") == _fingerprint(files):
+        info["stat"] = _stat(files)
+        atomic_write_json(sidecar, info)
+        return info
+    return None
+
+
+def _ensure_description(root: Path) -> None:
+    path = root / DERIVATIVE / "dataset_description.json"
+    if not path.is_file():
+        atomic_write_json(
+            path,
+            {
+                "Name": "eeg4students features",
+                "BIDSVersion": "1.9.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "eeg4students", "Version": __version__}],
+            },
+        )
+
+
+def compute_features(
+    dataset: Dataset | str | Path,
+    pre: PreprocessParams | None = None,
+    feat: FeatureParams | None = None,
+    *,
+    participants: Sequence[str] | None = None,
+    progress: bool = True,
+) -> FeatureSet:
+    """Preprocess every recording, extract features, account for quality.
+
+    Parameters
+    ----------
+    dataset : Dataset | str | Path
+        The dataset.
+    pre : PreprocessParams | None
+        Preprocessing settings (defaults if None).
+    feat : FeatureParams | None
+        Feature settings (defaults if None).
+    participants : sequence of str | None
+        Only these participants; None for all.
+    progress : bool
+        Show a progress bar over recordings.
+
+    Returns
+    -------
+    features : FeatureSet
+        The feature table of the included blocks, the per-block quality table
+        and the list of excluded blocks, sessions and participants.
+    """
+    dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+    pre = pre or PreprocessParams()
+    feat = feat or FeatureParams()
+    feat.check(sfreq=float("inf"), window=pre.window)
+    refs = dataset.references()
+    if participants is not None:
+        unknown = sorted(set(participants) - {r.participant for r in refs})
+        if unknown:
+            raise DatasetError(
+                f"{dataset.root} has no participant {unknown[0]!r}; "
+                f"it has: {', '.join(dataset.participants()) or 'none'}."
+            )
+        refs = [r for r in refs if r.participant in set(participants)]
+    if not refs:
+        raise DatasetError(f"{dataset.root} has no recordings to extract features from.")
+    key, settings = settings_key(pre, feat)
+    _ensure_description(dataset.root)
+    folder = dataset.root / DERIVATIVE / "features" / key
+    atomic_write_json(folder / "params.json", settings)
+    frames, counts, problems, cached = [], [], [], 0
+    for ref in tqdm(refs, desc="features", unit="rec", disable=not progress):
+        rec_id = _recording_id(ref)
+        parquet = folder / f"sub-{ref.participant}" / f"{rec_id}_features.parquet"
+        sidecar = parquet.with_name(f"{rec_id}_windows.json")
+        files = Dataset.files_of(ref)
+        info = _cached(sidecar, parquet, files)
+        if info is not None:
+            cached += 1
+            frame = pd.read_parquet(parquet)
+            block_counts = pd.DataFrame(info["blocks"])
+        else:
+            raw = dataset.load(ref.participant, ref.session, ref.task, ref.run, preload=False)
+            meta = {"participant": ref.participant, "session": ref.session, "run": ref.run}
+            window = round(pre.window * raw.info["sfreq"])
+            try:
+                feat.check(raw.info["sfreq"], pre.window)
+                frame, block_counts = blocks_to_frames(
+                    iter_blocks(raw, pre), feat, meta, rec_id, window
+                )
+            except (PreprocessError, FeatureError) as exc:
+                raise PreprocessError(f"{rec_id}: {exc}") from exc
+            _write_parquet(frame, parquet)
+            atomic_write_json(
+                sidecar,
+                {
+                    "stat": _stat(files),
+                    "fingerprint": _fingerprint(files),
+                    "blocks": block_counts.to_dict(orient="records"),
+                },
+            )
+        frames.append(frame)
+        counts.append(block_counts)
+        problem = _nothing_kept(rec_id, block_counts, pre)
+        if problem:
+            problems.append(problem)
+    blocks = pd.concat(counts, ignore_index=True)
+    if blocks["n_windows"].sum() == 0:
+        usable = (blocks["duration"] * (1 - pre.transition_share)).max()
+        raise PreprocessError(
+            f"The {pre.window:g} s window is longer than every block's usable part (at most "
+            f"{usable:.1f} s after the {pre.transition_share:.0%} transition); use a shorter "
+            "--window."
+        )
+    quality, excluded = quality_summary(blocks, pre.min_kept)
+    # What the store noticed at import (short, gaps, clipping) explains low shares.
+    recordings = dataset.recordings()
+    notes = dict(zip(recordings["path"].map(lambda p: p.name[: -len("_eeg.vhdr")]),
+                     recordings["notes"], strict=True))  # fmt: skip
+    quality["notes"] = quality["recording"].map(notes).fillna("")
+    atomic_write_text(folder / "quality.tsv", quality.to_csv(sep="\t", index=False))
+    atomic_write_text(folder / "excluded.tsv", excluded.to_csv(sep="\t", index=False))
+    table = pd.concat(frames, ignore_index=True)
+    keep = set(quality.loc[quality["excluded"] == "", "block"])
+    table = table[table["block"].isin(keep)].reset_index(drop=True)
+    columns = [c for c in frames[0].columns if c not in _META]
+    return FeatureSet(table, quality, excluded, columns, folder, cached, problems)
+
+
+_META = {"participant", "session", "run", "task", "recording", "block", "start", "block_time"}

@@ -1,0 +1,494 @@
+"""Filtering, task-block windows, and window rejection with accounting.
+
+The steps, for each task block of a recording (blocks are the
+``task/<Name>`` annotations):
+
+1. read the block with a few seconds of real signal on either side (so
+   filter edges fall outside it), in microvolts;
+2. mark samples that are unusable before filtering, where the evidence is
+   in the raw values: lost-contact **plateaus** (a channel that repeats the
+   same value, or stays within ``plateau_tol_uv``, for ``plateau_seconds``
+   or longer: a run of ``n`` samples spans ``(n - 1) / sfreq`` seconds, so
+   1.4 s reproduces the EEG4Students rule of 15 samples at 10 Hz), samples
+   at the amplifier **rail** (clipping), and ``BAD_*`` annotations;
+3. filter, zero phase, with filters designed once per recording: IIR
+   notches at the line frequency and its harmonics below Nyquist, and a
+   band-pass ``l_freq``-``h_freq`` designed by MNE (4th-order Butterworth
+   run forward and backward by default; ``filter_method="fir"`` for MNE's
+   linear-phase FIR); optional average reference;
+4. cut windows of ``window`` seconds every ``hop`` seconds, starting after
+   the block's first ``transition_share``; no window crosses the block's end;
+5. reject each window for the first reason that applies, in this order:
+   a bad channel in the recording, a ``BAD_*`` annotation, a plateau,
+   clipping, peak-to-peak amplitude above ``max_ptp_uv`` (filtered signal).
+
+Every block's windows are counted by outcome; :func:`quality_summary` turns
+the counts into the quality table and lists the blocks, sessions and
+participants whose kept share is below ``min_kept`` (35% by default, as in
+the study), which are then excluded. The share of a session or participant
+is the mean share of its blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import mne
+import numpy as np
+import pandas as pd
+import scipy.signal
+
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.events import task_blocks
+from eeg4students.quality import DEVICE_RAIL_UV, device_model
+
+#: Rejection reasons, in the order they are tested.
+REASONS = ("bad_channel", "bad_annotation", "plateau", "clipped", "amplitude")
+#: Seconds of real signal read on each side of a block for the filters.
+PAD_SECONDS = 5.0
+#: Line frequency assumed when neither the recording nor the options give one.
+DEFAULT_LINE_FREQ = 50.0
+
+
+class PreprocessError(EEG4StudentsError, ValueError):
+    """Preprocessing cannot run on this recording with these settings."""
+
+
+@dataclass(frozen=True)
+class PreprocessParams:
+    """Settings of the preprocessing step.
+
+    Attributes
+    ----------
+    l_freq, h_freq : float
+        Band-pass edges in Hz (default 1-40 Hz).
+    filter_method : {"iir", "fir"}
+        Zero-phase 4th-order Butterworth (fast) or MNE's default FIR.
+    line_freq : float | None
+        Mains frequency for the notch (50 or 60 Hz); None takes it from the
+        recording, or assumes 50 Hz when the recording does not say.
+    reference : {None, "average"}
+        Keep the recording's reference, or re-reference to the average of the
+        channels used.
+    channels : tuple of str | None
+        EEG channels to use; None uses every EEG channel of the recording.
+    window, hop : float
+        Window length and step in seconds.
+    transition_share : float
+        Share (0..1) of each block dropped at its start.
+    plateau_seconds : float
+        Minimum span (s) of a lost-contact plateau.
+    plateau_tol_uv : float
+        A channel whose values stay within this range (uV) is not moving.
+    rail_uv : float | None
+        Amplifier rail in uV; None takes it from the recording's device.
+    max_ptp_uv : float | None
+        Largest peak-to-peak amplitude (uV, filtered) of a kept window;
+        None turns the test off. The default, 500 uV, catches gross movement
+        on consumer headsets, whose dry frontal electrodes routinely swing
+        200-300 uV; lower it (e.g. 150) for lab-grade gel EEG.
+    min_kept : float
+        Blocks, sessions and participants keeping a smaller share of their
+        windows are excluded.
+    """
+
+    l_freq: float = 1.0
+    h_freq: float = 40.0
+    filter_method: str = "iir"
+    line_freq: float | None = None
+    reference: str | None = None
+    channels: tuple[str, ...] | None = None
+    window: float = 2.0
+    hop: float = 1.0
+    transition_share: float = 0.3
+    plateau_seconds: float = 1.4
+    plateau_tol_uv: float = 1.0
+    rail_uv: float | None = None
+    max_ptp_uv: float | None = 500.0
+    min_kept: float = 0.35
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.l_freq < self.h_freq, f"band-pass {self.l_freq}-{self.h_freq} Hz is empty"),
+            (self.filter_method in ("iir", "fir"), "filter method must be 'iir' or 'fir'"),
+            (self.reference in (None, "average"), "reference must be None or 'average'"),
+            (self.window > 0 and self.hop > 0, "window and hop must be positive"),
+            (0 <= self.transition_share < 1, "transition share must be in [0, 1)"),
+            (self.plateau_seconds > 0, "plateau length must be positive"),
+            (0 <= self.min_kept <= 1, "minimum kept share must be in [0, 1]"),
+            (self.max_ptp_uv is None or self.max_ptp_uv > 0, "max peak-to-peak must be positive"),
+        ]
+        for ok, problem in checks:
+            if not ok:
+                raise PreprocessError(f"Invalid preprocessing settings: {problem}.")
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(self.channels))
+
+    def as_dict(self) -> dict:
+        """The settings as plain JSON-serialisable values."""
+        values = asdict(self)
+        values["channels"] = list(self.channels) if self.channels is not None else None
+        return values
+
+
+@dataclass
+class Block:
+    """One task block, filtered, with its windows and their fate.
+
+    Attributes
+    ----------
+    task : str
+        Task name.
+    index : int
+        0-based position of the block in the recording.
+    onset, duration : float
+        Block start (s from the recording's first sample) and length (s).
+    sfreq : float
+        Sampling rate (Hz).
+    ch_names : list of str
+        Channels of ``data``.
+    data : ndarray, shape (n_channels, n_samples)
+        Filtered signal in uV: the block with up to ``PAD_SECONDS`` of signal
+        on either side.
+    origin : int
+        Recording sample index of ``data[:, 0]``.
+    starts : ndarray of int, shape (n_windows,)
+        Window start positions in ``data`` (samples).
+    reasons : ndarray of int, shape (n_windows,)
+        0 for kept windows, else 1 + index into :data:`REASONS`.
+    """
+
+    task: str
+    index: int
+    onset: float
+    duration: float
+    sfreq: float
+    ch_names: list[str]
+    data: np.ndarray
+    origin: int
+    starts: np.ndarray
+    reasons: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Boolean mask of kept windows."""
+        return self.reasons == 0
+
+    def counts(self) -> dict:
+        """Windows in the block, kept, and rejected per reason."""
+        out = {"n_windows": len(self.reasons), "kept": int(self.kept.sum())}
+        for i, reason in enumerate(REASONS, start=1):
+            out[reason] = int((self.reasons == i).sum())
+        return out
+
+
+def _window_any(mask: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """For each window ``[s, s + length)``, whether ``mask`` is set anywhere in it."""
+    cum = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    return cum[starts + length] - cum[starts] > 0
+
+
+def plateau_mask(data_uv: np.ndarray, sfreq: float, seconds: float, tol_uv: float) -> np.ndarray:
+    """Mark samples inside lost-contact plateaus.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Unfiltered signal in uV.
+    sfreq : float
+        Sampling rate in Hz.
+    seconds : float
+        Minimum span of a plateau: a run of ``n`` samples spans
+        ``(n - 1) / sfreq`` seconds.
+    tol_uv : float
+        Largest range (max - min, uV) of a run that counts as not moving.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n_samples,)
+        True where any channel is in a plateau.
+    """
+    n_run = math.ceil(seconds * sfreq - 1e-9) + 1
+    n = data_uv.shape[1]
+    mask = np.zeros(n, dtype=bool)
+    if n < n_run:
+        return mask
+    for row in data_uv:
+        # Inside a plateau every step is within the tolerance, so only runs of
+        # small steps at least n_run long can hold one; check their range exactly.
+        small = np.abs(np.diff(row)) <= tol_uv
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], small.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            if stop - start + 1 < n_run:
+                continue
+            segment = row[start : stop + 1]
+            mask[start : stop + 1] |= _ranges_within(segment, n_run, tol_uv)
+    return mask
+
+
+def _ranges_within(segment: np.ndarray, n_run: int, tol_uv: float) -> np.ndarray:
+    """Mark samples covered by some ``n_run``-long stretch of range <= ``tol_uv``."""
+    if np.ptp(segment) <= tol_uv:
+        return np.ones(len(segment), dtype=bool)
+    windows = np.lib.stride_tricks.sliding_window_view(segment, n_run)
+    flat = np.flatnonzero(np.ptp(windows, axis=1) <= tol_uv)
+    covered = np.zeros(len(segment) + 1, dtype=np.int64)
+    np.add.at(covered, flat, 1)
+    np.add.at(covered, flat + n_run, -1)
+    return np.cumsum(covered[:-1]) > 0
+
+
+def _annotation_mask(raw: mne.io.BaseRaw, origin: int, n: int) -> np.ndarray:
+    """Samples of ``[origin, origin + n)`` covered by ``BAD_*`` annotations."""
+    mask = np.zeros(n, dtype=bool)
+    ann = raw.annotations
+    offset = raw.first_time if ann.orig_time is not None else 0.0
+    sfreq = raw.info["sfreq"]
+    for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True):
+        if not desc.upper().startswith("BAD"):
+            continue
+        start = int(np.floor((onset - offset) * sfreq)) - origin
+        stop = int(np.ceil((onset - offset + duration) * sfreq)) - origin
+        mask[max(start, 0) : max(min(stop, n), 0)] = True
+    return mask
+
+
+def _line_freq(raw: mne.io.BaseRaw, params: PreprocessParams) -> float:
+    if params.line_freq is not None:
+        return float(params.line_freq)
+    return float(raw.info.get("line_freq") or DEFAULT_LINE_FREQ)
+
+
+def resolve_channels(raw: mne.io.BaseRaw, params: PreprocessParams) -> list[str]:
+    """Return the EEG channels to use, checking a requested list against the recording."""
+    eeg = [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True, exclude=[])]
+    if params.channels is None:
+        if not eeg:
+            raise PreprocessError("The recording has no EEG channels.")
+        return eeg
+    missing = [ch for ch in params.channels if ch not in eeg]
+    if missing:
+        raise PreprocessError(
+            f"Channel {missing[0]!r} is not an EEG channel of the recording "
+            f"(it has {', '.join(eeg)}); fix the channel list."
+        )
+    return list(params.channels)
+
+
+def check_recording(raw: mne.io.BaseRaw, params: PreprocessParams) -> pd.DataFrame:
+    """Check that a recording can be preprocessed with ``params``; return its blocks.
+
+    Raises
+    ------
+    PreprocessError
+        If it has no task blocks or the band-pass reaches Nyquist. Blocks too
+        short for one window are not an error: they yield no windows and are
+        listed as excluded.
+    """
+    sfreq = raw.info["sfreq"]
+    if params.h_freq >= sfreq / 2:
+        raise PreprocessError(
+            f"The band-pass upper edge {params.h_freq} Hz is at or above Nyquist "
+            f"({sfreq / 2:g} Hz for {sfreq:g} Hz sampling); lower it."
+        )
+    blocks = task_blocks(raw)
+    if blocks.empty:
+        raise PreprocessError(
+            "The recording has no task annotations (task/<Name>); import it with --task "
+            "so the whole file is one block, or add the block markers."
+        )
+    return blocks
+
+
+def iter_blocks(raw: mne.io.BaseRaw, params: PreprocessParams) -> Iterator[Block]:
+    """Filter each task block, cut it into windows and decide which to keep.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        A recording with ``task/<Name>`` annotations (loaded or not: only one
+        block and its padding is in memory at a time).
+    params : PreprocessParams
+        The settings.
+
+    Yields
+    ------
+    block : Block
+        Each block in time order, with filtered data, window starts and the
+        reason code of every window.
+    """
+    blocks = check_recording(raw, params)
+    channels = resolve_channels(raw, params)
+    sfreq = raw.info["sfreq"]
+    win = int(round(params.window * sfreq))
+    hop = int(round(params.hop * sfreq))
+    pad = int(PAD_SECONDS * sfreq)
+    rail = params.rail_uv or DEVICE_RAIL_UV.get(device_model(raw) or "")
+    bad_channel = any(ch in raw.info["bads"] for ch in channels)
+    filters = design_filters(sfreq, params, _line_freq(raw, params))
+    for index, row in enumerate(blocks.itertuples()):
+        first = int(round(row.onset * sfreq))
+        last = min(int(round((row.onset + row.duration) * sfreq)), raw.n_times)
+        origin = max(first - pad, 0)
+        stop = min(last + pad, raw.n_times)
+        data = raw.get_data(picks=channels, start=origin, stop=stop) * 1e6
+        begin = first + int(math.ceil(params.transition_share * (last - first)))
+        starts = np.arange(begin, last - win + 1, hop, dtype=np.int64) - origin
+        reasons = np.zeros(len(starts), dtype=np.int8)
+        if len(starts):
+            bad = np.zeros(len(starts), dtype=bool)
+            masks = [
+                np.full(data.shape[1], bad_channel),
+                _annotation_mask(raw, origin, data.shape[1]),
+                plateau_mask(data, sfreq, params.plateau_seconds, params.plateau_tol_uv),
+                (np.abs(data) >= 0.999 * rail).any(axis=0) if rail else None,
+            ]
+            for code, mask in enumerate(masks, start=1):
+                if mask is None:
+                    continue
+                hit = _window_any(mask, starts, win) & ~bad
+                reasons[hit] = code
+                bad |= hit
+        data = filters.apply(data)
+        if len(starts) and params.max_ptp_uv is not None:
+            windows = np.lib.stride_tricks.sliding_window_view(data, win, axis=1)[:, starts]
+            ptp = (windows.max(axis=2) - windows.min(axis=2)).max(axis=0)
+            hit = (ptp > params.max_ptp_uv) & (reasons == 0)
+            reasons[hit] = REASONS.index("amplitude") + 1
+        yield Block(
+            task=row.task,
+            index=index,
+            onset=row.onset,
+            duration=row.duration,
+            sfreq=sfreq,
+            ch_names=channels,
+            data=data,
+            origin=origin,
+            starts=starts,
+            reasons=reasons,
+        )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filters designed once per sampling rate and applied to every block.
+
+    Attributes
+    ----------
+    sos : ndarray, shape (n_sections, 6)
+        Second-order sections run forward and backward (zero phase): the
+        notches, and the Butterworth band-pass when ``fir`` is None.
+    fir : ndarray | None
+        MNE's linear-phase FIR band-pass, when asked for.
+    average_reference : bool
+        Subtract the mean of the channels after filtering.
+    """
+
+    sos: np.ndarray
+    fir: np.ndarray | None
+    average_reference: bool
+
+    def apply(self, data: np.ndarray) -> np.ndarray:
+        """Filter ``data`` (n_channels, n_samples), uV in and out, zero phase."""
+        if len(self.sos):
+            padlen = min(data.shape[1] - 1, 3 * (2 * len(self.sos) + 1))
+            data = scipy.signal.sosfiltfilt(self.sos, data, axis=1, padlen=padlen)
+        if self.fir is not None:
+            data = scipy.signal.oaconvolve(data, self.fir[None, :], mode="same", axes=1)
+        if self.average_reference:
+            data = data - data.mean(axis=0, keepdims=True)
+        return data
+
+
+def design_filters(sfreq: float, params: PreprocessParams, line_freq: float) -> Filters:
+    """Design the notch and band-pass filters for one sampling rate with MNE and SciPy.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    params : PreprocessParams
+        Band-pass edges, filter method and reference.
+    line_freq : float
+        Mains frequency (Hz): it and its harmonics below Nyquist are notched
+        (quality factor 30, i.e. about 2 Hz wide at 50 Hz).
+
+    Returns
+    -------
+    filters : Filters
+    """
+    sections = [
+        scipy.signal.tf2sos(*scipy.signal.iirnotch(f, 30.0, fs=sfreq))
+        for f in np.arange(line_freq, sfreq / 2 - 1, line_freq)
+    ]
+    fir = None
+    if params.filter_method == "iir":
+        iir = {"order": 4, "ftype": "butter", "output": "sos"}
+        designed = mne.filter.create_filter(
+            None, sfreq, params.l_freq, params.h_freq, method="iir", iir_params=iir,
+            verbose="error",
+        )  # fmt: skip
+        sections.append(designed["sos"])
+    else:
+        fir = mne.filter.create_filter(
+            None, sfreq, params.l_freq, params.h_freq, method="fir", verbose="error"
+        )
+    sos = np.concatenate(sections) if sections else np.zeros((0, 6))
+    return Filters(sos=sos, fir=fir, average_reference=params.reference == "average")
+
+
+def quality_summary(blocks: pd.DataFrame, min_kept: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Aggregate window counts and decide what is excluded.
+
+    Parameters
+    ----------
+    blocks : pandas.DataFrame
+        One row per task block with ``participant``, ``session``, ``run``,
+        ``task``, ``block``, ``n_windows``, ``kept`` and one count column per
+        reason in :data:`REASONS`.
+    min_kept : float
+        Minimum share of windows a block, session or participant must keep.
+
+    Returns
+    -------
+    blocks : pandas.DataFrame
+        The input with ``share_kept`` and ``excluded`` (empty, or why: "block",
+        "session" or "participant" below the minimum).
+    excluded : pandas.DataFrame
+        One row per excluded unit: ``level``, ``participant``, ``session``,
+        ``block``, ``share_kept``.
+    """
+    table = blocks.copy()
+    table["share_kept"] = table["kept"] / table["n_windows"].clip(lower=1)
+    table["excluded"] = ""
+    listed = []
+    for level, keys in (("participant", ["participant"]), ("session", ["participant", "session"])):
+        # Every block weighs the same, so one recording with a long gap
+        # cannot outweigh the rest of a session.
+        share = table.groupby(keys)["share_kept"].mean()
+        for key, value in share[share < min_kept].items():
+            key = key if isinstance(key, tuple) else (key,)
+            hit = np.logical_and.reduce([table[k] == v for k, v in zip(keys, key, strict=True)])
+            table.loc[hit & (table["excluded"] == ""), "excluded"] = (
+                f"{level} below {min_kept:.0%}"
+            )
+            listed.append(
+                {"level": level, **dict(zip(keys, key, strict=True)), "share_kept": value}
+            )
+    low = (table["share_kept"] < min_kept) & (table["excluded"] == "")
+    table.loc[low, "excluded"] = np.where(
+        table.loc[low, "n_windows"] == 0,
+        "block too short for one window",
+        f"block below {min_kept:.0%}",
+    )
+    for row in table[low].itertuples():
+        listed.append(
+            {"level": "block", "participant": row.participant, "session": row.session,
+             "block": row.block, "share_kept": row.share_kept}
+        )  # fmt: skip
+    excluded = pd.DataFrame(
+        listed, columns=["level", "participant", "session", "block", "share_kept"]
+    )
+    return table, excluded
