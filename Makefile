@@ -22,16 +22,16 @@ demo: $(VENV)/.installed
 	$(BIN)/eeg4students demo --out demo-output
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check eeg4students tests
-	$(BIN)/ruff format --check eeg4students tests
+	$(BIN)/ruff check eeg4students tests benchmarks
+	$(BIN)/ruff format --check eeg4students tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check eeg4students tests
+	$(BIN)/ruff check eeg4students tests benchmarks
 
 format: $(VENV)/.installed-test
-	$(BIN)/ruff format eeg4students tests
-	$(BIN)/ruff check --fix eeg4students tests
+	$(BIN)/ruff format eeg4students tests benchmarks
+	$(BIN)/ruff check --fix eeg4students tests benchmarks
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -132,33 +132,9 @@ def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:
-    """One line per recording: windows, kept share, reasons, exclusions, notes."""
-    from eeg4students.preprocess import REASONS
-
-    sums = quality.groupby("recording", sort=False).agg(
-        participant=("participant", "first"),
-        session=("session", "first"),
-        task=("task", lambda t: ",".join(dict.fromkeys(t))),
-        blocks=("block", "count"),
-        windows=("n_windows", "sum"),
-        kept=("kept", "sum"),
-        **{reason: (reason, "sum") for reason in REASONS},
-        excluded=("excluded", lambda e: "; ".join(sorted({x for x in e if x}))),
-        notes=("notes", "first"),
-    )
-    table = sums.reset_index(drop=True)
-    total = table["windows"].clip(lower=1)
-    table["kept%"] = (100 * table["kept"] / total).round(0).astype(int)
-    for reason in REASONS:
-        table[reason] = (100 * table[reason] / total).round(0).astype(int)
-    columns = ["participant", "session", "task", "blocks", "windows", "kept%", *REASONS]
-    return table[[*columns, "excluded", "notes"]]
-
-
 def cmd_features(args: argparse.Namespace) -> int:
     from eeg4students.features import FeatureParams
-    from eeg4students.featureset import compute_features
+    from eeg4students.featureset import compute_features, quality_by_recording
     from eeg4students.preprocess import PreprocessParams
 
     pre = PreprocessParams(
@@ -178,7 +154,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     participants = args.participants.split(",") if args.participants else None
     result = compute_features(args.dataset, pre, feat, participants=participants)
     print("Quality (share of windows kept, and why the rest was dropped, in %):")
-    _print_table(_quality_by_recording(result.quality))
+    _print_table(quality_by_recording(result.quality))
     if len(result.excluded):
         print(f"Excluded (below {pre.min_kept:.0%} kept):")
         _print_table(result.excluded.fillna("").round({"share_kept": 2}))
@@ -206,8 +182,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{summary['recordings']} recordings, {summary['hours'] * 60:.1f} min of EEG, "
         f"stored as BIDS in {result['dataset']}"
     )
-    table = result["recordings"][["participant", "session", "duration_s", "notes"]]
-    _print_table(table.rename(columns={"duration_s": "seconds"}).round({"seconds": 1}))
+    features = result["features"]
+    print(
+        f"Features: {len(features.table)} windows x {len(features.feature_columns)} band powers."
+    )
+    print("Quality (share of windows kept, and why the rest was dropped, in %):")
+    _print_table(result["quality"])
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")
     return 0
 
@@ -297,9 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=_positive_float, default=2.0, help="seconds (default 2)")
     p.add_argument("--hop", type=_positive_float, default=1.0, help="seconds (default 1)")
     p.add_argument(
-        "--band-pass", nargs=2, type=float, default=(1.0, 40.0), metavar=("LO", "HI"),
+        "--band-pass",
+        nargs=2,
+        type=float,
+        default=(1.0, 40.0),
+        metavar=("LO", "HI"),
         help="Hz (default 1 40)",
-    )  # fmt: skip
+    )
     p.add_argument("--filter", choices=("iir", "fir"), default="iir")
     p.add_argument(
         "--line-freq", type=_positive_float, help="Hz (default: from the recording, else 50)"
@@ -317,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run the end-to-end demo on simulated data",
-        description="Simulate a class, store it as BIDS and summarise it.",
+        description="Simulate a class, store it as BIDS, extract features with the "
+        "quality table, and write a summary.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     p.add_argument("--participants", type=_positive_int, default=8)

@@ -1,8 +1,9 @@
 """The end-to-end demo on built-in simulated data (``eeg4students demo``).
 
-For now it simulates a classroom under the EEG4Students protocol, stores it
-as a BIDS dataset and summarises it. Later stages (features, classifiers,
-unlearning) extend it until it runs the whole pipeline.
+It simulates a classroom under the EEG4Students protocol, stores it as a
+BIDS dataset, preprocesses it and extracts band-power features with the
+quality accounting. Later stages (classifiers, unlearning) extend it until
+it runs the whole pipeline.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from eeg4students import __version__
 from eeg4students._files import atomic_write_text
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.featureset import FeatureSet, compute_features, quality_by_recording
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 
@@ -47,9 +49,10 @@ def run_demo(
     Returns
     -------
     result : dict
-        ``n_sessions`` (int), ``dataset`` (Path), ``summary`` (dict from :meth:`Dataset.summary`),
-        ``recordings`` (DataFrame), ``seconds`` (float, wall time) and
-        ``summary_file`` (Path).
+        ``n_sessions`` (int), ``dataset`` (Path), ``summary`` (dict from
+        :meth:`Dataset.summary`), ``features`` (FeatureSet), ``quality``
+        (DataFrame, one line per recording), ``seconds`` (float, wall time)
+        and ``summary_file`` (Path).
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not (out / _MARKER).exists():
@@ -65,17 +68,19 @@ def run_demo(
     simulate_to_dataset(root, n_participants, n_sessions, seed=seed, progress=progress)
     dataset = Dataset(root)
     summary = dataset.summary()
-    recordings = dataset.recordings()
+    features = compute_features(dataset, progress=progress)
+    quality = quality_by_recording(features.quality)
+    atomic_write_text(out / "quality.tsv", features.quality.to_csv(sep="\t", index=False))
     seconds = time.perf_counter() - start
     summary_file = out / "summary.md"
-    atomic_write_text(
-        summary_file, _summary_text(summary, recordings, root, seconds, seed, n_sessions)
-    )
+    text = _summary_text(summary, features, quality, root, seconds, seed, n_sessions)
+    atomic_write_text(summary_file, text)
     return {
         "n_sessions": n_sessions,
         "dataset": root,
         "summary": summary,
-        "recordings": recordings,
+        "features": features,
+        "quality": quality,
         "seconds": seconds,
         "summary_file": summary_file,
     }
@@ -83,18 +88,14 @@ def run_demo(
 
 def _summary_text(
     summary: dict,
-    recordings: pd.DataFrame,
+    features: FeatureSet,
+    quality: pd.DataFrame,
     root: Path,
     seconds: float,
     seed: int,
     n_sessions: int,
 ) -> str:
-    per_participant = (
-        recordings.groupby("participant")
-        .agg(sessions=("session", "nunique"), minutes=("duration_s", lambda s: s.sum() / 60))
-        .round(1)
-    )
-    flagged = recordings[recordings["notes"] != ""]
+    kept = features.quality["kept"].sum() / max(features.quality["n_windows"].sum(), 1)
     lines = [
         "# eeg4students demo",
         "",
@@ -104,19 +105,22 @@ def _summary_text(
         f"{summary['hours'] * 60:.1f} minutes of EEG",
         f"- channels: {summary['channels']}, sampling rates (Hz): {summary['sfreqs']}",
         f"- BIDS dataset: `{root}`",
+        f"- features: {len(features.table)} windows x {len(features.feature_columns)} "
+        f"log band powers, {kept:.1%} of windows kept; cache in `{features.folder}`",
         f"- run time: {seconds:.1f} s",
         "",
-        "## Per participant",
+        "## Quality (share of windows kept, and why the rest was dropped, in %)",
         "",
         "```",
-        per_participant.to_string(),
+        quality.to_string(index=False),
         "```",
         "",
-        f"## Recordings that need a look ({len(flagged)})",
+        f"## Excluded (below the minimum kept share): {len(features.excluded)}",
         "",
     ]
     lines += [
-        f"- sub-{r.participant} ses-{r.session} run-{r.run}: {r.notes}"
-        for r in flagged.itertuples()
+        f"- {r.level} {r.participant} {'' if pd.isna(r.session) else r.session} "
+        f"{'' if pd.isna(r.block) else r.block}: {r.share_kept:.0%} kept"
+        for r in features.excluded.itertuples()
     ] or ["- none"]
     return "\n".join(lines) + "\n"

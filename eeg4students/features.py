@@ -212,24 +212,40 @@ def blocks_to_frames(
     counts : pandas.DataFrame
         One row per block: metadata, ``onset``, ``duration`` and window counts.
     """
-    frames, counts = [], []
-    names = None
+    values, tasks, block_ids, starts, times, counts = [], [], [], [], [], []
+    names: list[str] = []
     for block in blocks:
         block_id = f"{recording}_blk-{block.index + 1:02d}"
         names = names or feature_names(block.ch_names, params)
-        values = block_features(block, params, window)
-        starts = (block.origin + block.starts[block.kept]) / block.sfreq
-        frame = pd.DataFrame(values, columns=names)
-        frame.insert(0, "block_time", starts - block.onset)
-        frame.insert(0, "start", starts)
-        frame.insert(0, "block", block_id)
-        frame.insert(0, "recording", recording)
-        frame.insert(0, "task", block.task)
-        for key in ("run", "session", "participant"):
-            frame.insert(0, key, meta[key])
-        frames.append(frame)
+        rows = block_features(block, params, window)
+        start = (block.origin + block.starts[block.kept]) / block.sfreq
+        values.append(rows)
+        tasks.append(np.full(len(rows), block.task, dtype=object))
+        block_ids.append(np.full(len(rows), block_id, dtype=object))
+        starts.append(start)
+        times.append(start - block.onset)
         counts.append(
-            {**meta, "task": block.task, "recording": recording, "block": block_id,
-             "onset": block.onset, "duration": block.duration, **block.counts()}
-        )  # fmt: skip
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(counts)
+            {
+                **meta,
+                "task": block.task,
+                "recording": recording,
+                "block": block_id,
+                "onset": block.onset,
+                "duration": block.duration,
+                **block.counts(),
+            }
+        )
+    n = sum(len(v) for v in values)
+    columns = {
+        "participant": np.full(n, meta["participant"], dtype=object),
+        "session": np.full(n, meta["session"], dtype=object),
+        "run": np.full(n, meta["run"]),
+        "task": np.concatenate(tasks),
+        "recording": np.full(n, recording, dtype=object),
+        "block": np.concatenate(block_ids),
+        "start": np.concatenate(starts),
+        "block_time": np.concatenate(times),
+    }
+    matrix = np.concatenate(values) if values else np.zeros((0, len(names)))
+    frame = pd.concat([pd.DataFrame(columns), pd.DataFrame(matrix, columns=names)], axis=1)
+    return frame, pd.DataFrame(counts)

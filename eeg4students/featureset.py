@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from eeg4students import __version__
 from eeg4students._files import atomic_write_json, atomic_write_text, sha256
 from eeg4students.errors import DatasetError
-from eeg4students.features import FeatureError, FeatureParams, blocks_to_frames
+from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
     REASONS,
     PreprocessError,
@@ -271,16 +271,53 @@ def compute_features(
     quality, excluded = quality_summary(blocks, pre.min_kept)
     # What the store noticed at import (short, gaps, clipping) explains low shares.
     recordings = dataset.recordings()
-    notes = dict(zip(recordings["path"].map(lambda p: p.name[: -len("_eeg.vhdr")]),
-                     recordings["notes"], strict=True))  # fmt: skip
+    notes = dict(
+        zip(
+            recordings["path"].map(lambda p: p.name[: -len("_eeg.vhdr")]),
+            recordings["notes"],
+            strict=True,
+        )
+    )
     quality["notes"] = quality["recording"].map(notes).fillna("")
     atomic_write_text(folder / "quality.tsv", quality.to_csv(sep="\t", index=False))
     atomic_write_text(folder / "excluded.tsv", excluded.to_csv(sep="\t", index=False))
     table = pd.concat(frames, ignore_index=True)
     keep = set(quality.loc[quality["excluded"] == "", "block"])
     table = table[table["block"].isin(keep)].reset_index(drop=True)
-    columns = [c for c in frames[0].columns if c not in _META]
+    columns = [c for c in frames[0].columns if c not in META_COLUMNS]
     return FeatureSet(table, quality, excluded, columns, folder, cached, problems)
 
 
-_META = {"participant", "session", "run", "task", "recording", "block", "start", "block_time"}
+def quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:
+    """Summarise the per-block quality table with one line per recording.
+
+    Parameters
+    ----------
+    quality : pandas.DataFrame
+        ``FeatureSet.quality``.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``participant``, ``session``, ``task`` (the recording's tasks),
+        ``blocks``, ``windows``, ``kept%``, one percentage per rejection
+        reason, ``excluded`` and ``notes``.
+    """
+    sums = quality.groupby("recording", sort=False).agg(
+        participant=("participant", "first"),
+        session=("session", "first"),
+        task=("task", lambda t: ",".join(dict.fromkeys(t))),
+        blocks=("block", "count"),
+        windows=("n_windows", "sum"),
+        kept=("kept", "sum"),
+        **{reason: (reason, "sum") for reason in REASONS},
+        excluded=("excluded", lambda e: "; ".join(sorted({x for x in e if x}))),
+        notes=("notes", "first"),
+    )
+    table = sums.reset_index(drop=True)
+    total = table["windows"].clip(lower=1)
+    table["kept%"] = (100 * table["kept"] / total).round(0).astype(int)
+    for reason in REASONS:
+        table[reason] = (100 * table[reason] / total).round(0).astype(int)
+    columns = ["participant", "session", "task", "blocks", "windows", "kept%", *REASONS]
+    return table[[*columns, "excluded", "notes"]]

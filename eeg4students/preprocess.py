@@ -12,7 +12,8 @@ The steps, for each task block of a recording (blocks are the
    1.4 s reproduces the EEG4Students rule of 15 samples at 10 Hz), samples
    at the amplifier **rail** (clipping), and ``BAD_*`` annotations;
 3. filter, zero phase, with filters designed once per recording: IIR
-   notches at the line frequency and its harmonics below Nyquist, and a
+   notches at the line frequency and its harmonics below Nyquist (those
+   below twice the low-pass edge: the rest lie deep in its stop band), and a
    band-pass ``l_freq``-``h_freq`` designed by MNE (4th-order Butterworth
    run forward and backward by default; ``filter_method="fir"`` for MNE's
    linear-phase FIR); optional average reference;
@@ -32,7 +33,7 @@ is the mean share of its blocks.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import mne
@@ -48,6 +49,8 @@ from eeg4students.quality import DEVICE_RAIL_UV, device_model
 REASONS = ("bad_channel", "bad_annotation", "plateau", "clipped", "amplitude")
 #: Seconds of real signal read on each side of a block for the filters.
 PAD_SECONDS = 5.0
+#: Neighbouring blocks are read and filtered together up to this length (s).
+CHUNK_SECONDS = 600.0
 #: Line frequency assumed when neither the recording nor the options give one.
 DEFAULT_LINE_FREQ = 50.0
 
@@ -150,8 +153,9 @@ class Block:
     ch_names : list of str
         Channels of ``data``.
     data : ndarray, shape (n_channels, n_samples)
-        Filtered signal in uV: the block with up to ``PAD_SECONDS`` of signal
-        on either side.
+        Filtered signal in uV of the chunk holding the block (the block with at
+        least ``PAD_SECONDS`` of signal on either side where the recording has
+        it; neighbouring blocks may share one chunk).
     origin : int
         Recording sample index of ``data[:, 0]``.
     starts : ndarray of int, shape (n_windows,)
@@ -184,10 +188,9 @@ class Block:
         return out
 
 
-def _window_any(mask: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """For each window ``[s, s + length)``, whether ``mask`` is set anywhere in it."""
-    cum = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-    return cum[starts + length] - cum[starts] > 0
+def _counts(mask: np.ndarray) -> np.ndarray:
+    """Running count of set samples, with a leading zero: windows test in O(1)."""
+    return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
 
 
 def plateau_mask(data_uv: np.ndarray, sfreq: float, seconds: float, tol_uv: float) -> np.ndarray:
@@ -215,16 +218,20 @@ def plateau_mask(data_uv: np.ndarray, sfreq: float, seconds: float, tol_uv: floa
     mask = np.zeros(n, dtype=bool)
     if n < n_run:
         return mask
-    for row in data_uv:
-        # Inside a plateau every step is within the tolerance, so only runs of
-        # small steps at least n_run long can hold one; check their range exactly.
-        small = np.abs(np.diff(row)) <= tol_uv
+    # Inside a plateau every step is within the tolerance: find stretches of
+    # n_run - 1 small steps (no large step among them) first, cheaply for all
+    # channels, then check the range of those rare stretches exactly.
+    large = np.abs(np.diff(data_uv, axis=1)) > tol_uv
+    count = np.zeros((len(data_uv), n), dtype=np.int32)
+    np.cumsum(large, axis=1, out=count[:, 1:])
+    quiet = count[:, n_run - 1 :] == count[:, : n - n_run + 1]
+    for c in np.flatnonzero(quiet.any(axis=1)):
+        small = ~large[c]
         edges = np.flatnonzero(np.diff(np.concatenate([[0], small.astype(np.int8), [0]])))
         for start, stop in zip(edges[::2], edges[1::2], strict=True):
-            if stop - start + 1 < n_run:
-                continue
-            segment = row[start : stop + 1]
-            mask[start : stop + 1] |= _ranges_within(segment, n_run, tol_uv)
+            if stop - start + 1 >= n_run:
+                segment = data_uv[c, start : stop + 1]
+                mask[start : stop + 1] |= _ranges_within(segment, n_run, tol_uv)
     return mask
 
 
@@ -302,14 +309,28 @@ def check_recording(raw: mne.io.BaseRaw, params: PreprocessParams) -> pd.DataFra
     return blocks
 
 
+def _chunks(spans: list[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Group consecutive block spans (sample ranges) into chunks of at most ``limit`` samples."""
+    groups: list[list[int]] = []
+    for i, (start, stop) in enumerate(spans):
+        if groups and stop - spans[groups[-1][0]][0] <= limit and start <= spans[i - 1][1]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def iter_blocks(raw: mne.io.BaseRaw, params: PreprocessParams) -> Iterator[Block]:
     """Filter each task block, cut it into windows and decide which to keep.
+
+    Neighbouring blocks are read and filtered together in chunks of at most
+    ``CHUNK_SECONDS``, so a long recording is never in memory at once and
+    short blocks do not each pay the filters' start-up cost.
 
     Parameters
     ----------
     raw : mne.io.BaseRaw
-        A recording with ``task/<Name>`` annotations (loaded or not: only one
-        block and its padding is in memory at a time).
+        A recording with ``task/<Name>`` annotations (loaded or not).
     params : PreprocessParams
         The settings.
 
@@ -322,53 +343,66 @@ def iter_blocks(raw: mne.io.BaseRaw, params: PreprocessParams) -> Iterator[Block
     blocks = check_recording(raw, params)
     channels = resolve_channels(raw, params)
     sfreq = raw.info["sfreq"]
-    win = int(round(params.window * sfreq))
-    hop = int(round(params.hop * sfreq))
+    win = round(params.window * sfreq)
+    hop = round(params.hop * sfreq)
     pad = int(PAD_SECONDS * sfreq)
     rail = params.rail_uv or DEVICE_RAIL_UV.get(device_model(raw) or "")
     bad_channel = any(ch in raw.info["bads"] for ch in channels)
     filters = design_filters(sfreq, params, _line_freq(raw, params))
-    for index, row in enumerate(blocks.itertuples()):
-        first = int(round(row.onset * sfreq))
-        last = min(int(round((row.onset + row.duration) * sfreq)), raw.n_times)
-        origin = max(first - pad, 0)
-        stop = min(last + pad, raw.n_times)
+    bounds = [
+        (round(b.onset * sfreq), min(round((b.onset + b.duration) * sfreq), raw.n_times))
+        for b in blocks.itertuples()
+    ]
+    spans = [(max(first - pad, 0), min(last + pad, raw.n_times)) for first, last in bounds]
+    for group in _chunks(spans, int(CHUNK_SECONDS * sfreq)):
+        origin, stop = spans[group[0]][0], spans[group[-1]][1]
         data = raw.get_data(picks=channels, start=origin, stop=stop) * 1e6
-        begin = first + int(math.ceil(params.transition_share * (last - first)))
-        starts = np.arange(begin, last - win + 1, hop, dtype=np.int64) - origin
-        reasons = np.zeros(len(starts), dtype=np.int8)
-        if len(starts):
-            bad = np.zeros(len(starts), dtype=bool)
-            masks = [
-                np.full(data.shape[1], bad_channel),
-                _annotation_mask(raw, origin, data.shape[1]),
-                plateau_mask(data, sfreq, params.plateau_seconds, params.plateau_tol_uv),
-                (np.abs(data) >= 0.999 * rail).any(axis=0) if rail else None,
-            ]
-            for code, mask in enumerate(masks, start=1):
-                if mask is None:
-                    continue
-                hit = _window_any(mask, starts, win) & ~bad
-                reasons[hit] = code
-                bad |= hit
+        masks = [
+            np.full(data.shape[1], bad_channel),
+            _annotation_mask(raw, origin, data.shape[1]),
+            plateau_mask(data, sfreq, params.plateau_seconds, params.plateau_tol_uv),
+            (np.abs(data) >= 0.999 * rail).any(axis=0) if rail else None,
+        ]
+        counts = [None if m is None else _counts(m) for m in masks]
         data = filters.apply(data)
-        if len(starts) and params.max_ptp_uv is not None:
-            windows = np.lib.stride_tricks.sliding_window_view(data, win, axis=1)[:, starts]
-            ptp = (windows.max(axis=2) - windows.min(axis=2)).max(axis=0)
-            hit = (ptp > params.max_ptp_uv) & (reasons == 0)
-            reasons[hit] = REASONS.index("amplitude") + 1
-        yield Block(
-            task=row.task,
-            index=index,
-            onset=row.onset,
-            duration=row.duration,
-            sfreq=sfreq,
-            ch_names=channels,
-            data=data,
-            origin=origin,
-            starts=starts,
-            reasons=reasons,
-        )
+        for index in group:
+            first, last = bounds[index]
+            begin = first + math.ceil(params.transition_share * (last - first))
+            starts = np.arange(begin, last - win + 1, hop, dtype=np.int64) - origin
+            yield Block(
+                task=blocks["task"].iloc[index],
+                index=index,
+                onset=float(blocks["onset"].iloc[index]),
+                duration=float(blocks["duration"].iloc[index]),
+                sfreq=sfreq,
+                ch_names=channels,
+                data=data,
+                origin=origin,
+                starts=starts,
+                reasons=_reasons(data, starts, win, counts, params.max_ptp_uv),
+            )
+
+
+def _reasons(
+    data: np.ndarray,
+    starts: np.ndarray,
+    win: int,
+    counts: Sequence[np.ndarray | None],
+    max_ptp_uv: float | None,
+) -> np.ndarray:
+    """Reason code of each window: the first sample mask it touches, then amplitude."""
+    reasons = np.zeros(len(starts), dtype=np.int8)
+    if not len(starts):
+        return reasons
+    for code, count in enumerate(counts, start=1):
+        if count is not None:
+            hit = (count[starts + win] > count[starts]) & (reasons == 0)
+            reasons[hit] = code
+    if max_ptp_uv is not None:
+        windows = np.lib.stride_tricks.sliding_window_view(data, win, axis=1)[:, starts]
+        ptp = (windows.max(axis=2) - windows.min(axis=2)).max(axis=0)
+        reasons[(ptp > max_ptp_uv) & (reasons == 0)] = REASONS.index("amplitude") + 1
+    return reasons
 
 
 @dataclass(frozen=True)
@@ -412,8 +446,9 @@ def design_filters(sfreq: float, params: PreprocessParams, line_freq: float) -> 
     params : PreprocessParams
         Band-pass edges, filter method and reference.
     line_freq : float
-        Mains frequency (Hz): it and its harmonics below Nyquist are notched
-        (quality factor 30, i.e. about 2 Hz wide at 50 Hz).
+        Mains frequency (Hz): it and its harmonics below Nyquist and below
+        twice the low-pass edge are notched (quality factor 30, about 2 Hz
+        wide at 50 Hz); higher harmonics are far into the low-pass stop band.
 
     Returns
     -------
@@ -421,15 +456,20 @@ def design_filters(sfreq: float, params: PreprocessParams, line_freq: float) -> 
     """
     sections = [
         scipy.signal.tf2sos(*scipy.signal.iirnotch(f, 30.0, fs=sfreq))
-        for f in np.arange(line_freq, sfreq / 2 - 1, line_freq)
+        for f in np.arange(line_freq, min(sfreq / 2 - 1, 2 * params.h_freq), line_freq)
     ]
     fir = None
     if params.filter_method == "iir":
         iir = {"order": 4, "ftype": "butter", "output": "sos"}
         designed = mne.filter.create_filter(
-            None, sfreq, params.l_freq, params.h_freq, method="iir", iir_params=iir,
+            None,
+            sfreq,
+            params.l_freq,
+            params.h_freq,
+            method="iir",
+            iir_params=iir,
             verbose="error",
-        )  # fmt: skip
+        )
         sections.append(designed["sos"])
     else:
         fir = mne.filter.create_filter(
@@ -485,9 +525,14 @@ def quality_summary(blocks: pd.DataFrame, min_kept: float) -> tuple[pd.DataFrame
     )
     for row in table[low].itertuples():
         listed.append(
-            {"level": "block", "participant": row.participant, "session": row.session,
-             "block": row.block, "share_kept": row.share_kept}
-        )  # fmt: skip
+            {
+                "level": "block",
+                "participant": row.participant,
+                "session": row.session,
+                "block": row.block,
+                "share_kept": row.share_kept,
+            }
+        )
     excluded = pd.DataFrame(
         listed, columns=["level", "participant", "session", "block", "share_kept"]
     )

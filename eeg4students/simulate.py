@@ -227,9 +227,10 @@ def _add_artifacts(
         bump = rng.uniform(80, 250) * np.exp(-0.5 * ((t - 0.4) / 0.07) ** 2)
         data[:, start : start + len(t)] += frontal[:, None] * bump
     n_bursts = rng.poisson(who.muscle_rate * minutes * muscle_boost.mean())
-    for _ in range(n_bursts):
-        # Draw the burst's place in proportion to the task's muscle rate.
-        start = int(rng.choice(n, p=muscle_boost / muscle_boost.sum()))
+    # Burst places follow the task's muscle rate (inverse-CDF sampling).
+    cdf = np.cumsum(muscle_boost)
+    places = np.searchsorted(cdf, rng.random(n_bursts) * cdf[-1])
+    for start in places.tolist():
         length = min(int(rng.uniform(0.3, 1.5) * sfreq), n - start)
         if length < 8:
             continue

@@ -424,10 +424,22 @@ class Dataset:
                 }
             )
         columns = [
-            "participant", "session", "task", "run", "duration_s", "n_channels", "sfreq",
-            "device", "n_gaps", "gap_s", "max_clipped_share", "bad_channels",
-            "source_file", "notes", "path",
-        ]  # fmt: skip
+            "participant",
+            "session",
+            "task",
+            "run",
+            "duration_s",
+            "n_channels",
+            "sfreq",
+            "device",
+            "n_gaps",
+            "gap_s",
+            "max_clipped_share",
+            "bad_channels",
+            "source_file",
+            "notes",
+            "path",
+        ]
         if not rows:
             return pd.DataFrame(columns=columns)
         table = pd.DataFrame(rows)

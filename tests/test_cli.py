@@ -50,14 +50,53 @@ def test_import_runs_and_dataset_info(tmp_path, rng, capsys):
 def test_simulate_and_info(tmp_path, capsys):
     root = tmp_path / "sim"
     status = main(
-        ["simulate", "--to", str(root), "--participants", "3", "--sessions", "2",
-         "--task-seconds", "3", "--seed", "4"]
-    )  # fmt: skip
+        [
+            "simulate",
+            "--to",
+            str(root),
+            "--participants",
+            "3",
+            "--sessions",
+            "2",
+            "--task-seconds",
+            "3",
+            "--seed",
+            "4",
+        ]
+    )
     assert status == 0
     assert Dataset(root).summary()["recordings"] == 6
     capsys.readouterr()
     assert main(["dataset", "info", str(root)]) == 0
     assert "3 participants, 6 sessions, 6 recordings" in capsys.readouterr().out
+
+
+def test_features_command_prints_quality(tmp_path, capsys):
+    root = tmp_path / "sim"
+    assert (
+        main(
+            [
+                "simulate",
+                "--to",
+                str(root),
+                "--participants",
+                "2",
+                "--sessions",
+                "1",
+                "--task-seconds",
+                "10",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["features", str(root), "--window", "2", "--hop", "0.5", "--relative"]) == 0
+    out = capsys.readouterr().out
+    assert "Quality (share of windows kept" in out
+    assert "sim01" in out and "plateau" in out
+    assert "x 40 features" in out
+    assert main(["features", str(root), "--band-pass", "1", "200"]) == 1
+    assert "at or above Nyquist" in capsys.readouterr().err
 
 
 def test_demo_writes_summary(tmp_path, capsys):

@@ -20,8 +20,18 @@ def muse_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("real") / "muse"
     for path in sorted(folder.glob("subject*-*-*.csv")):
         subject, state, day = path.stem.split("-")
-        argv = ["import", str(path), "--to", str(root), "--participant", subject[-1],
-                "--session", day, "--task", state]  # fmt: skip
+        argv = [
+            "import",
+            str(path),
+            "--to",
+            str(root),
+            "--participant",
+            subject[-1],
+            "--session",
+            day,
+            "--task",
+            state,
+        ]
         assert main(argv) == 0, path
     return Dataset(root)
 
@@ -70,3 +80,23 @@ def test_openbci_old_and_v6_give_the_same_samples():
     np.testing.assert_array_equal(a.get_data(), b.get_data())
     assert a.info["meas_date"] == b.info["meas_date"]
     assert a.info["bads"] == b.info["bads"] == []
+
+
+def test_real_muse_quality_table_and_features(muse_dataset):
+    from eeg4students.featureset import compute_features
+
+    result = compute_features(muse_dataset, progress=False)
+    quality = result.quality.set_index("recording")
+    assert len(quality) == 24 and quality["share_kept"].between(0, 1).all()
+    short = quality.loc["sub-d_ses-2_task-concentrating_run-1"]
+    assert short["notes"].startswith("short") and short["excluded"].startswith("block")
+    gapped = quality.loc["sub-b_ses-2_task-relaxed_run-1"]
+    assert gapped["bad_annotation"] > 0.9 * gapped["n_windows"]
+    assert gapped["excluded"].startswith("block")
+    clipped = quality[quality["notes"].str.contains("clipped")]
+    assert (clipped["clipped"] > 0).any()
+    usable = quality[quality["excluded"] == ""].index
+    assert set(result.table["recording"]) == set(usable)
+    assert len(usable) >= 20
+    assert result.table[result.feature_columns].notna().all().all()
+    assert set(result.table["task"]) == {"concentrating", "neutral", "relaxed"}

@@ -63,8 +63,12 @@ def test_real_world_artifacts_are_present():
 
 
 def test_any_montage():
-    montage = Montage(ch_names=("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"), sfreq=250.0,
-                      rail_uv=None, resolution_uv=None)  # fmt: skip
+    montage = Montage(
+        ch_names=("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2"),
+        sfreq=250.0,
+        rail_uv=None,
+        resolution_uv=None,
+    )
     raw = simulate_recording(1, 1, montage=montage, task_seconds=3)
     assert raw.ch_names == list(montage.ch_names) and raw.info["sfreq"] == 250.0
     assert len(task_blocks(raw)) == 5
