@@ -8,6 +8,8 @@ this prints:
   on one core;
 - the ratio of its time to a floor measured in the same process: reading the
   same block spans from disk and one vectorised numpy FFT over all windows;
+- for scale, the floor with the zero-phase filters added (``floor+filter``,
+  as a multiple of the floor): the part no band-pass-filtering pipeline avoids;
 - peak memory (resident set size) of the process that ran both.
 
 Each size runs in its own child process with one thread, so memory figures
@@ -63,15 +65,16 @@ def measure(root: Path, repeat: int) -> dict:
     import numpy as np
 
     from eeg4students.featureset import compute_features
-    from eeg4students.preprocess import PAD_SECONDS, PreprocessParams
+    from eeg4students.preprocess import PAD_SECONDS, PreprocessParams, design_filters
     from eeg4students.store import Dataset
 
     dataset = Dataset(root)
     ref = dataset.references()[0]
     params = PreprocessParams()
 
-    def floor() -> int:
+    def floor(filtered: bool = False) -> int:
         raw = dataset.load(ref.participant, ref.session, ref.task, ref.run, preload=False)
+        filters = design_filters(raw.info["sfreq"], params, line_freq=50.0)
         sfreq = raw.info["sfreq"]
         win, hop, pad = (
             round(params.window * sfreq),
@@ -83,6 +86,8 @@ def measure(root: Path, repeat: int) -> dict:
             first, last = round(onset * sfreq), round((onset + duration) * sfreq)
             start, stop = max(first - pad, 0), min(last + pad, raw.n_times)
             data = raw.get_data(start=start, stop=stop)
+            if filtered:
+                data = filters.apply(data)
             begin = first + int(np.ceil(params.transition_share * (last - first)))
             starts = np.arange(begin, last - win + 1, hop) - start
             windows = np.lib.stride_tricks.sliding_window_view(data, win, axis=1)[:, starts]
@@ -94,11 +99,14 @@ def measure(root: Path, repeat: int) -> dict:
         return len(compute_features(dataset, params, progress=False).table)
 
     floor()  # warm up readers and FFT plans
-    floor_times, pipe_times = [], []
+    floor_times, filter_times, pipe_times = [], [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         floor()
         floor_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        floor(filtered=True)
+        filter_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         n_windows = pipeline()
         pipe_times.append(time.perf_counter() - t0)
@@ -108,6 +116,7 @@ def measure(root: Path, repeat: int) -> dict:
         "recording_s": seconds,
         "windows": n_windows,
         "floor_s": min(floor_times),
+        "floor_filtered_s": min(filter_times),
         "pipeline_s": min(pipe_times),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -128,7 +137,7 @@ def main() -> None:
         return
     print(
         f"{'hours':>5} {'windows':>8} {'pipeline s':>10} {'x real time':>11} "
-        f"{'floor s':>8} {'ratio':>6} {'peak RSS MB':>11}"
+        f"{'floor s':>8} {'ratio':>6} {'floor+filter':>12} {'peak RSS MB':>11}"
     )
     for hours in args.hours:
         with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +154,8 @@ def main() -> None:
             print(
                 f"{r['recording_s'] / 3600:5.1f} {r['windows']:8.0f} {r['pipeline_s']:10.2f} "
                 f"{r['recording_s'] / r['pipeline_s']:11.0f} {r['floor_s']:8.2f} "
-                f"{r['pipeline_s'] / r['floor_s']:6.1f} {r['peak_rss_mb']:11.0f}"
+                f"{r['pipeline_s'] / r['floor_s']:6.1f} "
+                f"{r['floor_filtered_s'] / r['floor_s']:11.1f}x {r['peak_rss_mb']:11.0f}"
             )
 
 
