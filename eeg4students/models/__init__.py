@@ -1,0 +1,98 @@
+"""Classifiers as scikit-learn estimators, by short name.
+
+========  ===========================================================
+name      model
+========  ===========================================================
+``rf``    Random Forest, 300 trees, sqrt features (as in the study)
+``svm``   RBF SVM with standardisation (``C``, ``gamma`` tunable)
+``lda``   linear discriminant analysis
+``slda``  shrinkage LDA (Ledoit-Wolf)
+``knn``   k nearest neighbours (k=5) with standardisation
+``linsvm`` linear SVM with standardisation
+``gb``    gradient boosting
+``ada``   AdaBoost
+``dt``    decision tree
+``tmv``   Time Majority Voting over RF and RBF SVM
+========  ===========================================================
+"""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.models.tmv import TimeMajorityVoting, vote
+
+MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
+
+__all__ = ["MODEL_NAMES", "TimeMajorityVoting", "make_model", "vote"]
+
+
+def make_model(
+    name: str, *, random_state: int = 0, n_jobs: int | None = None, **params
+) -> BaseEstimator:
+    """Build an unfitted classifier by short name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+    random_state : int
+        Seed of randomised models.
+    n_jobs : int | None
+        Parallel jobs for models that use them (RF, KNN, TMV's ranking).
+    **params
+        Overrides, e.g. ``n_estimators=100`` for ``rf`` or ``C=10`` for ``svm``.
+        ``svm`` also takes ``tune=True``: choose C and gamma by an inner
+        search whose folds keep task blocks whole (pass ``groups`` to fit).
+
+    Returns
+    -------
+    estimator : sklearn estimator
+
+    Raises
+    ------
+    EEG4StudentsError
+        If the name is unknown.
+    """
+    key = name.strip().lower()
+    if key == "rf":
+        options = {"n_estimators": 300, "max_features": "sqrt", **params}
+        return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **options)
+    if key == "svm":
+        tune = params.pop("tune", False)
+        options = {"C": 1.0, "gamma": "scale", **params}
+        pipeline = make_pipeline(StandardScaler(), SVC(kernel="rbf", **options))
+        if not tune:
+            return pipeline
+        grid = {"svc__C": [0.1, 1, 10, 100], "svc__gamma": ["scale", 0.01, 0.1]}
+        return GridSearchCV(pipeline, grid, cv=GroupKFold(n_splits=3), n_jobs=n_jobs)
+    if key == "lda":
+        return LinearDiscriminantAnalysis(**params)
+    if key == "slda":
+        return LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", **params)
+    if key == "knn":
+        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_jobs=n_jobs, **params))
+    if key == "linsvm":
+        return make_pipeline(StandardScaler(), LinearSVC(random_state=random_state, **params))
+    if key == "gb":
+        return GradientBoostingClassifier(random_state=random_state, **params)
+    if key == "ada":
+        return AdaBoostClassifier(random_state=random_state, **params)
+    if key == "dt":
+        return DecisionTreeClassifier(random_state=random_state, **params)
+    if key == "tmv":
+        bases = [
+            ("rf", make_model("rf", random_state=random_state, n_jobs=n_jobs)),
+            ("svm", make_model("svm")),
+        ]
+        return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
+    raise EEG4StudentsError(f"Unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}.")

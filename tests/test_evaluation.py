@@ -1,0 +1,149 @@
+"""Splitters that respect time, and the evaluation table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eeg4students.evaluation import (
+    CrossSession,
+    EvaluationError,
+    LeaveParticipantOut,
+    ShuffledKFold,
+    TimeBlockedKFold,
+    evaluate,
+)
+
+WINDOW, HOP = 2.0, 1.0
+
+
+def _meta(participants=("p1", "p2"), sessions=("1", "2"), tasks=("A", "B", "C"), n=20, seed=0):
+    """A feature table: every task block holds ``n`` windows every HOP seconds."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in participants:
+        offset = rng.normal(0, 1, 4)
+        for s in sessions:
+            for b, task in enumerate(tasks):
+                for i in range(n):
+                    signal = offset + (np.arange(4) == b) * 2.0 + rng.normal(0, 1, 4)
+                    rows.append(
+                        {
+                            "participant": p,
+                            "session": s,
+                            "run": 1,
+                            "task": task,
+                            "recording": f"{p}_{s}",
+                            "block": f"{p}_{s}_{b}",
+                            "start": 100.0 * b + 18 + i * HOP,
+                            "block_time": 18 + i * HOP,
+                            **{f"f{j}": v for j, v in enumerate(signal)},
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+
+
+def _check_partition(meta, splits):
+    tested = np.zeros(len(meta), dtype=int)
+    for train, test in splits:
+        assert not set(train) & set(test)
+        tested[test] += 1
+    assert (tested == 1).all()
+
+
+def test_time_blocked_folds_test_every_window_once_with_no_overlap():
+    meta = _meta()
+    splitter = TimeBlockedKFold(n_splits=7, window=WINDOW)
+    splits = list(splitter.split(meta))
+    assert len(splits) == 7
+    _check_partition(meta, splits)
+    for train, test in splits:
+        # Every block is represented in every test fold, as a contiguous chunk.
+        assert meta.iloc[test]["block"].nunique() == meta["block"].nunique()
+        for block, chunk in meta.iloc[test].groupby("block"):
+            starts = np.sort(chunk["start"].to_numpy())
+            assert np.allclose(np.diff(starts), HOP)
+            others = meta.iloc[train]
+            others = others[others["block"] == block]["start"].to_numpy()
+            # No training window overlaps a test window in time.
+            gaps = np.abs(others[:, None] - starts[None, :])
+            assert (gaps >= WINDOW).all()
+
+
+def test_cross_session_and_leave_participant_out():
+    meta = _meta()
+    splits = list(CrossSession().split(meta))
+    _check_partition(meta, splits)
+    for train, test in splits:
+        assert not set(meta.iloc[train]["session"]) & set(meta.iloc[test]["session"])
+    splits = list(LeaveParticipantOut().split(meta))
+    _check_partition(meta, splits)
+    for train, test in splits:
+        assert not set(meta.iloc[train]["participant"]) & set(meta.iloc[test]["participant"])
+    _check_partition(meta, list(ShuffledKFold(5).split(meta)))
+
+
+@pytest.mark.parametrize("scheme", ["time-blocked", "cross-session", "loso", "shuffled"])
+def test_evaluate_table(scheme):
+    meta = _meta()
+    small = {"rf": {"n_estimators": 30}}
+    result = evaluate(
+        meta, FEATURES, ["lda", "tmv"], scheme, n_splits=4, model_params=small, progress=False
+    )
+    scores = result.scores
+    assert set(scores["pipeline"]) == {"lda", "tmv-block", "tmv-causal"}
+    assert set(scores["participant"]) == {"p1", "p2"}
+    expected_folds = {"time-blocked": 4, "cross-session": 2, "loso": 1, "shuffled": 4}[scheme]
+    assert scores.groupby(["participant", "pipeline"]).size().eq(expected_folds).all()
+    columns = {
+        "accuracy",
+        "balanced_accuracy",
+        "kappa",
+        "fit_time",
+        "predict_time",
+        "n_train",
+        "n_test",
+        "fold",
+        "scheme",
+        "leaky",
+    }
+    assert columns <= set(scores.columns)
+    assert scores["leaky"].eq(scheme == "shuffled").all()
+    assert (scores["accuracy"] > 0.5).all()
+    matrix = result.confusion[("p1", "lda")]
+    assert list(matrix.index) == ["A", "B", "C"]
+    # Every window of p1 is tested once per scheme (LOSO: all of p1 at once).
+    assert matrix.to_numpy().sum() == (meta["participant"] == "p1").sum()
+    assert result.settings["scheme"] == scheme
+    assert not result.tmv_ranking.empty
+
+
+def test_evaluate_bad_input():
+    meta = _meta()
+    with pytest.raises(EvaluationError, match="Unknown scheme"):
+        evaluate(meta, FEATURES, ["lda"], "random", progress=False)
+    with pytest.raises(EvaluationError, match="Unknown model 'xgb'"):
+        evaluate(meta, FEATURES, ["xgb"], progress=False)
+    one = meta[meta["task"] == "A"]
+    with pytest.raises(EvaluationError, match="at least two"):
+        evaluate(one, FEATURES, ["lda"], progress=False)
+    single = _meta(sessions=("1",))
+    with pytest.raises(EvaluationError, match="at least two sessions"):
+        evaluate(single, FEATURES, ["lda"], "cross-session", progress=False)
+    with pytest.raises(EvaluationError, match="two participants"):
+        evaluate(_meta(participants=("p1",)), FEATURES, ["lda"], "loso", progress=False)
+
+
+def test_results_do_not_depend_on_parallel_jobs():
+    meta = _meta()
+    small = {"rf": {"n_estimators": 30}}
+    one = evaluate(meta, FEATURES, ["rf", "tmv"], n_splits=3, model_params=small, progress=False)
+    two = evaluate(
+        meta, FEATURES, ["rf", "tmv"], n_splits=3, model_params=small, progress=False, n_jobs=2
+    )
+    cols = ["participant", "pipeline", "fold", "accuracy", "kappa"]
+    pd.testing.assert_frame_equal(one.scores[cols], two.scores[cols])

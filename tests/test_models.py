@@ -1,0 +1,133 @@
+"""Classifiers, Time Majority Voting rules and the estimator contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.svm import SVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
+from eeg4students.models.tmv import CausalVoter, predict_labels
+
+
+def test_block_vote_agreement_disagreement_and_ties():
+    top = np.array(list("AAABAB" + "CCDD"))
+    second = np.array(list("AAACBB" + "CDDC"))
+    blocks = np.array([1] * 6 + [2] * 4)
+    out = vote(top, second, mode="block", blocks=blocks)
+    # Block 1: top says A four times, B twice; disagreements at 3 and 4 take A.
+    assert "".join(out[:6]) == "AAAAAB"
+    # Block 2: top's labels tie (C, C, D, D): disagreements keep top's own label.
+    assert "".join(out[6:]) == "CCDD"
+    # Agreement always stands.
+    assert out[5] == "B"
+
+
+def test_block_vote_without_blocks_keeps_the_top_label():
+    top, second = np.array(list("ABAB")), np.array(list("BBAA"))
+    assert "".join(vote(top, second, mode="block")) == "ABAB"
+
+
+def test_causal_vote_uses_only_the_past_k_windows_of_the_block():
+    top = np.array(list("AABBBA" + "B"))
+    second = np.array(list("AACCCC" + "C"))
+    blocks = np.array([1] * 6 + [2])
+    out = vote(top, second, mode="causal", blocks=blocks, k=3)
+    # i=2: past A,A,B -> A; i=3: A,B,B -> B; i=4: B,B,B -> B; i=5: B,B,A -> B
+    # i=6 (new block): only its own window, B.
+    assert "".join(out) == "AAABBBB"
+    # A tie in the causal window keeps top's label: k=2 at i=2 sees A,B.
+    assert vote(top, second, mode="causal", blocks=blocks, k=2)[2] == "B"
+
+
+def test_vote_future_does_not_change_causal_past():
+    rng = np.random.default_rng(0)
+    top, second = rng.choice(list("ABC"), 50), rng.choice(list("ABC"), 50)
+    full = vote(top, second, mode="causal", k=4)
+    for n in (10, 25, 40):
+        assert np.array_equal(vote(top[:n], second[:n], mode="causal", k=4), full[:n])
+
+
+def _tmv_small():
+    return TimeMajorityVoting(
+        estimators=[
+            ("rf", RandomForestClassifier(10, random_state=0)),
+            ("lda", LinearDiscriminantAnalysis()),
+            ("svm", SVC()),
+        ]
+    )
+
+
+@parametrize_with_checks([_tmv_small()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_tmv_ranks_bases_and_keeps_top_two():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    X[:, 1:] = rng.normal(size=(300, 3))
+    blocks = np.repeat(np.arange(30), 10)
+    model = TimeMajorityVoting(
+        estimators=[
+            ("noise", make_model("dt", max_depth=1, random_state=0).set_params(max_features=1)),
+            ("lda", LinearDiscriminantAnalysis()),
+            ("rf", RandomForestClassifier(50, random_state=0)),
+        ],
+        cv=3,
+    ).fit(X, y, groups=blocks)
+    assert set(model.scores_) == {"noise", "lda", "rf"}
+    assert model.ranking_[0] in ("lda", "rf") and model.ranking_[-1] == "noise"
+    assert len(model.estimators_) == 2
+    assert model.score(X, y) > 0.9
+
+
+def test_prefitted_bases_are_used_as_given():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(120, 3)), rng.integers(0, 3, 120)
+    rf = RandomForestClassifier(5, random_state=0).fit(X, y)
+    model = TimeMajorityVoting(
+        estimators=[
+            ("rf", RandomForestClassifier(5, random_state=0)),
+            ("lda", LinearDiscriminantAnalysis()),
+        ]
+    ).fit(X, y, prefitted={"rf": rf})
+    assert any(est is rf for est in model.estimators_)
+
+
+def test_fast_forest_path_gives_the_same_labels():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(400, 6)), rng.choice(list("abcde"), 400)
+    forest = RandomForestClassifier(100, random_state=0).fit(X, y)
+    test = rng.normal(size=(200, 6))
+    fast = np.concatenate([predict_labels(forest, test[i : i + 8]) for i in range(0, 200, 8)])
+    assert np.array_equal(fast, forest.predict(test))
+
+
+def test_causal_voter_matches_causal_vote():
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(200, 5)), rng.integers(0, 3, 200)
+    model = make_model("tmv", k=3).fit(X, y)
+    voter = CausalVoter(model)
+    live = [voter.update(x)[0] for x in X[:60]]
+    top, second = model.predict_bases(X[:60])
+    assert np.array_equal(live, vote(top, second, mode="causal", k=3))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_named_model_fits(name):
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(90, 4)), np.repeat([0, 1, 2], 30)
+    X[:, 0] += y
+    model = make_model(name, **({"n_estimators": 20} if name in ("rf", "gb", "ada") else {}))
+    assert model.fit(X, y).predict(X).shape == (90,)
+
+
+def test_unknown_model_name():
+    with pytest.raises(EEG4StudentsError, match="Unknown model 'xgb'"):
+        make_model("xgb")
