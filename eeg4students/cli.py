@@ -132,9 +132,34 @@ def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def cmd_features(args: argparse.Namespace) -> int:
+def _add_feature_options(p: argparse.ArgumentParser) -> None:
+    """Options of preprocessing and features, shared by features, evaluate and train."""
+    g = p.add_argument_group("preprocessing and features")
+    g.add_argument("--window", type=_positive_float, default=2.0, help="seconds (default 2)")
+    g.add_argument("--hop", type=_positive_float, default=1.0, help="seconds (default 1)")
+    g.add_argument(
+        "--band-pass",
+        nargs=2,
+        type=float,
+        default=(1.0, 40.0),
+        metavar=("LO", "HI"),
+        help="Hz (default 1 40)",
+    )
+    g.add_argument("--filter", choices=("iir", "fir"), default="iir")
+    g.add_argument("--line-freq", type=_positive_float, help="Hz (default: recording's, else 50)")
+    g.add_argument("--reference", choices=("none", "average"), default="none")
+    g.add_argument("--channels", help="comma-separated EEG channels (default: all)")
+    g.add_argument("--transition", type=float, default=0.3, help="share dropped per block")
+    g.add_argument("--max-ptp", type=float, default=500.0, help="uV, 0 turns it off")
+    g.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
+    g.add_argument("--relative", action="store_true", help="add relative band power")
+    g.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
+    g.add_argument("--participants", help="comma-separated labels (default: all)")
+
+
+def _feature_settings(args: argparse.Namespace):
+    """PreprocessParams, FeatureParams and the participant list from the shared options."""
     from eeg4students.features import FeatureParams
-    from eeg4students.featureset import compute_features, quality_by_recording
     from eeg4students.preprocess import PreprocessParams
 
     pre = PreprocessParams(
@@ -152,6 +177,13 @@ def cmd_features(args: argparse.Namespace) -> int:
     )
     feat = FeatureParams(relative=args.relative, ratios=args.ratios)
     participants = args.participants.split(",") if args.participants else None
+    return pre, feat, participants
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from eeg4students.featureset import compute_features, quality_by_recording
+
+    pre, feat, participants = _feature_settings(args)
     result = compute_features(args.dataset, pre, feat, participants=participants)
     print("Quality (share of windows kept, and why the rest was dropped, in %):")
     _print_table(quality_by_recording(result.quality))
@@ -165,6 +197,88 @@ def cmd_features(args: argparse.Namespace) -> int:
         f"{result.table['block'].nunique()} blocks ({result.cached} recordings from cache); "
         f"files in {result.folder}"
     )
+    return 0
+
+
+# -- evaluate, train, predict -------------------------------------------------
+
+
+def _model_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from eeg4students.evaluation import evaluate
+    from eeg4students.featureset import compute_features
+    from eeg4students.report import write_report
+
+    pre, feat, participants = _feature_settings(args)
+    features = compute_features(args.dataset, pre, feat, participants=participants)
+    if args.scheme == "shuffled":
+        print("warning: the shuffled scheme is LEAKY (overlapping windows on both sides);")
+        print("         its accuracies are inflated and only show by how much.")
+    result = evaluate(
+        features.table,
+        features.feature_columns,
+        args.models,
+        args.scheme,
+        n_splits=args.folds,
+        window=pre.window,
+        k=args.k,
+        n_jobs=args.n_jobs,
+    )
+    report = write_report(
+        result,
+        args.out,
+        quality=features.quality,
+        feature_settings={"preprocess": pre.as_dict(), "features": feat.as_dict()},
+        dataset=str(args.dataset),
+    )
+    leaky = " (LEAKY)" if result.settings["leaky"] else ""
+    print(f"Mean accuracy per participant, {args.scheme}{leaky}:")
+    print(result.summary().round(3).to_string())
+    for note in result.skipped:
+        print(f"left out: {note}")
+    print(f"Table, figures and report in {args.out} ({report.name}).")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from eeg4students.modelstore import export_model, train_model
+
+    pre, feat, participants = _feature_settings(args)
+    saved = train_model(
+        args.dataset,
+        args.model,
+        args.name,
+        pre=pre,
+        feat=feat,
+        participants=participants,
+        overwrite=args.overwrite,
+    )
+    trained = saved.card["trained_on"]
+    print(
+        f"Trained {args.model} on {trained['n_windows']} windows of "
+        f"{len(trained['participants'])} participants ({len(trained['recordings'])} "
+        f"recordings); saved in {saved.path}"
+    )
+    if saved.card.get("tmv_ranking"):
+        print(f"TMV base ranking: {', '.join(saved.card['tmv_ranking'])}")
+    if args.out:
+        print(f"Exported a copy to {export_model(saved, args.out)}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from eeg4students.io import read_recording
+    from eeg4students.modelstore import load_model
+    from eeg4students.predict import predict_recording
+
+    saved = load_model(args.model)
+    options = {"board": args.board} if args.board else {}
+    raw = read_recording(args.recording, args.format, **options)
+    table = predict_recording(saved, raw)
+    _print_table(table.round({"agreement": 2}))
     return 0
 
 
@@ -274,29 +388,60 @@ def build_parser() -> argparse.ArgumentParser:
         "table; cached results are reused while recordings and settings are unchanged.",
     )
     p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--window", type=_positive_float, default=2.0, help="seconds (default 2)")
-    p.add_argument("--hop", type=_positive_float, default=1.0, help="seconds (default 1)")
-    p.add_argument(
-        "--band-pass",
-        nargs=2,
-        type=float,
-        default=(1.0, 40.0),
-        metavar=("LO", "HI"),
-        help="Hz (default 1 40)",
-    )
-    p.add_argument("--filter", choices=("iir", "fir"), default="iir")
-    p.add_argument(
-        "--line-freq", type=_positive_float, help="Hz (default: from the recording, else 50)"
-    )
-    p.add_argument("--reference", choices=("none", "average"), default="none")
-    p.add_argument("--channels", help="comma-separated EEG channels (default: all)")
-    p.add_argument("--transition", type=float, default=0.3, help="share dropped per block")
-    p.add_argument("--max-ptp", type=float, default=500.0, help="uV, 0 turns it off")
-    p.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
-    p.add_argument("--relative", action="store_true", help="add relative band power")
-    p.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
-    p.add_argument("--participants", help="comma-separated labels (default: all)")
+    _add_feature_options(p)
     p.set_defaults(func=cmd_features)
+
+    from eeg4students.evaluation import SCHEMES
+    from eeg4students.models import MODEL_NAMES
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate classifiers honestly and write a report",
+        description="Extract features (cached), evaluate the chosen models under a scheme "
+        "(time-blocked: the study's chunks of each block with a gap; cross-session; loso: "
+        "leave one participant out; shuffled: LEAKY, for comparison only) and write "
+        "scores.csv, figures and report.html.",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--scheme", choices=SCHEMES, default="time-blocked")
+    p.add_argument(
+        "--models",
+        type=_model_list,
+        default=["rf", "svm", "tmv"],
+        help=f"comma-separated, from {','.join(MODEL_NAMES)} (default rf,svm,tmv)",
+    )
+    p.add_argument("--folds", type=_positive_int, default=7, help="time-blocked/shuffled folds")
+    p.add_argument("--k", type=_positive_int, default=5, help="causal TMV vote length (windows)")
+    p.add_argument("--n-jobs", type=int, default=1, help="folds run in parallel (-1: all cores)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_feature_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model and save it in the dataset with a model card",
+        description="Train on the dataset's features and save the model with skops under "
+        "derivatives/eeg4students/models/NAME/ with card.json listing what it was trained on.",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--model", default="tmv", help=f"one of {','.join(MODEL_NAMES)}")
+    p.add_argument("--name", required=True, help="model name (letters and digits)")
+    p.add_argument("--out", type=Path, help="also export a copy to this folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a model of this name")
+    _add_feature_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict the task of each block of a recording",
+        description="Apply a saved model (its folder) to a recording file; prints one line "
+        "per task block with the predicted task.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder (from train)")
+    p.add_argument("recording", metavar="RECORDING", help="recording file, any supported format")
+    p.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    p.add_argument("--board", help="headset that wrote a BrainFlow file")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
         "demo",

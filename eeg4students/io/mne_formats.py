@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mne
+import mne_bids
 import numpy as np
 
 from eeg4students.errors import RecordingFormatError
@@ -37,6 +38,18 @@ def read_with_mne(path: str | Path, fmt: str, **options) -> mne.io.BaseRaw:
     """
     path = Path(path)
     check_file(path)
+    stem = path.name.rsplit("_", 1)[0]
+    if (
+        fmt == "brainvision"
+        and path.name.startswith("sub-")
+        and not options
+        and (path.with_name(f"{stem}_events.tsv").is_file())
+    ):
+        # A recording inside a BIDS dataset: its annotations and bad channels live in
+        # the events and channels sidecars, which mne-bids reads.
+        bids_path = mne_bids.get_bids_path_from_fname(path)
+        raw = mne_bids.read_raw_bids(bids_path, verbose="error")
+        return raw.load_data(verbose="error")
     try:
         raw = _READERS[fmt](path, preload=True, verbose="error", **options)
     except (ValueError, OSError, RuntimeError, KeyError, IndexError) as exc:
