@@ -134,3 +134,44 @@ def get_board(name: str, *, master: str | None = None) -> Board:
         package_row=descr.get("package_num_channel"),
         n_rows=int(descr["num_rows"]),
     )
+
+
+def input_params(
+    *,
+    mac_address: str | None = None,
+    serial_port: str | None = None,
+    serial_number: str | None = None,
+    timeout: int | None = None,
+    file: str | None = None,
+    master_board: str | None = None,
+):
+    """Build BrainFlow's connection parameters from friendly options.
+
+    Parameters
+    ----------
+    mac_address, serial_port, serial_number : str | None
+        How to find the headset (Bluetooth address, dongle port, Muse name).
+    timeout : int | None
+        Seconds BrainFlow waits to discover or connect.
+    file : str | None
+        File replayed by the playback board.
+    master_board : str | None
+        The headset whose recording the playback board replays.
+
+    Returns
+    -------
+    params : brainflow.board_shim.BrainFlowInputParams
+    """
+    from brainflow.board_shim import BrainFlowInputParams
+
+    params = BrainFlowInputParams()
+    params.mac_address = mac_address or ""
+    params.serial_port = serial_port or ""
+    params.serial_number = serial_number or ""
+    if timeout is not None:
+        params.timeout = int(timeout)
+    if file is not None:
+        params.file = str(file)
+    if master_board is not None:
+        params.master_board = int(get_board(master_board).board_id)
+    return params

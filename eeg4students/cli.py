@@ -282,6 +282,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from eeg4students.live import run_live
+    from eeg4students.modelstore import load_model
+
+    saved = load_model(args.model)
+
+    def show(update: dict) -> None:
+        if update["rejected"]:
+            print(f"{update['time']:7.1f} s  (window rejected: {update['rejected']})", flush=True)
+        elif update["top"] is not None:
+            print(
+                f"{update['time']:7.1f} s  {update['label']:<12} "
+                f"(top base {update['top']}, second {update['second']})",
+                flush=True,
+            )
+        else:
+            print(f"{update['time']:7.1f} s  {update['label']}", flush=True)
+
+    print(
+        f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C stops."
+    )
+    updates = run_live(
+        saved,
+        args.board,
+        seconds=args.seconds,
+        on_update=show,
+        mac_address=args.mac_address,
+        serial_port=args.serial_port,
+        serial_number=args.serial_number,
+        timeout=args.timeout,
+        file=args.file,
+        master_board=args.master_board,
+    )
+    print(f"{len(updates)} windows classified.")
+    return 0
+
+
 # -- demo ---------------------------------------------------------------------
 
 
@@ -442,6 +479,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS))
     p.add_argument("--board", help="headset that wrote a BrainFlow file")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "live",
+        help="classify a headset's stream live with causal TMV",
+        description="Stream from a BrainFlow board and print the model's label for every "
+        "new window (causal Time Majority Voting for TMV models).",
+    )
+    p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
+    p.add_argument("--model", required=True, help="model folder (from train)")
+    p.add_argument("--seconds", type=_positive_float, help="stop after this long")
+    p.add_argument("--mac-address", help="Bluetooth address of the headset")
+    p.add_argument("--serial-port", help="serial port of the dongle (e.g. /dev/ttyUSB0)")
+    p.add_argument("--serial-number", help="headset name, e.g. Muse-1234")
+    p.add_argument("--timeout", type=int, help="seconds to wait when connecting")
+    p.add_argument("--file", help="recording replayed by --board playback")
+    p.add_argument("--master-board", help="headset that made the replayed recording")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser(
         "demo",

@@ -153,3 +153,55 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, argv, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_evaluate_train_predict_commands(tmp_path, capsys):
+    root = tmp_path / "sim"
+    argv = ["simulate", "--to", str(root), "--participants", "2", "--sessions", "2"]
+    assert main([*argv, "--task-seconds", "15"]) == 0
+    out = tmp_path / "eval"
+    status = main(
+        ["evaluate", str(root), "--models", "lda,tmv", "--folds", "3", "--out", str(out)]
+    )
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "Mean accuracy per participant, time-blocked" in text and "tmv-block" in text
+    for name in (
+        "scores.csv",
+        "report.html",
+        "accuracy_by_participant.png",
+        "kept_vs_accuracy.png",
+    ):
+        assert (out / name).is_file(), name
+    assert (
+        main(
+            [
+                "evaluate",
+                str(root),
+                "--scheme",
+                "shuffled",
+                "--models",
+                "lda",
+                "--folds",
+                "3",
+                "--out",
+                str(tmp_path / "leaky"),
+            ]
+        )
+        == 0
+    )
+    assert "LEAKY" in capsys.readouterr().out
+    assert "LEAKY" in (tmp_path / "leaky" / "report.html").read_text()
+    assert main(["evaluate", str(root), "--models", "xgb", "--out", str(out)]) == 1
+    assert "Unknown model 'xgb'" in capsys.readouterr().err
+
+    assert main(["train", str(root), "--model", "lda", "--name", "m1"]) == 0
+    model = root / "derivatives" / "eeg4students" / "models" / "m1"
+    assert (model / "card.json").is_file()
+    capsys.readouterr()
+    recording = next(root.glob("sub-sim01/ses-1/eeg/*_eeg.vhdr"))
+    assert main(["predict", str(model), str(recording)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "predicted" in lines[0] and len(lines) == 6
+    assert main(["predict", str(tmp_path), str(recording)]) == 1
+    assert "is not a saved model" in capsys.readouterr().err
