@@ -339,6 +339,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print("Quality (share of windows kept, and why the rest was dropped, in %):")
     _print_table(result["quality"])
+    for scheme, evaluation in result["evaluations"].items():
+        print(f"Mean accuracy per participant, {scheme} (chance 0.20):")
+        print(evaluation.summary().round(3).to_string())
+    print(f"Saved model {result['model'].card['name']!r} in {result['model'].path}")
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")
     return 0
 
@@ -501,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the end-to-end demo on simulated data",
         description="Simulate a class, store it as BIDS, extract features with the "
-        "quality table, and write a summary.",
+        "quality table, evaluate RF, RBF SVM and TMV (cross-session and time-blocked) with "
+        "reports, train a TMV model, and write a summary.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     p.add_argument("--participants", type=_positive_int, default=8)

@@ -2,8 +2,10 @@
 
 It simulates a classroom under the EEG4Students protocol, stores it as a
 BIDS dataset, preprocesses it and extracts band-power features with the
-quality accounting. Later stages (classifiers, unlearning) extend it until
-it runs the whole pipeline.
+quality accounting, evaluates RF, RBF SVM and TMV across sessions (the
+headline) and time-blocked within sessions (the study's scheme) with a
+report for each, and trains a TMV model saved in the dataset with its card.
+The unlearning stage extends it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import pandas as pd
 from eeg4students import __version__
 from eeg4students._files import atomic_write_text
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.evaluation import Evaluation, evaluate
 from eeg4students.featureset import FeatureSet, compute_features, quality_by_recording
+from eeg4students.modelstore import SavedModel, train_model
+from eeg4students.report import write_report
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 
@@ -30,6 +35,8 @@ def run_demo(
     n_participants: int = 8,
     n_sessions: int = 2,
     seed: int = 0,
+    schemes: tuple[str, ...] = ("cross-session", "time-blocked"),
+    n_jobs: int = -1,
     progress: bool = True,
 ) -> dict:
     """Run the demo and write its outputs under ``out``.
@@ -43,6 +50,11 @@ def run_demo(
         Size of the simulated class.
     seed : int
         Seed of the simulation.
+    schemes : tuple of str
+        Evaluation schemes, each reported under ``out/evaluation/<scheme>/``
+        (cross-session only with two or more sessions).
+    n_jobs : int
+        Parallel folds (-1: every core).
     progress : bool
         Show progress bars.
 
@@ -51,7 +63,8 @@ def run_demo(
     result : dict
         ``n_sessions`` (int), ``dataset`` (Path), ``summary`` (dict from
         :meth:`Dataset.summary`), ``features`` (FeatureSet), ``quality``
-        (DataFrame, one line per recording), ``seconds`` (float, wall time)
+        (DataFrame, one line per recording), ``evaluations`` (dict scheme ->
+        Evaluation), ``model`` (SavedModel), ``seconds`` (float, wall time)
         and ``summary_file`` (Path).
     """
     out = Path(out)
@@ -71,9 +84,29 @@ def run_demo(
     features = compute_features(dataset, progress=progress)
     quality = quality_by_recording(features.quality)
     atomic_write_text(out / "quality.tsv", features.quality.to_csv(sep="\t", index=False))
+    evaluations = {}
+    # Cross-session evaluation needs two sessions per participant.
+    for scheme in (s for s in schemes if s != "cross-session" or n_sessions > 1):
+        evaluations[scheme] = evaluate(
+            features.table,
+            features.feature_columns,
+            ["rf", "svm", "tmv"],
+            scheme,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        write_report(
+            evaluations[scheme],
+            out / "evaluation" / scheme,
+            quality=features.quality,
+            dataset=str(root),
+        )
+    model = train_model(dataset, "tmv", "demo", overwrite=True, progress=progress)
     seconds = time.perf_counter() - start
     summary_file = out / "summary.md"
-    text = _summary_text(summary, features, quality, root, seconds, seed, n_sessions)
+    text = _summary_text(
+        summary, features, quality, evaluations, model, root, seconds, seed, n_sessions
+    )
     atomic_write_text(summary_file, text)
     return {
         "n_sessions": n_sessions,
@@ -81,6 +114,8 @@ def run_demo(
         "summary": summary,
         "features": features,
         "quality": quality,
+        "evaluations": evaluations,
+        "model": model,
         "seconds": seconds,
         "summary_file": summary_file,
     }
@@ -90,6 +125,8 @@ def _summary_text(
     summary: dict,
     features: FeatureSet,
     quality: pd.DataFrame,
+    evaluations: dict[str, Evaluation],
+    model: SavedModel,
     root: Path,
     seconds: float,
     seed: int,
@@ -114,6 +151,18 @@ def _summary_text(
         "```",
         quality.to_string(index=False),
         "```",
+        "",
+        "## Classification (mean accuracy over participants; chance 0.20)",
+        "",
+        *(
+            f"- {scheme}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in evaluation.summary().loc["mean"].items())
+            + f" (report: `{Path('evaluation') / scheme / 'report.html'}`)"
+            for scheme, evaluation in evaluations.items()
+        ),
+        "",
+        f"Saved model `{model.card['name']}` ({model.card['model']}, bases ranked "
+        f"{', '.join(model.card['tmv_ranking'] or [])}) in `{model.path}`.",
         "",
         f"## Excluded (below the minimum kept share): {len(features.excluded)}",
         "",

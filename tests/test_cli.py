@@ -99,16 +99,24 @@ def test_features_command_prints_quality(tmp_path, capsys):
     assert "at or above Nyquist" in capsys.readouterr().err
 
 
-def test_demo_writes_summary(tmp_path, capsys):
+def test_demo_writes_summary_reports_and_model(tmp_path, capsys):
+    from eeg4students.demo import run_demo
+
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--participants", "2", "--sessions", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--participants", "2", "--sessions", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "Simulated class: 2 participants x 2 sessions" in printed
+    assert "Mean accuracy per participant, cross-session" in printed
     text = (out / "summary.md").read_text()
-    assert "2 participants x 1 sessions, 2 recordings" in text
-    assert "Simulated class: 2 participants x 1 sessions" in capsys.readouterr().out
-    assert Dataset(out / "dataset").summary()["participants"] == 2
+    assert "2 participants x 2 sessions, 4 recordings" in text
+    assert "- time-blocked: rf " in text and "tmv-block" in text
+    for scheme in ("cross-session", "time-blocked"):
+        assert (out / "evaluation" / scheme / "report.html").is_file()
+    assert (out / "dataset" / "derivatives" / "eeg4students" / "models" / "demo").is_dir()
+    assert (out / "quality.tsv").is_file()
     # Running again starts afresh rather than piling up.
-    assert main(["demo", "--out", str(out), "--participants", "2", "--sessions", "1"]) == 0
-    assert Dataset(out / "dataset").summary()["recordings"] == 2
+    run_demo(out, n_participants=3, n_sessions=1, schemes=(), progress=False)
+    assert Dataset(out / "dataset").summary()["recordings"] == 3
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path, capsys):
