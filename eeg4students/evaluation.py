@@ -204,6 +204,25 @@ def _folds(meta: pd.DataFrame, scheme: str, splitter) -> Iterator[tuple[str, int
             yield str(person), fold, (rows[train], rows[test])
 
 
+def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str]]:
+    """Participants too small for the time-blocked folds, and notes on short blocks."""
+    sizes = meta.groupby(["participant", "block"]).size()
+    largest = sizes.groupby(level=0).max()
+    too_small = set(largest[largest < n_splits].index)
+    notes = [
+        f"{person}: every block has fewer than {n_splits} windows, too few for {n_splits} "
+        "folds; use fewer --folds or a shorter --hop"
+        for person in sorted(too_small)
+    ]
+    notes += [
+        f"{person}: block {block} has {size} windows, so it is tested in {size} of the "
+        f"{n_splits} folds only"
+        for (person, block), size in sizes[sizes < n_splits].items()
+        if person not in too_small
+    ]
+    return too_small, notes
+
+
 def _run_fold(X, y, blocks, person, fold, train, test, names, labels, k, random_state, params):
     """Fit and score every model on one fold; each base is fitted once and shared with TMV."""
     if len(np.unique(y[train])) < 2 or not len(test):
@@ -334,6 +353,18 @@ def evaluate(
     X = meta[list(feature_columns)].to_numpy(dtype=float)
     y = meta["task"].to_numpy()
     blocks = meta["block"].to_numpy()
+    skipped = []
+    if scheme == "time-blocked":
+        too_small, skipped = _coverage(meta, n_splits)
+        meta = meta[~meta["participant"].isin(too_small)].reset_index(drop=True)
+        if meta.empty:
+            raise EvaluationError(
+                f"No participant has a block with {n_splits} windows for the time-blocked "
+                "folds; use fewer --folds or a shorter --hop."
+            )
+        X = meta[list(feature_columns)].to_numpy(dtype=float)
+        y = meta["task"].to_numpy()
+        blocks = meta["block"].to_numpy()
     folds = list(_folds(meta, scheme, splitter))
     labels = np.unique(y)
     jobs = (
@@ -342,7 +373,7 @@ def evaluate(
         )
         for person, fold, (train, test) in folds
     )
-    rows, ranking, skipped = [], [], []
+    rows, ranking = [], []
     confusion: dict[tuple[str, str], np.ndarray] = {}
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     for fold_rows, fold_ranking, fold_confusion, note in tqdm(

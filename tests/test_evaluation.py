@@ -147,3 +147,14 @@ def test_results_do_not_depend_on_parallel_jobs():
     )
     cols = ["participant", "pipeline", "fold", "accuracy", "kappa"]
     pd.testing.assert_frame_equal(one.scores[cols], two.scores[cols])
+
+
+def test_too_little_data_for_the_folds_is_named():
+    meta = _meta(n=4)
+    with pytest.raises(EvaluationError, match="use fewer --folds"):
+        evaluate(meta, FEATURES, ["lda"], n_splits=7, progress=False)
+    # One short block among long ones is tested in fewer folds, and said so.
+    mixed = pd.concat([_meta(n=20), _meta(participants=("p3",), n=4)], ignore_index=True)
+    result = evaluate(mixed, FEATURES, ["lda"], n_splits=7, progress=False)
+    assert set(result.scores["participant"]) == {"p1", "p2"}
+    assert any(note.startswith("p3: every block has fewer than 7") for note in result.skipped)
