@@ -34,7 +34,7 @@ from eeg4students._files import atomic_write_json, sha256
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
-from eeg4students.models import TimeMajorityVoting, make_model
+from eeg4students.models import fit_model, make_model
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, check_label
 
@@ -199,6 +199,110 @@ def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:
     }
 
 
+#: Row order of training tables: sharded models refit parts in this order.
+TRAIN_ORDER = ["participant", "session", "recording", "block", "start"]
+UNLEARNABLE = ("sharded",)
+
+
+def build_estimator(model: str, model_params: dict | None = None, unlearnable: dict | None = None):
+    """An unfitted model by name, optionally in its unlearnable (sharded) form.
+
+    Parameters
+    ----------
+    model : str
+        Model name (see :data:`eeg4students.models.MODEL_NAMES`).
+    model_params : dict | None
+        Settings of the model.
+    unlearnable : dict | None
+        ``{"kind": "sharded", "q": Q, "shards": S}``: Random Forest as a
+        :class:`~eeg4students.unlearning.sharded.ShardedForest` whose trees
+        each see a fraction ``q`` of the participants, other models as a SISA
+        ensemble of ``S`` participant-disjoint shards, TMV over both.
+
+    Returns
+    -------
+    estimator
+    """
+    params = dict(model_params or {})
+    if not unlearnable:
+        return make_model(model, **params)
+    from eeg4students.unlearning.sharded import ShardedForest, SISAEnsemble, UnlearnableTMV
+
+    if unlearnable.get("kind") not in UNLEARNABLE:
+        raise ModelError(f"Unknown unlearnable form {unlearnable.get('kind')!r}; use 'sharded'.")
+    q, shards = float(unlearnable.get("q", 0.25)), int(unlearnable.get("shards", 4))
+    if not 0 < q <= 1 or shards < 1:
+        raise ModelError(
+            f"Sharded models need 0 < q <= 1 and at least one shard, not {q}, {shards}."
+        )
+    forest_params = (
+        {"n_estimators": 300, "max_features": "sqrt", **params} if model == "rf" else {}
+    )
+
+    def forest():
+        return ShardedForest(q=q, **forest_params)
+
+    if model == "rf":
+        return forest()
+    if model == "tmv":
+        return UnlearnableTMV([("rf", forest()), ("svm", SISAEnsemble(make_model("svm"), shards))])
+    return SISAEnsemble(make_model(model, **params), shards)
+
+
+def fit_estimator(estimator, table: pd.DataFrame, feature_columns: list[str]):
+    """Fit a model on a feature table (rows in :data:`TRAIN_ORDER`)."""
+    table = table.sort_values(TRAIN_ORDER)
+    if table["task"].nunique() < 2:
+        raise ModelError(
+            f"The training data has {table['task'].nunique()} task(s); a classifier needs two "
+            "or more (check the excluded blocks in the quality table)."
+        )
+    return fit_model(
+        estimator,
+        table[feature_columns].to_numpy(dtype=float),
+        table["task"].to_numpy(),
+        table["block"].to_numpy(),
+        table["participant"].to_numpy(),
+    )
+
+
+def make_card(
+    dataset: Dataset,
+    name: str,
+    model: str,
+    estimator,
+    table: pd.DataFrame,
+    feature_columns: list[str],
+    pre: PreprocessParams,
+    feat: FeatureParams,
+    *,
+    model_params: dict | None = None,
+    unlearnable: dict | None = None,
+) -> dict:
+    """The model card of a model fitted on ``table`` (see the module docstring)."""
+    first = dataset.references()[0]
+    raw = dataset.load(first.participant, first.session, first.task, first.run, preload=False)
+    return {
+        "name": name,
+        "model": model,
+        "model_params": model_params or {},
+        "unlearnable": unlearnable,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "toolkit_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "classes": [str(c) for c in estimator.classes_],
+        "feature_columns": list(feature_columns),
+        "channels": list(pre.channels) if pre.channels else _eeg_channels(raw),
+        "sfreq": float(raw.info["sfreq"]),
+        "preprocess": pre.as_dict(),
+        "features": feat.as_dict(),
+        "trained_on": _trained_on(dataset, table),
+        "tmv_ranking": getattr(estimator, "ranking_", None),
+        "tmv_scores": getattr(estimator, "scores_", None),
+        "exports": [],
+    }
+
+
 def train_model(
     dataset: Dataset | str | Path,
     model: str,
@@ -208,6 +312,7 @@ def train_model(
     feat: FeatureParams | None = None,
     participants: list[str] | None = None,
     model_params: dict | None = None,
+    unlearnable: dict | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SavedModel:
@@ -227,6 +332,8 @@ def train_model(
         Train on these participants only; None for all.
     model_params : dict | None
         Settings of the model, e.g. ``{"n_estimators": 100}``.
+    unlearnable : dict | None
+        Train the sharded form (see :func:`build_estimator`).
     overwrite : bool
         Replace a saved model of the same name.
     progress : bool
@@ -244,40 +351,21 @@ def train_model(
             f"{dataset.root} already has a model {name!r}; choose another --name or --overwrite."
         )
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()
+    estimator = build_estimator(model, model_params, unlearnable)
     features = compute_features(dataset, pre, feat, participants=participants, progress=progress)
-    table = features.table.sort_values(["participant", "session", "recording", "block", "start"])
-    if table["task"].nunique() < 2:
-        raise ModelError(
-            f"The training data has {table['task'].nunique()} task(s); a classifier needs two "
-            "or more (check the excluded blocks in the quality table)."
-        )
-    X = table[features.feature_columns].to_numpy(dtype=float)
-    y = table["task"].to_numpy()
-    estimator = make_model(model, **(model_params or {}))
-    if isinstance(estimator, TimeMajorityVoting):
-        estimator.fit(X, y, groups=table["block"].to_numpy())
-    else:
-        estimator.fit(X, y)
-    first = dataset.references()[0]
-    raw = dataset.load(first.participant, first.session, first.task, first.run, preload=False)
-    card = {
-        "name": name,
-        "model": model,
-        "model_params": model_params or {},
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "toolkit_version": __version__,
-        "sklearn_version": sklearn.__version__,
-        "classes": [str(c) for c in estimator.classes_],
-        "feature_columns": list(features.feature_columns),
-        "channels": list(pre.channels) if pre.channels else _eeg_channels(raw),
-        "sfreq": float(raw.info["sfreq"]),
-        "preprocess": pre.as_dict(),
-        "features": feat.as_dict(),
-        "trained_on": _trained_on(dataset, table),
-        "tmv_ranking": getattr(estimator, "ranking_", None),
-        "tmv_scores": getattr(estimator, "scores_", None),
-        "exports": [],
-    }
+    estimator = fit_estimator(estimator, features.table, features.feature_columns)
+    card = make_card(
+        dataset,
+        name,
+        model,
+        estimator,
+        features.table,
+        features.feature_columns,
+        pre,
+        feat,
+        model_params=model_params,
+        unlearnable=unlearnable,
+    )
     return save_model(estimator, card, folder)
 
 

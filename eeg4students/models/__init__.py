@@ -18,6 +18,8 @@ name      model
 
 from __future__ import annotations
 
+import inspect
+
 from sklearn.base import BaseEstimator
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
@@ -33,7 +35,34 @@ from eeg4students.models.tmv import TimeMajorityVoting, vote
 
 MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
 
-__all__ = ["MODEL_NAMES", "TimeMajorityVoting", "make_model", "vote"]
+__all__ = ["MODEL_NAMES", "TimeMajorityVoting", "fit_model", "make_model", "vote"]
+
+
+def fit_model(estimator, X, y, blocks=None, participants=None):
+    """Fit any toolkit model, passing the side information it takes.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted model.
+    X : ndarray, shape (n_windows, n_features)
+    y : ndarray, shape (n_windows,)
+    blocks : ndarray, shape (n_windows,) | None
+        Block id of every window (TMV ranks its bases with block-aware folds).
+    participants : ndarray, shape (n_windows,) | None
+        Participant of every window (sharded models assign them to parts).
+
+    Returns
+    -------
+    estimator : the fitted model
+    """
+    params = inspect.signature(estimator.fit).parameters
+    kwargs = {}
+    if "participants" in params and participants is not None:
+        kwargs["participants"] = participants
+    if isinstance(estimator, TimeMajorityVoting) and blocks is not None:
+        kwargs["groups"] = blocks
+    return estimator.fit(X, y, **kwargs)
 
 
 def make_model(

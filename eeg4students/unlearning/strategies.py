@@ -1,0 +1,140 @@
+"""The three ways to remove a participant's influence from a fitted model.
+
+- ``retrain`` (exact, the gold standard): refit the whole pipeline (scaling,
+  hyperparameters, TMV ranking) on the remaining windows.
+- ``sharded`` (exact, fast): for models trained in the sharded form
+  (:mod:`eeg4students.unlearning.sharded`), refit only the trees or shard
+  that saw the participant. Any other model is refit with ``retrain``, and
+  the outcome says so.
+- ``conmu`` (approximate, controllable): :func:`~eeg4students.unlearning.conmu.conmu_forget`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.modelstore import TRAIN_ORDER, fit_estimator
+from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget
+
+STRATEGIES = ("retrain", "sharded", "conmu")
+
+
+@dataclass
+class Outcome:
+    """A model after forgetting, and how it got there.
+
+    Attributes
+    ----------
+    estimator : fitted estimator
+    strategy : str
+        The strategy that actually ran (``retrain`` when ``sharded`` was asked
+        of a model not trained in the sharded form).
+    note : str
+        Why the strategy differs from the one asked, or empty.
+    times : dict of str to float
+        Seconds per stage.
+    info : dict
+        Strategy details (ConMU's selection size and noise steps).
+    """
+
+    estimator: object
+    strategy: str
+    note: str = ""
+    times: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        """Total run time."""
+        return float(sum(self.times.values()))
+
+
+def _arrays(table: pd.DataFrame, columns: list[str]):
+    table = table.sort_values(TRAIN_ORDER)
+    return (
+        table[columns].to_numpy(dtype=float),
+        table["task"].to_numpy(),
+        table["block"].to_numpy(),
+        table["participant"].to_numpy().astype(str),
+    )
+
+
+def apply_strategy(
+    strategy: str,
+    model,
+    template: Callable[[], object],
+    participant: str,
+    remain: pd.DataFrame,
+    forget: pd.DataFrame,
+    columns: list[str],
+    *,
+    nonmember: pd.DataFrame | None = None,
+    conmu: ConMUSettings | None = None,
+) -> Outcome:
+    """Remove ``participant``'s influence from ``model``.
+
+    Parameters
+    ----------
+    strategy : {"retrain", "sharded", "conmu"}
+    model : fitted estimator
+        The model trained with the participant (updated in place by ``sharded``).
+    template : callable
+        Returns a new unfitted estimator of the model's kind and settings.
+    participant : str
+        Who to forget.
+    remain : pandas.DataFrame
+        Feature table of the remaining training windows.
+    forget : pandas.DataFrame
+        Feature table of the participant's windows.
+    columns : list of str
+        Feature columns.
+    nonmember : pandas.DataFrame | None
+        Windows of participants the model never saw (ConMU's stopping test).
+    conmu : ConMUSettings | None
+        ConMU's knobs.
+
+    Returns
+    -------
+    outcome : Outcome
+    """
+    if strategy not in STRATEGIES:
+        raise EEG4StudentsError(
+            f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}."
+        )
+    X, y, blocks, participants = _arrays(remain, columns)
+    if strategy == "sharded" and hasattr(model, "forget"):
+        start = time.perf_counter()
+        model.forget(participant, X, y, participants)
+        return Outcome(model, "sharded", times={"refit_parts": time.perf_counter() - start})
+    if strategy == "conmu":
+        other = None
+        if nonmember is not None and len(nonmember):
+            nx, ny, _, np_ = _arrays(nonmember, columns)
+            other = (nx, ny, np_)
+        updated, info = conmu_forget(
+            model,
+            template(),
+            remain=(X, y, blocks, participants),
+            forget=forget[columns].to_numpy(dtype=float),
+            nonmember=other,
+            settings=conmu,
+        )
+        return Outcome(updated, "conmu", times=info.pop("times"), info=info)
+    note = ""
+    if strategy == "sharded":
+        note = "not trained in the sharded form: refit with retrain"
+    start = time.perf_counter()
+    estimator = fit_estimator(template(), remain, columns)
+    return Outcome(estimator, "retrain", note, {"refit": time.perf_counter() - start})
+
+
+def table_arrays(table: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, ...]:
+    """(X, y, participants) of a feature table, rows in training order."""
+    X, y, _, participants = _arrays(table, columns)
+    return X, y, participants
