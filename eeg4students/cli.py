@@ -247,6 +247,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from eeg4students.modelstore import export_model, train_model
 
     pre, feat, participants = _feature_settings(args)
+    unlearnable = None
+    if args.unlearnable:
+        unlearnable = {"kind": args.unlearnable, "q": args.q, "shards": args.shards}
     saved = train_model(
         args.dataset,
         args.model,
@@ -254,6 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pre=pre,
         feat=feat,
         participants=participants,
+        unlearnable=unlearnable,
         overwrite=args.overwrite,
     )
     trained = saved.card["trained_on"]
@@ -279,6 +283,109 @@ def cmd_predict(args: argparse.Namespace) -> int:
     raw = read_recording(args.recording, args.format, **options)
     table = predict_recording(saved, raw)
     _print_table(table.round({"agreement": 2}))
+    return 0
+
+
+def _conmu_settings(args: argparse.Namespace):
+    from eeg4students.unlearning.conmu import ConMUSettings
+
+    return ConMUSettings(
+        band=None if args.band <= 0 else args.band,
+        noise_steps=args.noise_steps,
+        noise_start=args.noise_start,
+        noise_growth=args.noise_growth,
+        proxy_fraction=args.proxy_fraction,
+        proxy_weight=args.proxy_weight,
+    )
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from eeg4students.unlearning.forget import forget_participant
+
+    if args.sweep:
+        return _forget_sweep(args)
+    result = forget_participant(
+        args.dataset,
+        args.participant,
+        args.strategy,
+        conmu=_conmu_settings(args),
+        evaluate=args.evaluate,
+    )
+    print(
+        f"Forgot participant {result.participant}: {len(result.files_removed)} files removed "
+        f"(audit entry {result.audit_entry['seq']})."
+    )
+    for model in result.models:
+        note = f" ({model['note']})" if model.get("note") else ""
+        seconds = f" in {model['seconds']:.2f} s" if "seconds" in model else ""
+        print(f"model {model['name']}: {model['strategy']}{seconds}{note}")
+        metrics = model.get("metrics", {})
+        if "model" in metrics:
+            m, g = metrics["model"], metrics["gold"]
+            print(
+                f"  forget acc {m['forget_accuracy']:.3f} (gold {g['forget_accuracy']:.3f}), "
+                f"test acc {m['test_accuracy']:.3f} (gold {g['test_accuracy']:.3f}), "
+                f"attack AUC {m['svc_auc']:.3f} (gold {g['svc_auc']:.3f}), "
+                f"P called non-member {m['target_nonmember_share']:.0%}, "
+                f"agreement {metrics['agreement']:.3f}, speed-up {metrics['speedup']}x"
+            )
+        elif metrics.get("note"):
+            print(f"  {metrics['note']}")
+    for name in result.untouched:
+        print(f"model {name}: untouched (never saw {result.participant})")
+    for path in result.exports:
+        print(f"exported copy needs replacing: {path}")
+    return 0
+
+
+def _forget_sweep(args: argparse.Namespace) -> int:
+    from eeg4students.featureset import compute_features
+    from eeg4students.unlearning.experiment import split_members, sweep, tradeoff_figure
+
+    out = args.out or Path("forget-sweep")
+    out.mkdir(parents=True, exist_ok=True)
+    features = compute_features(args.dataset)
+    people = sorted(features.table["participant"].unique())
+    if args.participant not in people:
+        from eeg4students.errors import DatasetError
+
+        raise DatasetError(
+            f"{args.dataset} has no participant {args.participant!r} with features."
+        )
+    others = [p for p in people if p != args.participant]
+    members, nonmembers = split_members(others, test_share=0.3)
+    results = sweep(
+        features.table,
+        features.feature_columns,
+        args.participant,
+        [args.participant, *members],
+        nonmembers,
+        model=args.model,
+    )
+    results.to_csv(out / "tradeoff.csv", index=False)
+    figure = tradeoff_figure(results, out / "tradeoff.png")
+    print(f"Sweep on a copy (the dataset is unchanged): {len(results)} settings.")
+    _print_table(results.round(3))
+    print(f"Table and figure in {out} ({figure.name}).")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from eeg4students.store import Dataset
+    from eeg4students.unlearning import audit
+
+    dataset = Dataset(args.dataset)
+    n = audit.verify(dataset.root)
+    if args.audit_command == "verify":
+        print(f"Audit log verified: {n} entries, hash chain intact.")
+        return 0
+    for entry in audit.read_log(dataset.root):
+        models = ", ".join(f"{m['name']} ({m['strategy']})" for m in entry["models_updated"])
+        print(
+            f"{entry['seq']:3d} {entry['time']} forget {entry['participant']} "
+            f"[{entry['strategy']}]: {len(entry['files_removed'])} files; models: "
+            f"{models or 'none'}"
+        )
     return 0
 
 
@@ -469,8 +576,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="model name (letters and digits)")
     p.add_argument("--out", type=Path, help="also export a copy to this folder")
     p.add_argument("--overwrite", action="store_true", help="replace a model of this name")
+    p.add_argument(
+        "--unlearnable",
+        choices=("sharded",),
+        help="train the sharded form, which forgets a participant fast and exactly",
+    )
+    p.add_argument("--q", type=float, default=0.25, help="sharded RF: share of trees per person")
+    p.add_argument(
+        "--shards", type=_positive_int, default=4, help="sharded SVM and others: shards"
+    )
     _add_feature_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "forget",
+        help="delete a participant's data and remove them from every model",
+        description="Remove the participant's recordings, BIDS entries and cached features, "
+        "update every saved model that saw them (retrain: exact; sharded: exact and fast "
+        "for models trained with --unlearnable sharded; conmu: approximate, controllable), "
+        "and append a hash-chained audit record. Safe to re-run after an interruption.",
+    )
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--participant", required=True)
+    p.add_argument("--strategy", choices=("retrain", "sharded", "conmu"), default="retrain")
+    p.add_argument("--evaluate", action="store_true", help="measure against a retrained model")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run a grid of ConMU settings on a copy and plot the trade-off",
+    )
+    p.add_argument("--model", default="rf", help="model of the sweep (default rf)")
+    p.add_argument("--out", type=Path, help="folder of the sweep's table and figure")
+    g = p.add_argument_group("ConMU knobs (see eeg4students.unlearning.conmu)")
+    g.add_argument("--band", type=float, default=1.0, help="loss band in std (0: keep all)")
+    g.add_argument("--noise-steps", type=int, default=3, help="most noise steps (0: none)")
+    g.add_argument("--noise-start", type=float, default=0.5, help="first noise, feature std")
+    g.add_argument("--noise-growth", type=float, default=2.0, help="noise factor per step")
+    g.add_argument("--proxy-fraction", type=float, default=0.25, help="proxy's data share")
+    g.add_argument("--proxy-weight", type=float, default=1.0, help="noisy copies per window")
+    p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("audit", help="check or list the forgetting audit log")
+    asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    for action, text in (("verify", "verify the hash chain"), ("show", "list the entries")):
+        q = asub.add_parser(action, help=text)
+        q.add_argument("dataset", metavar="DATASET")
+        q.set_defaults(func=cmd_audit)
 
     p = sub.add_parser(
         "predict",
