@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -77,8 +77,10 @@ def membership(
     Returns
     -------
     result : dict
-        ``svc_auc``, ``target_nonmember_share`` (share of the target's windows
-        the SVC calls non-members), ``threshold_auc`` (over participants),
+        ``svc_auc`` (cross-validated with folds that keep participants whole
+        when both sides have two or more participants),
+        ``target_nonmember_share`` (share of the target's windows the SVC
+        calls non-members), ``threshold_auc`` (over participants),
         ``target_mean_confidence``, ``target_called_member`` (threshold attack)
         and ``nonmember_mean_confidence``.
     """
@@ -94,9 +96,18 @@ def membership(
     y = np.concatenate([np.ones(n), np.zeros(n)])
     groups = np.concatenate([member[2][pick_m], nonmember[2][pick_n]])
     attack = make_pipeline(StandardScaler(), SVC(random_state=random_state))
-    n_groups = len(np.unique(groups))
-    folds = GroupKFold(n_splits=min(5, n_groups))
-    decision = cross_val_predict(attack, X, y, groups=groups, cv=folds, method="decision_function")
+    # Folds keep participants whole and hold both classes; with a single member or
+    # non-member participant that is impossible, and windows are split instead.
+    n_splits = min(5, len(np.unique(member[2][pick_m])), len(np.unique(nonmember[2][pick_n])))
+    if n_splits >= 2:
+        folds = StratifiedGroupKFold(n_splits=n_splits)
+        fold_groups = groups
+    else:
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=random_state)
+        fold_groups = None
+    decision = cross_val_predict(
+        attack, X, y, groups=fold_groups, cv=folds, method="decision_function"
+    )
     attack.fit(X, y)
     called_member = attack.predict(feats_t)
     means_m = _per_participant(feats_m[:, 0], member[2])
