@@ -13,35 +13,17 @@ tables, and how much shuffling inflates accuracy over time-blocked folds.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+from _data import real_dataset
 
 from eeg4students.evaluation import SCHEMES, evaluate
 from eeg4students.featureset import compute_features
-from eeg4students.io import read_recording
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EEG4STUDENTS_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def real_dataset(root: Path) -> Dataset | None:
-    folder = SHARED / "muse-mental-state"
-    if not folder.is_dir():
-        print(f"(real recordings not found at {folder}: skipped)")
-        return None
-    dataset = Dataset.create(root)
-    for path in sorted(folder.glob("subject*-*-*.csv")):
-        subject, state, day = path.stem.split("-")
-        raw = read_recording(path)
-        raw.annotations.append(raw.first_time, raw.times[-1], f"task/{state}")
-        dataset.add_recording(raw, subject[-1], day, state, source=path, source_format="muse-lsl")
-    return dataset
 
 
 def run(name: str, dataset: Dataset, n_jobs: int) -> pd.DataFrame:

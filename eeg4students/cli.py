@@ -450,6 +450,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Mean accuracy per participant, {scheme} (chance 0.20):")
         print(evaluation.summary().round(3).to_string())
     print(f"Saved model {result['model'].card['name']!r} in {result['model'].path}")
+    forgetting = result["forgetting"]
+    if forgetting is not None:
+        print(f"Forgetting {forgetting['participant']}, every strategy against the gold model:")
+        columns = [
+            "strategy",
+            "band",
+            "noise_steps",
+            "q",
+            "seconds",
+            "speedup",
+            "test_accuracy",
+            "svc_auc",
+            "auc_gap",
+        ]
+        _print_table(forgetting["tradeoff"].reindex(columns=columns).round(3))
+        entry = forgetting["result"].audit_entry
+        print(f"The dataset forgot {forgetting['participant']} (audit entry {entry['seq']}).")
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")
     return 0
 

@@ -25,6 +25,8 @@ from eeg4students.modelstore import SavedModel, train_model
 from eeg4students.report import write_report
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.unlearning.experiment import split_members, sweep, tradeoff_figure
+from eeg4students.unlearning.forget import forget_participant
 
 _MARKER = ".eeg4students-demo"
 
@@ -36,6 +38,7 @@ def run_demo(
     n_sessions: int = 2,
     seed: int = 0,
     schemes: tuple[str, ...] = ("cross-session", "time-blocked"),
+    forget: bool = True,
     n_jobs: int = -1,
     progress: bool = True,
 ) -> dict:
@@ -53,6 +56,12 @@ def run_demo(
     schemes : tuple of str
         Evaluation schemes, each reported under ``out/evaluation/<scheme>/``
         (cross-session only with two or more sessions).
+    forget : bool
+        End by forgetting one participant: every strategy measured in memory
+        (``out/forgetting/``: table and trade-off figure), then the dataset
+        itself forgets them with ``sharded`` (audit log, models updated).
+        Models are trained on three quarters of the class; the rest are the
+        never-seen participants the privacy attacks need.
     n_jobs : int
         Parallel folds (-1: every core).
     progress : bool
@@ -64,7 +73,8 @@ def run_demo(
         ``n_sessions`` (int), ``dataset`` (Path), ``summary`` (dict from
         :meth:`Dataset.summary`), ``features`` (FeatureSet), ``quality``
         (DataFrame, one line per recording), ``evaluations`` (dict scheme ->
-        Evaluation), ``model`` (SavedModel), ``seconds`` (float, wall time)
+        Evaluation), ``model`` (SavedModel), ``forgetting`` (dict or None),
+        ``seconds`` (float, wall time)
         and ``summary_file`` (Path).
     """
     out = Path(out)
@@ -101,12 +111,19 @@ def run_demo(
             quality=features.quality,
             dataset=str(root),
         )
-    model = train_model(dataset, "tmv", "demo", overwrite=True, progress=progress)
+    people = sorted(features.table["participant"].unique())
+    members, strangers = split_members(people, 0.25, seed) if len(people) > 2 else (people, [])
+    model = train_model(dataset, "tmv", "demo", participants=members, progress=progress)
+    forgetting = None
+    if forget and strangers and len(members) > 1:
+        forgetting = _forget_stage(out, dataset, features, members, strangers, progress)
     seconds = time.perf_counter() - start
     summary_file = out / "summary.md"
     text = _summary_text(
         summary, features, quality, evaluations, model, root, seconds, seed, n_sessions
     )
+    if forgetting is not None:
+        text += _forgetting_text(forgetting)
     atomic_write_text(summary_file, text)
     return {
         "n_sessions": n_sessions,
@@ -116,6 +133,7 @@ def run_demo(
         "quality": quality,
         "evaluations": evaluations,
         "model": model,
+        "forgetting": forgetting,
         "seconds": seconds,
         "summary_file": summary_file,
     }
@@ -172,4 +190,80 @@ def _summary_text(
         f"{'' if pd.isna(r.block) else r.block}: {r.share_kept:.0%} kept"
         for r in features.excluded.itertuples()
     ] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+#: ConMU settings the demo tries (the full grid is ``forget --sweep``'s).
+DEMO_GRID = [
+    {"band": None, "noise_steps": 3, "proxy_weight": 1.0},
+    {"band": 1.0, "noise_steps": 0, "proxy_weight": 0.0},
+    {"band": 0.5, "noise_steps": 3, "proxy_weight": 1.0},
+]
+
+
+def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
+    """Measure every strategy on one participant, then forget them for real."""
+    target = members[0]
+    folder = out / "forgetting"
+    folder.mkdir(parents=True, exist_ok=True)
+    tradeoff = sweep(
+        features.table,
+        features.feature_columns,
+        target,
+        members,
+        strangers,
+        grid=DEMO_GRID,
+        progress=progress,
+    )
+    atomic_write_text(folder / "tradeoff.csv", tradeoff.to_csv(index=False))
+    figure = tradeoff_figure(
+        tradeoff, folder / "tradeoff.png", title=f"Forgetting {target}: privacy, utility, run time"
+    )
+    train_model(
+        dataset,
+        "rf",
+        "demofast",
+        participants=members,
+        unlearnable={"kind": "sharded", "q": 0.25},
+        progress=progress,
+    )
+    result = forget_participant(dataset, target, "sharded")
+    return {"participant": target, "tradeoff": tradeoff, "figure": figure, "result": result}
+
+
+def _forgetting_text(forgetting: dict) -> str:
+    result = forgetting["result"]
+    columns = [
+        "strategy",
+        "band",
+        "noise_steps",
+        "q",
+        "seconds",
+        "speedup",
+        "test_accuracy",
+        "forget_accuracy",
+        "svc_auc",
+        "auc_gap",
+        "target_nonmember_share",
+    ]
+    table = forgetting["tradeoff"].reindex(columns=columns)
+    lines = [
+        "",
+        f"## Forgetting participant {forgetting['participant']}",
+        "",
+        "Each strategy measured against the gold model retrained without them "
+        "(Random Forest; attack AUC: SVC membership attack, members = trained participants, "
+        "non-members = never-seen ones):",
+        "",
+        "```",
+        table.round(3).to_string(index=False),
+        "```",
+        "",
+        f"Trade-off figure: `{forgetting['figure']}`.",
+        "",
+        f"Then the dataset forgot them (`sharded`): {len(result.files_removed)} files removed, "
+        "models "
+        + ", ".join(f"{m['name']} ({m['strategy']})" for m in result.models)
+        + f", audit entry {result.audit_entry['seq']}.",
+    ]
     return "\n".join(lines) + "\n"

@@ -175,9 +175,16 @@ def _fingerprint(root: Path, label: str) -> bytes:
     return eeg[len(eeg) // 2 : len(eeg) // 2 + 64]
 
 
-def test_forget_removes_every_trace_and_updates_models(lab):
+def test_forget_removes_every_trace_and_updates_models(lab, tmp_path):
+    from eeg4students.modelstore import export_model
+
+    copy = export_model(
+        load_model(lab.root / "derivatives/eeg4students/models/plain"), tmp_path / "c"
+    )
     chunk = _fingerprint(lab.root, "sim03")
     result = forget_participant(lab, "sim03", "sharded", evaluate=True)
+    assert result.exports == [str(copy.resolve())]
+    assert audit.read_log(lab.root)[-1]["exports_to_replace"] == [str(copy.resolve())]
     assert _scan(lab.root, "sim03", chunk) == []
     assert "sim03" not in lab.participants()
     by_name = {m["name"]: m for m in result.models}

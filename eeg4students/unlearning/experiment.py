@@ -11,7 +11,6 @@ utility / run-time trade-off.
 from __future__ import annotations
 
 import copy
-import itertools
 import time
 from pathlib import Path
 
@@ -24,12 +23,13 @@ from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
 from eeg4students.unlearning.strategies import apply_strategy, table_arrays
 
-#: The default ConMU grid of ``forget --sweep``.
-SWEEP_GRID = {
-    "band": [None, 1.0, 0.5],
-    "noise_steps": [0, 3],
-    "proxy_weight": [0.5, 2.0],
-}
+#: The default ConMU settings of ``forget --sweep``: every selection band, with
+#: and without the noisy proxy-labelled copies (whose weight only matters with noise).
+SWEEP_GRID = [
+    {"band": band, "noise_steps": steps, "proxy_weight": weight}
+    for band in (None, 2.0, 1.0, 0.5)
+    for steps, weight in ((0, 0.0), (3, 0.5), (3, 2.0))
+]
 
 
 def split_members(participants: list[str], test_share: float = 0.25, seed: int = 0):
@@ -136,10 +136,14 @@ def sweep(
     nonmembers: list[str],
     *,
     model: str = "rf",
-    grid: dict | None = None,
+    grid: list[dict] | None = None,
+    sharded_q: float | None = 0.25,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Forget one participant with retrain and with every ConMU setting of a grid.
+    """Forget one participant with retrain, sharded and every ConMU setting of a grid.
+
+    ``sharded`` uses a sharded forest (``sharded_q`` of the trees per
+    participant; None leaves it out) trained in that form from the start.
 
     Returns
     -------
@@ -154,10 +158,20 @@ def sweep(
     base = forget_experiment(table, columns, participant, members, nonmembers, model=model)
     retrain_seconds = base["retrain_seconds"]
     rows = [_row("retrain", {}, base, retrain_seconds)]
-    settings = [
-        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
-    ]
-    for knobs in tqdm(settings, desc="sweep", disable=not progress):
+    if sharded_q is not None:
+        fast = forget_experiment(
+            table,
+            columns,
+            participant,
+            members,
+            nonmembers,
+            model=model,
+            strategy="sharded",
+            unlearnable={"kind": "sharded", "q": sharded_q},
+            gold=base["gold"],
+        )
+        rows.append(_row("sharded", {"q": sharded_q}, fast, retrain_seconds))
+    for knobs in tqdm(grid, desc="sweep", disable=not progress):
         result = forget_experiment(
             table,
             columns,
@@ -196,13 +210,16 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     sizes = 30 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
-    colours = np.where(results["strategy"] == "retrain", "tab:red", "tab:blue")
+    palette = {"retrain": "tab:red", "sharded": "tab:green", "conmu": "tab:blue"}
+    colours = [palette.get(s, "tab:gray") for s in results["strategy"]]
     ax.scatter(results["auc_gap"], results["test_accuracy"], s=sizes, c=colours, alpha=0.7)
     for _, row in results.iterrows():
-        label = (
-            "retrain"
-            if row["strategy"] == "retrain"
-            else (f"b={row.get('band')} n={row.get('noise_steps')} w={row.get('proxy_weight')}")
+        label = {
+            "retrain": "retrain",
+            "sharded": f"sharded q={row.get('q')}",
+        }.get(
+            row["strategy"],
+            f"b={row.get('band')} n={row.get('noise_steps')} w={row.get('proxy_weight')}",
         )
         ax.annotate(
             f"{label}\n{row['seconds']:.2f}s",
