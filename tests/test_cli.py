@@ -114,9 +114,16 @@ def test_demo_writes_summary_reports_and_model(tmp_path, capsys):
         assert (out / "evaluation" / scheme / "report.html").is_file()
     assert (out / "dataset" / "derivatives" / "eeg4students" / "models" / "demo").is_dir()
     assert (out / "quality.tsv").is_file()
-    # Running again starts afresh rather than piling up.
-    run_demo(out, n_participants=3, n_sessions=1, schemes=(), progress=False)
-    assert Dataset(out / "dataset").summary()["recordings"] == 3
+    # Running again starts afresh rather than piling up; with three participants
+    # there is someone to forget and someone never seen.
+    result = run_demo(out, n_participants=3, n_sessions=1, schemes=(), progress=False)
+    forgotten = result["forgetting"]["participant"]
+    assert Dataset(out / "dataset").participants() == sorted(
+        {"sim01", "sim02", "sim03"} - {forgotten}
+    )
+    assert set(result["forgetting"]["tradeoff"]["strategy"]) == {"retrain", "sharded", "conmu"}
+    assert (out / "forgetting" / "tradeoff.png").is_file()
+    assert f"## Forgetting participant {forgotten}" in (out / "summary.md").read_text()
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path, capsys):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from eeg4students.cli import main
@@ -19,7 +20,7 @@ from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings, select_important
-from eeg4students.unlearning.experiment import forget_experiment, split_members
+from eeg4students.unlearning.experiment import SWEEP_GRID, forget_experiment, split_members
 from eeg4students.unlearning.forget import CRASH_ENV, forget_participant
 from eeg4students.unlearning.metrics import membership
 from eeg4students.unlearning.sharded import ShardedForest, SISAEnsemble, UnlearnableTMV
@@ -269,3 +270,10 @@ def test_forget_command_and_sweep(lab, tmp_path, capsys):
     assert "forget sim01 [conmu]" in capsys.readouterr().out
     assert main(["forget", str(lab.root), "--participant", "nobody"]) == 1
     assert "no participant 'nobody'" in capsys.readouterr().err
+    out = tmp_path / "sweep"
+    argv = ["forget", str(lab.root), "--participant", "sim02", "--sweep", "--model", "lda"]
+    assert main([*argv, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "tradeoff.csv")
+    assert list(table["strategy"].unique()) == ["retrain", "sharded", "conmu"]
+    assert len(table) == 2 + len(SWEEP_GRID) and (out / "tradeoff.png").is_file()
+    assert "sim02" in lab.participants()  # the sweep works on a copy
