@@ -453,18 +453,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     forgetting = result["forgetting"]
     if forgetting is not None:
         print(f"Forgetting {forgetting['participant']}, every strategy against the gold model:")
-        columns = [
-            "strategy",
-            "band",
-            "noise_steps",
-            "q",
-            "seconds",
-            "speedup",
-            "test_accuracy",
-            "svc_auc",
-            "auc_gap",
-        ]
-        _print_table(forgetting["tradeoff"].reindex(columns=columns).round(3))
+        from eeg4students.unlearning.experiment import TRADEOFF_COLUMNS
+
+        _print_table(forgetting["tradeoff"].reindex(columns=TRADEOFF_COLUMNS).round(3))
         entry = forgetting["result"].audit_entry
         print(f"The dataset forgot {forgetting['participant']} (audit entry {entry['seq']}).")
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")

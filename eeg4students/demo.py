@@ -25,7 +25,12 @@ from eeg4students.modelstore import SavedModel, train_model
 from eeg4students.report import write_report
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
-from eeg4students.unlearning.experiment import split_members, sweep, tradeoff_figure
+from eeg4students.unlearning.experiment import (
+    TRADEOFF_COLUMNS,
+    split_members,
+    sweep,
+    tradeoff_figure,
+)
 from eeg4students.unlearning.forget import forget_participant
 
 _MARKER = ".eeg4students-demo"
@@ -233,20 +238,7 @@ def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
 
 def _forgetting_text(forgetting: dict) -> str:
     result = forgetting["result"]
-    columns = [
-        "strategy",
-        "band",
-        "noise_steps",
-        "q",
-        "seconds",
-        "speedup",
-        "test_accuracy",
-        "forget_accuracy",
-        "svc_auc",
-        "auc_gap",
-        "target_nonmember_share",
-    ]
-    table = forgetting["tradeoff"].reindex(columns=columns)
+    table = forgetting["tradeoff"].reindex(columns=TRADEOFF_COLUMNS)
     lines = [
         "",
         f"## Forgetting participant {forgetting['participant']}",

@@ -32,6 +32,22 @@ SWEEP_GRID = [
 ]
 
 
+#: The columns of a sweep table worth printing, in order.
+TRADEOFF_COLUMNS = [
+    "strategy",
+    "band",
+    "noise_steps",
+    "q",
+    "seconds",
+    "speedup",
+    "test_accuracy",
+    "forget_accuracy",
+    "svc_auc",
+    "auc_gap",
+    "target_nonmember_share",
+]
+
+
 def split_members(participants: list[str], test_share: float = 0.25, seed: int = 0):
     """Split participants into members (trained on) and non-members (never seen)."""
     rng = np.random.default_rng(seed)
