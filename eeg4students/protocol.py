@@ -27,6 +27,9 @@ import yaml
 
 from eeg4students.errors import ProtocolError
 
+#: Protocols that ship with the toolkit, by name.
+BUILTIN = ("eeg4students", "quick")
+
 
 @dataclass(frozen=True)
 class Task:
@@ -214,7 +217,9 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     Parameters
     ----------
     path : str | Path | None
-        A YAML protocol file; None loads the built-in EEG4Students protocol.
+        A YAML protocol file, or the name of a built-in protocol
+        (``"eeg4students"``, ``"quick"``: 5-second blocks for trials); None
+        loads the EEG4Students protocol.
 
     Returns
     -------
@@ -226,9 +231,10 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
         If the file is missing, is not YAML, or breaks a rule; the message
         names the file, the key and the problem.
     """
-    if path is None:
-        ref = resources.files("eeg4students") / "protocols" / "eeg4students.yaml"
-        return parse_protocol(yaml.safe_load(ref.read_text(encoding="utf-8")), "eeg4students.yaml")
+    name = "eeg4students" if path is None else str(path)
+    if name in BUILTIN and not Path(name).is_file():
+        ref = resources.files("eeg4students") / "protocols" / f"{name}.yaml"
+        return parse_protocol(yaml.safe_load(ref.read_text(encoding="utf-8")), f"{name}.yaml")
     path = Path(path)
     if not path.is_file():
         raise ProtocolError(f"{path}: no such protocol file; check the path.")

@@ -203,6 +203,7 @@ class Dataset:
         *,
         source: str | Path | None = None,
         source_format: str | None = None,
+        extra: dict | None = None,
         overwrite: bool = False,
     ) -> RecordingRef:
         """Write a recording into the dataset.
@@ -221,6 +222,9 @@ class Dataset:
             The file it was imported from; its name and SHA-256 are recorded.
         source_format : str | None
             The source file's format name.
+        extra : dict | None
+            More facts to keep in the sidecar (device settings, dropped
+            samples, interruptions), JSON-serialisable.
         overwrite : bool
             Replace a recording already stored under the same labels.
 
@@ -247,6 +251,7 @@ class Dataset:
             "source_sha256": sha256(Path(source)) if source else None,
             "source_format": source_format,
             **quality,
+            **(extra or {}),
         }
         with self._lock():
             if run is None:

@@ -1,0 +1,465 @@
+"""Recording sessions with BrainFlow under a protocol: stream, cue, mark, save, recover.
+
+A session:
+
+1. connects to the headset (:func:`eeg4students.boards.input_params`) and
+   starts streaming;
+2. runs a **signal check** on a few seconds of data (per channel: flat,
+   at the rail, line noise, amplitude) and waits for the user's go;
+3. runs the session's task order: a cue for each task (name, instruction,
+   countdown), a BrainFlow marker at every task start (the task's code) and
+   end (code + 100), so block times are in the sample stream;
+4. **streams to disk while recording**: at most every ``FLUSH_SECONDS`` the
+   board's buffer is appended to a partial file with BrainFlow's own
+   ``DataFilter.write_file`` (flushed and synced), under the dataset's
+   ``sourcedata/eeg4students-partial/`` with a JSON note of who, what and how;
+5. on completion, reads the partial file back, turns marker pairs into
+   ``task/<Name>`` blocks, and stores the recording in the BIDS dataset
+   with the device facts (board, BrainFlow version, sampling rate, samples
+   captured and dropped); the partial file is then removed.
+
+Faults lose nothing: on Ctrl-C, a BrainFlow error, or no new samples for
+``timeout`` seconds, what was captured is saved with the interruption noted.
+If the process is killed, the partial file holds everything up to the last
+flush; :func:`recover` turns it into a dataset recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mne
+import numpy as np
+from brainflow.board_shim import BoardShim
+from brainflow.data_filter import DataFilter
+from brainflow.exit_codes import BrainFlowError
+
+from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.events import task_description
+from eeg4students.io.brainflow_file import read_brainflow_file
+from eeg4students.protocol import Protocol, load_protocol
+from eeg4students.store import Dataset, RecordingRef, check_label
+
+FLUSH_SECONDS = 0.5
+END_OFFSET = 100
+PARTIAL_DIR = Path("sourcedata") / "eeg4students-partial"
+RECORDING_TASK = "eeg4students"
+
+
+class RecordingInterrupted(EEG4StudentsError):
+    """A session stopped early; what was captured is saved (see ``ref``)."""
+
+    def __init__(self, message: str, ref: RecordingRef | None = None) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+
+@dataclass
+class SignalCheck:
+    """Per-channel signal check.
+
+    Attributes
+    ----------
+    table : list of dict
+        ``channel``, ``ptp_uv`` (peak to peak), ``line_ratio`` (power at the
+        mains frequency over 1-40 Hz power) and ``verdict`` (``ok``, ``flat``,
+        ``railed``, ``line noise`` or ``too large``).
+    """
+
+    table: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every channel passed."""
+        return all(row["verdict"] == "ok" for row in self.table)
+
+
+def check_signal(
+    data_uv: np.ndarray,
+    names: list[str],
+    sfreq: float,
+    *,
+    rail_uv=None,
+    line_freq: float = 50.0,
+    max_ptp_uv: float = 500.0,
+) -> SignalCheck:
+    """Judge each channel of a few seconds of EEG.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Raw EEG in microvolts.
+    names : list of str
+        Channel names.
+    sfreq : float
+        Sampling rate in Hz.
+    rail_uv : float | None
+        The amplifier's rail, if known.
+    line_freq : float
+        Mains frequency in Hz.
+    max_ptp_uv : float
+        Largest acceptable peak-to-peak amplitude after removing the mean.
+
+    Returns
+    -------
+    check : SignalCheck
+    """
+    check = SignalCheck()
+    freqs = np.fft.rfftfreq(data_uv.shape[1], 1 / sfreq)
+    spectrum = np.abs(np.fft.rfft(data_uv - data_uv.mean(axis=1, keepdims=True), axis=1)) ** 2
+    band = (freqs >= 1) & (freqs <= 40)
+    line = np.abs(freqs - line_freq) <= 1
+    for name, row, power in zip(names, data_uv, spectrum, strict=True):
+        ptp = float(np.ptp(row - np.median(row)))
+        ratio = float(power[line].sum() / max(power[band].sum(), 1e-12)) if line.any() else 0.0
+        if ptp < 1.0:
+            verdict = "flat"
+        elif rail_uv and np.mean(np.abs(row) >= 0.99 * rail_uv) > 0.01:
+            verdict = "railed"
+        elif ratio > 1.0:
+            verdict = "line noise"
+        elif ptp > max_ptp_uv:
+            verdict = "too large"
+        else:
+            verdict = "ok"
+        check.table.append(
+            {
+                "channel": name,
+                "ptp_uv": round(ptp, 1),
+                "line_ratio": round(ratio, 2),
+                "verdict": verdict,
+            }
+        )
+    return check
+
+
+def _note_path(partial: Path) -> Path:
+    return partial.with_suffix(".json")
+
+
+class _Stream:
+    """A BrainFlow session whose samples go to a partial file as they arrive."""
+
+    def __init__(self, board: str, spec: Board, partial: Path, connection: dict) -> None:
+        self.spec = spec
+        self.partial = partial
+        playback = board.strip().lower() == "playback"
+        board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
+        BoardShim.disable_board_logger()
+        self.shim = BoardShim(board_id, input_params(**connection))
+        self.samples = 0
+        self.last_new = time.monotonic()
+
+    def start(self) -> None:
+        self.shim.prepare_session()
+        self.shim.start_stream(450000)
+        self.last_new = time.monotonic()
+
+    def flush(self) -> int:
+        """Append everything the board has buffered to the partial file."""
+        data = self.shim.get_board_data()
+        if data.shape[1]:
+            DataFilter.write_file(data, str(self.partial), "a")
+            with self.partial.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            self.samples += data.shape[1]
+            self.last_new = time.monotonic()
+        return data.shape[1]
+
+    def peek(self, n: int) -> np.ndarray:
+        return self.shim.get_current_board_data(n)
+
+    def marker(self, value: float) -> None:
+        self.shim.insert_marker(float(value))
+
+    def stop(self) -> None:
+        try:
+            if self.shim.is_prepared():
+                with contextlib.suppress(BrainFlowError):
+                    self.shim.stop_stream()
+                self.flush()
+        finally:
+            if self.shim.is_prepared():
+                self.shim.release_session()
+
+
+def _blocks_from_markers(raw: mne.io.BaseRaw, protocol: Protocol) -> tuple[mne.io.BaseRaw, bool]:
+    """Replace task start/end markers by ``task/<Name>`` blocks; report an open block."""
+    codes = {float(t.code): t.name for t in protocol.tasks}
+    ann = raw.annotations
+    offset = raw.first_time if ann.orig_time is not None else 0.0
+    starts, ends, keep = {}, {}, []
+    for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True):
+        try:
+            value = float(desc)
+        except ValueError:
+            keep.append((onset, duration, desc))
+            continue
+        if value in codes:
+            starts.setdefault(value, []).append(onset - offset)
+        elif value - END_OFFSET in codes:
+            ends.setdefault(value - END_OFFSET, []).append(onset - offset)
+        else:
+            keep.append((onset, duration, desc))
+    blocks, interrupted = [], False
+    end_of_data = raw.times[-1] + 1 / raw.info["sfreq"]
+    for code, onsets in starts.items():
+        closes = sorted(ends.get(code, []))
+        for onset in onsets:
+            later = [t for t in closes if t > onset]
+            stop = later[0] if later else end_of_data
+            interrupted |= not later
+            blocks.append((onset, stop - onset, task_description(codes[code])))
+    new = mne.Annotations(
+        [b[0] for b in blocks] + [k[0] - offset for k in keep],
+        [b[1] for b in blocks] + [k[1] for k in keep],
+        [b[2] for b in blocks] + [k[2] for k in keep],
+        orig_time=ann.orig_time,
+    )
+    raw.set_annotations(new)
+    return raw, interrupted
+
+
+def _dropped(data_rows: np.ndarray | None) -> int:
+    """Samples lost between packages, from the package-number channel (wraps at 256)."""
+    if data_rows is None or len(data_rows) < 2:
+        return 0
+    steps = np.diff(data_rows.astype(np.int64)) % 256
+    return int(np.sum(np.where(steps == 0, 0, steps - 1)))
+
+
+def _store(partial: Path, dataset: Dataset, interruption: str | None = None) -> RecordingRef:
+    """Turn a partial stream (and its note) into a dataset recording."""
+    note = json.loads(_note_path(partial).read_text(encoding="utf-8"))
+    spec = get_board(note["board"], master=note.get("master_board"))
+    protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
+    if not partial.is_file() or partial.stat().st_size == 0:
+        raise RecordingInterrupted(
+            f"{partial}: no samples were captured before the session stopped; nothing to save."
+        )
+    raw = read_brainflow_file(partial, board=note["board"], master_board=note.get("master_board"))
+    raw, open_block = _blocks_from_markers(raw, protocol)
+    data = DataFilter.read_file(str(partial))
+    package = data[spec.package_row] if spec.package_row is not None else None
+    stamps = data[spec.timestamp_row] if spec.timestamp_row is not None else None
+    seconds = float(stamps[-1] - stamps[0]) + 1 / spec.sfreq if stamps is not None else None
+    if interruption is None and open_block:
+        interruption = "the session stopped inside a task block"
+    if interruption:
+        raw.annotations.append(raw.times[-1], 0.0, "interrupted")
+    extra = {
+        "board": note["board"],
+        "brainflow_version": BoardShim.get_version(),
+        "sampling_rate": spec.sfreq,
+        "samples_captured": int(data.shape[1]),
+        "samples_expected": round(seconds * spec.sfreq) if seconds else None,
+        "dropped_samples": _dropped(package),
+        "protocol": note["protocol_name"],
+        "interruption": interruption,
+    }
+    ref = dataset.add_recording(
+        raw,
+        note["participant"],
+        note["session"],
+        RECORDING_TASK,
+        source=partial,
+        source_format="brainflow",
+        extra=extra,
+    )
+    partial.unlink()
+    _note_path(partial).unlink(missing_ok=True)
+    return ref
+
+
+def recover(partial: str | Path, dataset: str | Path) -> RecordingRef:
+    """Store the stream of a session that was killed, with the interruption noted.
+
+    Parameters
+    ----------
+    partial : str | Path
+        The partial stream (``DATASET/sourcedata/eeg4students-partial/*.csv``).
+    dataset : str | Path
+        The dataset to store it in.
+
+    Returns
+    -------
+    ref : RecordingRef
+    """
+    partial = Path(partial)
+    if not _note_path(partial).is_file():
+        raise EEG4StudentsError(
+            f"{partial}: no session note ({_note_path(partial).name}) beside it; give a partial "
+            "stream written by `eeg4students record`."
+        )
+    return _store(
+        partial, Dataset.create(dataset), interruption="the recorder stopped unexpectedly"
+    )
+
+
+def record_session(
+    board: str,
+    participant: str,
+    session: str,
+    dataset: str | Path,
+    *,
+    protocol: str | Path | None = None,
+    task_seconds: float | None = None,
+    timeout: float = 5.0,
+    confirm: Callable[[SignalCheck], bool] | None = None,
+    show: Callable[[str], None] = print,
+    check_seconds: float = 2.0,
+    connection: dict | None = None,
+) -> RecordingRef:
+    """Record one session of a participant under a protocol into a dataset.
+
+    Parameters
+    ----------
+    board : str
+        Friendly board name (``synthetic``, ``muse_2``, ``playback``...).
+    participant, session : str
+        BIDS labels; the session's task order comes from the protocol.
+    dataset : str | Path
+        Dataset folder (created if new).
+    protocol : str | Path | None
+        Protocol file or built-in name; None for EEG4Students.
+    task_seconds : float | None
+        Override the block length.
+    timeout : float
+        Seconds without new samples after which the headset counts as gone.
+    confirm : callable | None
+        Called with the signal check; return True to start, False to check
+        again. None starts at once (scripted use, ``--yes``).
+    show : callable
+        Receives every line of the cues.
+    check_seconds : float
+        Length of the signal check.
+    connection : dict | None
+        Options for :func:`eeg4students.boards.input_params`.
+
+    Returns
+    -------
+    ref : RecordingRef
+
+    Raises
+    ------
+    RecordingInterrupted
+        On Ctrl-C, a BrainFlow error or a silent headset; the data captured so
+        far is saved and ``ref`` says where.
+    """
+    participant = check_label("participant", participant)
+    session = check_label("session", session)
+    connection = dict(connection or {})
+    spec = get_board(board, master=connection.get("master_board"))
+    proto = load_protocol(protocol).with_timing(task_seconds)
+    order = proto.order(session)
+    store = Dataset.create(dataset)
+    folder = store.root / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    partial = folder / f"sub-{participant}_ses-{session}_{stamp}.csv"
+    note = {
+        "participant": participant,
+        "session": session,
+        "board": board,
+        "master_board": connection.get("master_board"),
+        "protocol_name": proto.name,
+        "protocol_source": str(protocol) if protocol else "eeg4students",
+        "task_seconds": task_seconds,
+        "started": stamp,
+        "order": list(order),
+    }
+    _note_path(partial).write_text(json.dumps(note, indent=2), encoding="utf-8")
+    stream = _Stream(board, spec, partial, connection)
+    try:
+        stream.start()
+        _signal_check(stream, spec, confirm, show, check_seconds, timeout)
+        _wait(stream, proto.lead_in_seconds, timeout, show, "get ready")
+        for i, task_name in enumerate(order):
+            task = proto.task(task_name)
+            show(f"[{i + 1}/{len(order)}] {task.name}: {task.instruction}")
+            stream.marker(task.code)
+            _wait(stream, proto.task_seconds, timeout, show, task.name)
+            stream.marker(task.code + END_OFFSET)
+            if i < len(order) - 1:
+                _wait(stream, proto.rest_seconds, timeout, show, "rest")
+        _wait(stream, 0.3, timeout, show, None)
+    except KeyboardInterrupt:
+        return _abort(stream, partial, store, "stopped with Ctrl-C")
+    except BrainFlowError as exc:
+        return _abort(stream, partial, store, f"the headset reported an error ({exc})")
+    except _Silent as exc:
+        return _abort(stream, partial, store, str(exc))
+    stream.stop()
+    return _store(partial, store)
+
+
+class _Silent(Exception):
+    """No new samples for longer than the timeout."""
+
+
+def _wait(stream: _Stream, seconds: float, timeout: float, show, label: str | None) -> None:
+    """Keep streaming to disk for ``seconds``, showing a countdown."""
+    end = time.monotonic() + seconds
+    next_flush = time.monotonic()
+    shown = None
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(0.05, left))
+        now = time.monotonic()
+        if now >= next_flush:
+            stream.flush()
+            next_flush = now + FLUSH_SECONDS
+            if now - stream.last_new > timeout:
+                raise _Silent(
+                    f"no samples from the headset for {timeout:g} s (is it on and near?)"
+                )
+        if label is not None and (whole := int(np.ceil(left))) != shown:
+            shown = whole
+            show(f"    {label}: {whole} s")
+
+
+def _signal_check(stream, spec, confirm, show, seconds, timeout) -> None:
+    while True:
+        _wait(stream, seconds, timeout, show, None)
+        data = stream.peek(round(seconds * spec.sfreq))
+        check = check_signal(
+            data[list(spec.eeg_rows)], list(spec.eeg_names), spec.sfreq, rail_uv=spec.rail_uv
+        )
+        show("signal check:")
+        for row in check.table:
+            show(
+                f"  {row['channel']:>6} peak-to-peak {row['ptp_uv']:8.1f} uV  "
+                f"line {row['line_ratio']:5.2f}  {row['verdict']}"
+            )
+        if confirm is None or confirm(check):
+            return
+
+
+def _abort(stream: _Stream, partial: Path, store: Dataset, reason: str):
+    with contextlib.suppress(BrainFlowError):
+        stream.stop()
+    ref = _store(partial, store, interruption=reason)
+    raise RecordingInterrupted(
+        f"Recording stopped early ({reason}); the {ref.path.name} data captured so far is saved "
+        "in the dataset.",
+        ref,
+    )
+
+
+def board_table() -> list[dict]:
+    """The supported headsets with their channels and sampling rates, from BrainFlow."""
+    rows = []
+    for name in BOARD_IDS:
+        if name == "playback":
+            rows.append({"board": name, "channels": "those of --master-board", "Hz": ""})
+            continue
+        spec = get_board(name)
+        rows.append({"board": name, "channels": ",".join(spec.eeg_names), "Hz": spec.sfreq})
+    return rows
