@@ -411,18 +411,91 @@ def cmd_live(args: argparse.Namespace) -> int:
         f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C stops."
     )
     updates = run_live(
-        saved,
-        args.board,
-        seconds=args.seconds,
-        on_update=show,
-        mac_address=args.mac_address,
-        serial_port=args.serial_port,
-        serial_number=args.serial_number,
-        timeout=args.timeout,
-        file=args.file,
-        master_board=args.master_board,
+        saved, args.board, seconds=args.seconds, on_update=show, **_connection(args)
     )
     print(f"{len(updates)} windows classified.")
+    return 0
+
+
+# -- boards, record, recover, package, ingest ----------------------------------
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from eeg4students.acquire import board_table
+
+    _print_table(pd.DataFrame(board_table()))
+    return 0
+
+
+def _connection(args: argparse.Namespace) -> dict:
+    return {
+        "mac_address": args.mac_address,
+        "serial_port": args.serial_port,
+        "serial_number": args.serial_number,
+        "timeout": args.timeout,
+        "file": args.file,
+        "master_board": args.master_board,
+    }
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from eeg4students.acquire import RecordingInterrupted, record_session
+
+    def confirm(check) -> bool:
+        if not check.ok:
+            print(
+                "Some channels need attention: re-seat the headset, wet the sensors, move "
+                "away from mains cables."
+            )
+        answer = input("Press Enter to start, or type r and Enter to check again: ")
+        return answer.strip().lower() != "r"
+
+    try:
+        ref = record_session(
+            args.board,
+            args.participant,
+            args.session,
+            args.to,
+            protocol=args.protocol,
+            task_seconds=args.task_seconds,
+            timeout=args.stall_timeout,
+            confirm=None if args.yes else confirm,
+            show=lambda line: print(line, flush=True),
+            connection=_connection(args),
+        )
+    except RecordingInterrupted as exc:
+        print(f"eeg4students: error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED if "Ctrl-C" in str(exc) else EXIT_ERROR
+    print(f"Session saved: {ref.path}")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from eeg4students.acquire import recover
+
+    ref = recover(args.partial, args.to)
+    print(f"Recovered the partial stream into {ref.path} (interruption noted).")
+    return 0
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from eeg4students.remote import package_participant
+
+    out = package_participant(args.dataset, args.participant, args.out)
+    print(f"Package written: {out}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from eeg4students.remote import ingest
+    from eeg4students.store import Dataset
+
+    added = ingest(args.package, args.to, merge=args.merge)
+    print(f"Ingested {len(added)} files, all checksums verified.")
+    table = Dataset(args.to).recordings()
+    participant = added[0].split("/")[0][len("sub-") :] if added else None
+    mine = table[table["participant"] == participant]
+    _print_table(mine[["participant", "session", "task", "run", "duration_s", "notes"]].round(1))
     return 0
 
 
@@ -477,6 +550,16 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
     return value
+
+
+def _add_connection_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection (BrainFlowInputParams)")
+    g.add_argument("--mac-address", help="Bluetooth address of the headset")
+    g.add_argument("--serial-port", help="serial port of the dongle (e.g. /dev/ttyUSB0)")
+    g.add_argument("--serial-number", help="headset name, e.g. Muse-1234")
+    g.add_argument("--timeout", type=int, help="seconds to wait when connecting")
+    g.add_argument("--file", help="recording replayed by --board playback")
+    g.add_argument("--master-board", help="headset that made the replayed recording")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -652,13 +735,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
     p.add_argument("--model", required=True, help="model folder (from train)")
     p.add_argument("--seconds", type=_positive_float, help="stop after this long")
-    p.add_argument("--mac-address", help="Bluetooth address of the headset")
-    p.add_argument("--serial-port", help="serial port of the dongle (e.g. /dev/ttyUSB0)")
-    p.add_argument("--serial-number", help="headset name, e.g. Muse-1234")
-    p.add_argument("--timeout", type=int, help="seconds to wait when connecting")
-    p.add_argument("--file", help="recording replayed by --board playback")
-    p.add_argument("--master-board", help="headset that made the replayed recording")
+    _add_connection_options(p)
     p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("boards", help="list the supported headsets (from BrainFlow)")
+    p.set_defaults(func=cmd_boards)
+
+    p = sub.add_parser(
+        "record",
+        help="record a session under the protocol",
+        description="Connect to a headset, check the signal, cue every task of the session's "
+        "order with BrainFlow markers, stream to disk while recording, and store the session "
+        "in the BIDS dataset. Ctrl-C or a silent headset saves what was captured.",
+    )
+    p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
+    p.add_argument("--participant", required=True)
+    p.add_argument("--session", required=True, help="session number: picks the task order")
+    p.add_argument("--to", required=True, metavar="DATASET")
+    p.add_argument("--protocol", help="protocol file, or 'quick' (default: EEG4Students)")
+    p.add_argument("--task-seconds", type=_positive_float, help="override the block length")
+    p.add_argument("--yes", action="store_true", help="start without waiting at the check")
+    p.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=5.0,
+        help="seconds without samples before giving up (default 5)",
+    )
+    _add_connection_options(p)
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("recover", help="store a partial stream left by a killed recorder")
+    p.add_argument("partial", metavar="PARTIAL", help="sourcedata/eeg4students-partial/*.csv")
+    p.add_argument("--to", required=True, metavar="DATASET")
+    p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("package", help="pack a participant's recordings for sending")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--participant", required=True)
+    p.add_argument("--out", required=True, type=Path, help="the zip file to write")
+    p.set_defaults(func=cmd_package)
+
+    p = sub.add_parser("ingest", help="verify a package and add it to a dataset")
+    p.add_argument("package", metavar="FILE.zip")
+    p.add_argument("--to", required=True, metavar="DATASET")
+    p.add_argument("--merge", action="store_true", help="add sessions to an existing participant")
+    p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser(
         "demo",

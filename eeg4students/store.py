@@ -272,7 +272,7 @@ class Dataset:
                     verbose="error",
                 )
                 self._write_sidecar_extras(bids_path, meta)
-                self._update_sessions_tsv(participant)
+                self.refresh_sessions_tsv(participant)
         return RecordingRef(participant, session, task, int(run), bids_path.fpath)
 
     @contextlib.contextmanager
@@ -335,7 +335,7 @@ class Dataset:
         content[_META_KEY] = meta
         atomic_write_json(sidecar, content)
 
-    def _update_sessions_tsv(self, participant: str) -> None:
+    def refresh_sessions_tsv(self, participant: str) -> None:
         """Rewrite ``sub-P_sessions.tsv`` from the participants' scans files."""
         sub_dir = self.root / f"sub-{participant}"
         rows = []
