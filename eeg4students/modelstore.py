@@ -280,7 +280,9 @@ def make_card(
     unlearnable: dict | None = None,
 ) -> dict:
     """The model card of a model fitted on ``table`` (see the module docstring)."""
-    first = dataset.references()[0]
+    # Channels and rate come from a recording the model was trained on.
+    used = set(table["recording"])
+    first = next(r for r in dataset.references() if r.path.name[: -len("_eeg.vhdr")] in used)
     raw = dataset.load(first.participant, first.session, first.task, first.run, preload=False)
     return {
         "name": name,
