@@ -1,8 +1,15 @@
 """eeg4students: EEG brain-computer-interface studies on a laptop.
 
-The pipeline, bottom to top::
+The pipeline, bottom to top (imports flow one way)::
 
-    io / boards  ->  store (BIDS)  ->  simulate  ->  cli
+    errors, boards, events, io        reading headsets and files
+    store, quality, protocol          the BIDS dataset, protocol files
+    acquire, remote, simulate         recording, remote packages, simulation
+    preprocess, features, featureset  windows, rejection, band powers
+    models, evaluation, report        classifiers, honest evaluation, figures
+    modelstore, predict, live         saved models, prediction, live use
+    unlearning                        forgetting a participant
+    parallel, demo, cli               joblib/Dask switch, the demo, the command
 
 Import what you need from the submodules, e.g.
 ``from eeg4students.io import read_recording`` or

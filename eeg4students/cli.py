@@ -225,7 +225,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         n_splits=args.folds,
         window=pre.window,
         k=args.k,
-        n_jobs=args.n_jobs,
     )
     report = write_report(
         result,
@@ -552,6 +551,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_parallel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parallel work (joblib; see eeg4students.parallel)")
+    g.add_argument("--n-jobs", type=int, help="local worker processes (-1: every core)")
+    g.add_argument(
+        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, tcp://host:8786"
+    )
+
+
 def _add_connection_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection (BrainFlowInputParams)")
     g.add_argument("--mac-address", help="Bluetooth address of the headset")
@@ -616,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--protocol", type=Path, help="protocol YAML (default: EEG4Students)")
     p.add_argument("--task-seconds", type=_positive_float, help="override the block length")
+    _add_parallel_options(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
@@ -628,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dataset", metavar="DATASET")
     _add_feature_options(p)
+    _add_parallel_options(p)
     p.set_defaults(func=cmd_features)
 
     from eeg4students.evaluation import SCHEMES
@@ -651,9 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--folds", type=_positive_int, default=7, help="time-blocked/shuffled folds")
     p.add_argument("--k", type=_positive_int, default=5, help="causal TMV vote length (windows)")
-    p.add_argument("--n-jobs", type=int, default=1, help="folds run in parallel (-1: all cores)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_feature_options(p)
+    _add_parallel_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -677,6 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shards", type=_positive_int, default=4, help="sharded SVM and others: shards"
     )
     _add_feature_options(p)
+    _add_parallel_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -705,6 +715,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-growth", type=float, default=2.0, help="noise factor per step")
     g.add_argument("--proxy-fraction", type=float, default=0.25, help="proxy's data share")
     g.add_argument("--proxy-weight", type=float, default=1.0, help="noisy copies per window")
+    _add_parallel_options(p)
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("audit", help="check or list the forgetting audit log")
@@ -799,8 +810,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from eeg4students.parallel import backend
+
     try:
-        return int(args.func(args) or 0)
+        with backend(getattr(args, "n_jobs", None), getattr(args, "scheduler", None)):
+            return int(args.func(args) or 0)
     except EEG4StudentsError as exc:
         print(f"eeg4students: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

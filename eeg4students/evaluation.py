@@ -323,8 +323,9 @@ def evaluate(
         Settings per model name, e.g. ``{"rf": {"n_estimators": 100}}``;
         TMV's bases take the settings of ``rf`` and ``svm``.
     n_jobs : int | None
-        Folds run in parallel (joblib; ``-1`` for every core). Results do not
-        depend on it.
+        Folds run in parallel (joblib; ``-1`` for every core). None follows
+        :func:`eeg4students.parallel.backend` (one process by default).
+        Results do not depend on it.
     progress : bool
         Show a progress bar over folds.
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from eeg4students import __version__
@@ -176,6 +177,42 @@ def _ensure_description(root: Path) -> None:
         )
 
 
+def _recording_features(
+    root: Path, ref: RecordingRef, pre: PreprocessParams, feat: FeatureParams, folder: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, bool, str]:
+    """Features and window counts of one recording, from the cache when still valid.
+
+    Runs in a worker: it reads the recording from the dataset path and writes
+    its cache files there.
+    """
+    dataset = Dataset(root)
+    rec_id = _recording_id(ref)
+    parquet = folder / f"sub-{ref.participant}" / f"{rec_id}_features.parquet"
+    sidecar = parquet.with_name(f"{rec_id}_windows.json")
+    files = Dataset.files_of(ref)
+    info = _cached(sidecar, parquet, files)
+    if info is not None:
+        return pd.read_parquet(parquet), pd.DataFrame(info["blocks"]), True, rec_id
+    raw = dataset.load(ref.participant, ref.session, ref.task, ref.run, preload=False)
+    meta = {"participant": ref.participant, "session": ref.session, "run": ref.run}
+    window = round(pre.window * raw.info["sfreq"])
+    try:
+        feat.check(raw.info["sfreq"], pre.window)
+        frame, block_counts = blocks_to_frames(iter_blocks(raw, pre), feat, meta, rec_id, window)
+    except (PreprocessError, FeatureError) as exc:
+        raise PreprocessError(f"{rec_id}: {exc}") from exc
+    _write_parquet(frame, parquet)
+    atomic_write_json(
+        sidecar,
+        {
+            "stat": _stat(files),
+            "fingerprint": _fingerprint(files),
+            "blocks": block_counts.to_dict(orient="records"),
+        },
+    )
+    return frame, block_counts, False, rec_id
+
+
 def compute_features(
     dataset: Dataset | str | Path,
     pre: PreprocessParams | None = None,
@@ -224,37 +261,16 @@ def compute_features(
     _ensure_description(dataset.root)
     folder = dataset.root / DERIVATIVE / "features" / key
     atomic_write_json(folder / "params.json", settings)
+    jobs = (delayed(_recording_features)(dataset.root, ref, pre, feat, folder) for ref in refs)
     frames, counts, problems, cached = [], [], [], 0
-    for ref in tqdm(refs, desc="features", unit="rec", disable=not progress):
-        rec_id = _recording_id(ref)
-        parquet = folder / f"sub-{ref.participant}" / f"{rec_id}_features.parquet"
-        sidecar = parquet.with_name(f"{rec_id}_windows.json")
-        files = Dataset.files_of(ref)
-        info = _cached(sidecar, parquet, files)
-        if info is not None:
-            cached += 1
-            frame = pd.read_parquet(parquet)
-            block_counts = pd.DataFrame(info["blocks"])
-        else:
-            raw = dataset.load(ref.participant, ref.session, ref.task, ref.run, preload=False)
-            meta = {"participant": ref.participant, "session": ref.session, "run": ref.run}
-            window = round(pre.window * raw.info["sfreq"])
-            try:
-                feat.check(raw.info["sfreq"], pre.window)
-                frame, block_counts = blocks_to_frames(
-                    iter_blocks(raw, pre), feat, meta, rec_id, window
-                )
-            except (PreprocessError, FeatureError) as exc:
-                raise PreprocessError(f"{rec_id}: {exc}") from exc
-            _write_parquet(frame, parquet)
-            atomic_write_json(
-                sidecar,
-                {
-                    "stat": _stat(files),
-                    "fingerprint": _fingerprint(files),
-                    "blocks": block_counts.to_dict(orient="records"),
-                },
-            )
+    for frame, block_counts, was_cached, rec_id in tqdm(
+        Parallel(return_as="generator")(jobs),
+        total=len(refs),
+        desc="features",
+        unit="rec",
+        disable=not progress,
+    ):
+        cached += was_cached
         frames.append(frame)
         counts.append(block_counts)
         problem = _nothing_kept(rec_id, block_counts, pre)

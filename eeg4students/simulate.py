@@ -55,6 +55,7 @@ from pathlib import Path
 
 import mne
 import numpy as np
+from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from eeg4students.errors import EEG4StudentsError
@@ -425,15 +426,35 @@ def simulate_to_dataset(
         Where each recording was stored (task label ``eeg4students``).
     """
     dataset = Dataset.create(root, name="eeg4students simulated classroom")
-    refs = []
-    total = n_participants * n_sessions
-    cohort = simulate_classroom(n_participants, n_sessions, **options)
-    for participant, session, raw in tqdm(
-        cohort, total=total, desc="simulate", unit="rec", disable=not progress
-    ):
-        refs.append(
-            dataset.add_recording(
-                raw, participant, session, "eeg4students", run=1, source_format="simulated"
-            )
+    if n_participants < 1 or n_sessions < 1:
+        raise EEG4StudentsError(
+            "A simulated class needs at least one participant and one session, "
+            f"not {n_participants} and {n_sessions}."
         )
+    pairs = [(p, s) for p in range(n_participants) for s in range(1, n_sessions + 1)]
+    jobs = (delayed(_simulate_one)(dataset.root, p, s, options) for p, s in pairs)
+    refs = list(
+        tqdm(
+            Parallel(return_as="generator")(jobs),
+            total=len(pairs),
+            desc="simulate",
+            unit="rec",
+            disable=not progress,
+        )
+    )
+    # Writers may finish in any order; the table of participants does not depend on it.
+    dataset.sort_participants()
     return refs
+
+
+def _simulate_one(root: Path, participant: int, session: int, options: dict) -> RecordingRef:
+    """Simulate one recording and store it (runs in a worker, writes to the dataset path)."""
+    raw = simulate_recording(participant, session, **options)
+    return Dataset(root).add_recording(
+        raw,
+        participant_label(participant),
+        str(session),
+        "eeg4students",
+        run=1,
+        source_format="simulated",
+    )

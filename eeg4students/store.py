@@ -335,6 +335,16 @@ class Dataset:
         content[_META_KEY] = meta
         atomic_write_json(sidecar, content)
 
+    def sort_participants(self) -> None:
+        """Rewrite ``participants.tsv`` sorted by participant (atomically, under the lock)."""
+        path = self.root / "participants.tsv"
+        with self._lock():
+            if path.is_file():
+                table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+                ordered = table.sort_values("participant_id", kind="stable")
+                if not ordered.index.equals(table.index):
+                    atomic_write_text(path, ordered.to_csv(sep="\t", index=False))
+
     def refresh_sessions_tsv(self, participant: str) -> None:
         """Rewrite ``sub-P_sessions.tsv`` from the participants' scans files."""
         sub_dir = self.root / f"sub-{participant}"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
 from eeg4students.modelstore import build_estimator, fit_estimator
@@ -187,8 +188,8 @@ def sweep(
             gold=base["gold"],
         )
         rows.append(_row("sharded", {"q": sharded_q}, fast, retrain_seconds))
-    for knobs in tqdm(grid, desc="sweep", disable=not progress):
-        result = forget_experiment(
+    jobs = (
+        delayed(forget_experiment)(
             table,
             columns,
             participant,
@@ -200,6 +201,12 @@ def sweep(
             original=base["original"],
             gold=base["gold"],
         )
+        for knobs in grid
+    )
+    results = Parallel(return_as="generator")(jobs)
+    for knobs, result in tqdm(
+        zip(grid, results, strict=True), total=len(grid), desc="sweep", disable=not progress
+    ):
         rows.append(_row("conmu", knobs, result, retrain_seconds))
     return pd.DataFrame(rows)
 

@@ -277,7 +277,9 @@ class SISAEnsemble(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         self.n_features_in_ = X.shape[1]
         self.shard_of_ = {p: self.shard_of(p) for p in np.unique(participants)}
-        self.estimators_ = [self._fit_shard(s, X, y, participants) for s in range(self.n_shards)]
+        self.estimators_ = Parallel()(
+            delayed(self._fit_shard)(s, X, y, participants) for s in range(self.n_shards)
+        )
         return self
 
     def forget(self, participant: str, X, y, participants):

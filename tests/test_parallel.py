@@ -1,0 +1,145 @@
+"""The same results on one process, on local processes and on a Dask cluster."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eeg4students.cli import main
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.modelstore import load_model
+from eeg4students.parallel import backend
+from eeg4students.store import Dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def _files(root):
+    skip = {".eeg4students.lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name not in skip and "derivatives" not in p.parts
+    }
+
+
+def _run(argv, capsys):
+    assert main(argv) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["local", "dask"])
+def test_every_command_kind_gives_the_same_result(tmp_path, scheduler, capsys, mode):
+    switch = ["--n-jobs", "2"] if mode == "local" else ["--scheduler", scheduler]
+    roots = {}
+    for name, extra in (("single", []), ("parallel", switch)):
+        root = tmp_path / name
+        roots[name] = root
+        _run(
+            [
+                "simulate",
+                "--to",
+                str(root),
+                "--participants",
+                "4",
+                "--sessions",
+                "2",
+                "--task-seconds",
+                "10",
+                *extra,
+            ],
+            capsys,
+        )
+        _run(["features", str(root), *extra], capsys)
+        _run(
+            [
+                "evaluate",
+                str(root),
+                "--scheme",
+                "loso",
+                "--models",
+                "rf,lda",
+                "--out",
+                str(tmp_path / f"eval-{name}"),
+                *extra,
+            ],
+            capsys,
+        )
+        _run(
+            [
+                "train",
+                str(root),
+                "--model",
+                "svm",
+                "--name",
+                "sisa",
+                "--unlearnable",
+                "sharded",
+                "--shards",
+                "3",
+                *extra,
+            ],
+            capsys,
+        )
+        _run(
+            [
+                "forget",
+                str(root),
+                "--participant",
+                "sim01",
+                "--sweep",
+                "--model",
+                "lda",
+                "--out",
+                str(tmp_path / f"sweep-{name}"),
+                *extra,
+            ],
+            capsys,
+        )
+    single, parallel = roots["single"], roots["parallel"]
+    # simulate: byte-identical BIDS files.
+    assert _files(single) == _files(parallel)
+    # features: identical tables.
+    tables = [
+        pd.concat(pd.read_parquet(p) for p in sorted(r.rglob("*_features.parquet")))
+        for r in (single, parallel)
+    ]
+    pd.testing.assert_frame_equal(
+        tables[0].reset_index(drop=True), tables[1].reset_index(drop=True)
+    )
+    # evaluate: identical rows but for timing.
+    scores = [pd.read_csv(tmp_path / f"eval-{n}" / "scores.csv") for n in ("single", "parallel")]
+    columns = ["participant", "pipeline", "fold", "accuracy", "kappa", "n_train", "n_test"]
+    pd.testing.assert_frame_equal(scores[0][columns], scores[1][columns])
+    # train (sharded): the same model.
+    models = [load_model(r / "derivatives/eeg4students/models/sisa") for r in (single, parallel)]
+    X = tables[0][models[0].card["feature_columns"]].to_numpy()
+    assert np.array_equal(models[0].estimator.predict(X), models[1].estimator.predict(X))
+    cards = [{k: v for k, v in m.card.items() if k != "created"} for m in models]
+    assert json.dumps(cards[0], sort_keys=True) == json.dumps(cards[1], sort_keys=True)
+    # forget --sweep: identical measurements but for timing.
+    sweeps = [
+        pd.read_csv(tmp_path / f"sweep-{n}" / "tradeoff.csv") for n in ("single", "parallel")
+    ]
+    same = ["strategy", "test_accuracy", "forget_accuracy", "svc_auc", "target_nonmember_share"]
+    pd.testing.assert_frame_equal(sweeps[0][same], sweeps[1][same])
+    assert Dataset(parallel).participants() == ["sim01", "sim02", "sim03", "sim04"]
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    unreachable = backend(scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(EEG4StudentsError, match="Cannot reach the Dask scheduler"), unreachable:
+        pass
