@@ -1,7 +1,8 @@
 """The ``eeg4students`` command.
 
 Each subcommand is a thin layer over the library: parse options, call one
-function, print its result. Errors a user can cause are printed as one line
+function, print its result. Commands import what they use when they run, so
+``--help`` answers quickly. Errors a user can cause are printed as one line
 (no traceback) and the command exits with status 1.
 """
 
@@ -16,7 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from eeg4students import __version__
-from eeg4students.errors import EEG4StudentsError
+from eeg4students.errors import DatasetError, EEG4StudentsError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -346,8 +347,6 @@ def _forget_sweep(args: argparse.Namespace) -> int:
     features = compute_features(args.dataset)
     people = sorted(features.table["participant"].unique())
     if args.participant not in people:
-        from eeg4students.errors import DatasetError
-
         raise DatasetError(
             f"{args.dataset} has no participant {args.participant!r} with features."
         )
