@@ -94,8 +94,9 @@ def forget_experiment(
     Returns
     -------
     result : dict
-        ``strategy``, ``seconds`` (forgetting), ``retrain_seconds`` (gold),
-        ``speedup``, ``times`` per stage, ``report`` (from
+        ``strategy`` (as run), ``note``, ``seconds`` (forgetting),
+        ``retrain_seconds`` (fitting the gold model; None when it was given),
+        ``times`` per stage, ``info``, ``report`` (from
         :func:`forgetting_report`), and ``original``/``gold`` models for reuse.
     """
     in_members = table["participant"].isin(members)
