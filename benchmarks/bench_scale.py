@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,6 +46,20 @@ def peak_mb() -> tuple[float, float]:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return own, children
+
+
+def features_peak_mb(root: Path) -> float:
+    """Peak RSS (MB) of a fresh process that extracts the features of a dataset."""
+    code = (
+        "import resource, shutil, sys; from eeg4students.featureset import compute_features; "
+        "shutil.rmtree(sys.argv[1] + '/derivatives', ignore_errors=True); "
+        "compute_features(sys.argv[1], progress=False); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def measure(root: Path, trees: int, per_tree: int) -> dict:
@@ -95,6 +111,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--trees", type=int, default=50)
     parser.add_argument("--per-tree", type=int, default=5)
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the peak memory of features per cohort size",
+    )
     args = parser.parse_args()
     sizes = [args.participants // 4, args.participants // 2, args.participants]
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,6 +124,11 @@ def main() -> None:
             roots[n] = Path(tmp) / f"cohort{n}"
             with backend(n_jobs=args.jobs):
                 simulate_to_dataset(roots[n], n, 1, seed=0, task_seconds=10, progress=False)
+        print("peak RSS of the features step, fresh process on 1 core:")
+        for n in sizes:
+            print(f"  {n:4d} participants: {features_peak_mb(roots[n]):.0f} MB")
+        if args.memory_only:
+            return
         print("growth on 1 process (seconds, and factor per doubling):")
         single = {n: measure(roots[n], args.trees, args.per_tree) for n in sizes}
         steps = list(single[sizes[0]])
