@@ -23,7 +23,8 @@ from eeg4students.cli import main
 from eeg4students.events import task_blocks
 from eeg4students.store import Dataset
 
-QUICK = ["--protocol", "quick", "--yes"]
+# Sessions run in real time with BrainFlow's synthetic board.
+pytestmark = pytest.mark.slow
 
 
 def _sidecar(ref) -> dict:
