@@ -41,6 +41,7 @@ from brainflow.board_shim import BoardShim
 from brainflow.data_filter import DataFilter
 from brainflow.exit_codes import BrainFlowError
 
+from eeg4students._files import atomic_write_json
 from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_description
@@ -376,7 +377,7 @@ def record_session(
         "started": stamp,
         "order": list(order),
     }
-    _note_path(partial).write_text(json.dumps(note, indent=2), encoding="utf-8")
+    atomic_write_json(_note_path(partial), note)
     stream = _Stream(board, spec, partial, connection)
     try:
         stream.start()

@@ -488,10 +488,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from eeg4students.remote import ingest
     from eeg4students.store import Dataset
 
-    added = ingest(args.package, args.to, merge=args.merge)
-    print(f"Ingested {len(added)} files, all checksums verified.")
+    participant, added = ingest(args.package, args.to, merge=args.merge)
+    print(f"Ingested {len(added)} files of {participant}, all checksums verified.")
     table = Dataset(args.to).recordings()
-    participant = added[0].split("/")[0][len("sub-") :] if added else None
     mine = table[table["participant"] == participant]
     _print_table(mine[["participant", "session", "task", "run", "duration_s", "notes"]].round(1))
     return 0

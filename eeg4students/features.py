@@ -87,10 +87,13 @@ class FeatureParams:
         if self.segment <= 0:
             raise FeatureError("The Welch segment length must be positive.")
 
-    def check(self, sfreq: float, window: float) -> None:
-        """Raise if a band reaches Nyquist or the segment is longer than the window."""
+    def check(self, sfreq: float | None, window: float) -> None:
+        """Raise if a band reaches Nyquist or the segment is longer than the window.
+
+        ``sfreq`` None skips the Nyquist test (the rate is not known yet).
+        """
         for name, _, hi in self.bands:
-            if hi > sfreq / 2:
+            if sfreq is not None and hi > sfreq / 2:
                 raise FeatureError(
                     f"Band {name!r} reaches {hi:g} Hz, above Nyquist ({sfreq / 2:g} Hz at "
                     f"{sfreq:g} Hz sampling); lower its upper edge."

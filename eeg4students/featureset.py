@@ -245,7 +245,7 @@ def compute_features(
     dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     pre = pre or PreprocessParams()
     feat = feat or FeatureParams()
-    feat.check(sfreq=float("inf"), window=pre.window)
+    feat.check(None, pre.window)
     refs = dataset.references()
     if participants is not None:
         unknown = sorted(set(participants) - {r.participant for r in refs})

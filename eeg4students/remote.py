@@ -132,7 +132,9 @@ def verify_package(path: str | Path) -> dict:
     return manifest
 
 
-def ingest(package: str | Path, dataset: str | Path, *, merge: bool = False) -> list[str]:
+def ingest(
+    package: str | Path, dataset: str | Path, *, merge: bool = False
+) -> tuple[str, list[str]]:
     """Verify a package and add its participant to a dataset.
 
     Parameters
@@ -147,6 +149,8 @@ def ingest(package: str | Path, dataset: str | Path, *, merge: bool = False) -> 
 
     Returns
     -------
+    participant : str
+        The participant's label.
     files : list of str
         The files added (relative to the dataset).
 
@@ -196,7 +200,7 @@ def ingest(package: str | Path, dataset: str | Path, *, merge: bool = False) -> 
         if merge:
             store.refresh_sessions_tsv(participant)
         _add_participant_row(store.root, manifest["participants_row"])
-    return added
+    return participant, added
 
 
 def _add_participant_row(root: Path, row: dict) -> None:

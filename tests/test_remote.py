@@ -51,8 +51,14 @@ def test_merge_adds_new_sessions(home, tmp_path):
     other.add_recording(
         simulate_recording(0, 3, seed=1, task_seconds=3), "sim01", "3", "eeg4students"
     )
-    ingest(package_participant(other, "sim01", tmp_path / "b.zip"), lab, merge=True)
+    participant, added = ingest(
+        package_participant(other, "sim01", tmp_path / "b.zip"), lab, merge=True
+    )
+    assert participant == "sim01"
+    assert added and all(name.startswith("sub-sim01/ses-3/") for name in added)
     assert Dataset(lab).sessions("sim01") == ["1", "2", "3"]
+    sessions = (lab / "sub-sim01" / "sub-sim01_sessions.tsv").read_text()
+    assert "ses-3" in sessions
 
 
 def _rewrite(source, target, change):

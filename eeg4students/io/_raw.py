@@ -84,10 +84,30 @@ def regular_grid(
     gap_at = np.flatnonzero(dt > gap_threshold)
     steps[gap_at + 1] = np.maximum(np.rint(dt[gap_at] * sfreq).astype(np.int64), 2)
     positions = np.cumsum(steps)
-    gaps = [
-        (float(positions[i] + 1) / sfreq, float(steps[i + 1] - 1) / sfreq) for i in gap_at.tolist()
-    ]
+    gaps = gap_spans(positions, sfreq)
     return positions, gaps
+
+
+def gap_spans(positions: np.ndarray, sfreq: float) -> list[tuple[float, float]]:
+    """The holes between samples placed on the grid, as (onset, duration) in seconds.
+
+    Parameters
+    ----------
+    positions : ndarray of int, shape (n_samples,)
+        Grid index of each received sample, increasing.
+    sfreq : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    gaps : list of (onset, duration)
+        One span per run of missing grid samples.
+    """
+    jumps = np.flatnonzero(np.diff(positions) > 1)
+    return [
+        (float(positions[i] + 1) / sfreq, float(positions[i + 1] - positions[i] - 1) / sfreq)
+        for i in jumps.tolist()
+    ]
 
 
 def build_raw(

@@ -10,7 +10,7 @@ import numpy as np
 
 from eeg4students.boards import RAIL_UV
 from eeg4students.errors import RecordingFormatError
-from eeg4students.io._raw import build_raw, flat_or_railed
+from eeg4students.io._raw import build_raw, flat_or_railed, gap_spans
 from eeg4students.io._table import leading_lines, numeric_columns, read_table
 
 _N_CHANNELS_RE = re.compile(r"Number of channels\s*=\s*(\d+)", re.IGNORECASE)
@@ -116,13 +116,7 @@ def read_openbci_gui(
         )
     index = numeric_columns(path, table, [index_col], first, allow_nan=True)[:, 0]
     positions = _dropped_sample_positions(index)
-    gaps = []
-    if positions is not None:
-        jumps = np.flatnonzero(np.diff(positions) > 1)
-        gaps = [
-            (float(positions[i] + 1) / sfreq, float(positions[i + 1] - positions[i] - 1) / sfreq)
-            for i in jumps.tolist()
-        ]
+    gaps = gap_spans(positions, sfreq) if positions is not None else []
     start = None
     if time_col is not None:
         stamp = numeric_columns(path, table, [time_col], first, allow_nan=True)[0, 0]

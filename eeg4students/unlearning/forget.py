@@ -293,9 +293,8 @@ def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
             f"{root} has no participant {participant!r} (it has: "
             f"{', '.join(dataset.participants()) or 'none'}); nothing was changed."
         )
-    models = [
-        m for m in list_models(dataset) if participant in m.card["trained_on"]["participants"]
-    ]
+    saved_models = list_models(dataset)
+    models = [m for m in saved_models if participant in m.card["trained_on"]["participants"]]
     for saved in models:
         compute_features(
             dataset, saved.preprocess, saved.features, participants=[participant], progress=False
@@ -310,13 +309,11 @@ def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
         "settings": conmu.as_dict() if (conmu and strategy == "conmu") else {},
         "files": files,
         "models": [m.card["name"] for m in models],
+        "untouched": sorted(m.card["name"] for m in saved_models if m not in models),
         "done": [],
         "results": [],
         "stage": "planned",
     }
-    journal["untouched"] = sorted(
-        m.card["name"] for m in list_models(dataset) if m.card["name"] not in journal["models"]
-    )
     atomic_write_json(root / JOURNAL, journal)
     return journal
 
