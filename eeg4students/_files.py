@@ -1,32 +1,79 @@
-"""Small file utilities: atomic writes, hashes and a dataset lock."""
+"""Small file utilities: atomic writes, hashes, a dataset lock, owned new folders.
+
+Files are created with the permissions the user's umask gives (``0o666 &
+~umask``), like any other program's, so a shared lab folder or a web server
+can read reports, cards and sidecars. Locks come from ``filelock``, which
+works on Linux, macOS and Windows.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
+import logging
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never half."""
+log = logging.getLogger("eeg4students")
+
+#: Seconds to wait quietly for a lock before saying that another command holds it.
+LOCK_PATIENCE = 2.0
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Give a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    Readers see the old file or the new one, never half of one. The
+    temporary file is created empty with the umask's permissions (so tools
+    that write to a path, such as skops or pyarrow, keep them) and is removed
+    if the block fails.
+
+    Parameters
+    ----------
+    path : Path
+        The file to (re)place. Its folder is created if needed.
+
+    Yields
+    ------
+    tmp : Path
+        Where to write the new content.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _temp_name(path)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never half."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -43,17 +90,66 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def new_folder(parent: Path, prefix: str) -> Path:
+    """Create a fresh, uniquely named folder in ``parent`` (umask permissions)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        folder = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            os.mkdir(folder, 0o777)
+        except FileExistsError:
+            continue
+        return folder
+
+
 @contextlib.contextmanager
 def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_path`` (created if needed).
+    """Hold an exclusive lock on ``lock_path`` across processes (reentrant in a process).
 
-    Several processes writing into one dataset (one recorder per headset)
-    take turns through this lock.
+    Several processes writing into one dataset (one recorder per headset, a
+    ``forget`` beside a ``train``) take turns through this lock. Waiting
+    longer than :data:`LOCK_PATIENCE` seconds is reported once in the log.
     """
+    lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    lock = FileLock(str(lock_path.resolve()), is_singleton=True, thread_local=False)
+    try:
+        lock.acquire(timeout=LOCK_PATIENCE)
+    except Timeout:
+        log.warning("waiting for another eeg4students command to release %s", lock_path)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def removed_on_failure(folder: Path) -> Iterator[None]:
+    """Remove ``folder`` if the block fails and the folder did not exist (or was empty) before.
+
+    Commands that create a dataset use it so that a refused input leaves no
+    empty dataset skeleton behind.
+    """
+    folder = Path(folder).absolute()
+    if folder.exists():
+        top = None
+        empty = folder.is_dir() and not any(folder.iterdir())
+    else:
+        # The highest missing ancestor: parents made on the way go too.
+        top = folder
+        while not top.parent.exists():
+            top = top.parent
+        empty = False
+    try:
+        yield
+    except BaseException:
+        if top is not None:
+            shutil.rmtree(top, ignore_errors=True)
+        elif empty:
+            for child in folder.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise

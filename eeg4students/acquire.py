@@ -237,9 +237,32 @@ def _dropped(data_rows: np.ndarray | None) -> int:
     return int(np.sum(np.where(steps == 0, 0, steps - 1)))
 
 
+_NOTE_FIELDS = ("participant", "session", "board", "protocol_name", "protocol_source")
+
+
+def _read_note(partial: Path) -> dict:
+    """The session note beside a partial stream, checked."""
+    path = _note_path(partial)
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EEG4StudentsError(
+            f"{path}: the session note is damaged ({exc.__class__.__name__}); it cannot say whose "
+            "stream this is."
+        ) from exc
+    if not isinstance(note, dict) or not all(isinstance(note.get(k), str) for k in _NOTE_FIELDS):
+        raise EEG4StudentsError(
+            f"{path}: the session note lacks {', '.join(_NOTE_FIELDS)}; it was not written by "
+            "`eeg4students record`."
+        )
+    check_label("participant", note["participant"])
+    check_label("session", note["session"])
+    return note
+
+
 def _store(partial: Path, dataset: Dataset, interruption: str | None = None) -> RecordingRef:
     """Turn a partial stream (and its note) into a dataset recording."""
-    note = json.loads(_note_path(partial).read_text(encoding="utf-8"))
+    note = _read_note(partial)
     spec = get_board(note["board"], master=note.get("master_board"))
     protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
     if not partial.is_file() or partial.stat().st_size == 0:

@@ -23,6 +23,30 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+def _output_file(path: str | Path) -> Path:
+    """Check that ``path`` can be written as a file (its folder is created)."""
+    path = Path(path)
+    if path.is_dir():
+        raise EEG4StudentsError(f"{path} is a folder; give a file name to write.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise EEG4StudentsError(f"{path} cannot be written: {parent} is a file, not a folder.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _output_dir(path: str | Path) -> Path:
+    """Check that ``path`` is, or can be made, a folder to write into (it is created)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise EEG4StudentsError(f"{path} is a file; give a folder to write the results into.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise EEG4StudentsError(f"{path} cannot be made: {parent} is a file, not a folder.")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _print_table(table: pd.DataFrame) -> None:
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(index=False))
@@ -32,6 +56,7 @@ def _print_table(table: pd.DataFrame) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from eeg4students._files import removed_on_failure
     from eeg4students.events import TASK_PREFIX, task_description
     from eeg4students.io import detect_format, read_recording
     from eeg4students.store import Dataset, check_label
@@ -49,25 +74,26 @@ def cmd_import(args: argparse.Namespace) -> int:
             # A file without block markers holds one task: the whole file is its block.
             raw.annotations.append(raw.first_time, raw.times[-1], task_description(task))
         loaded.append((Path(path), fmt, raw))
-    dataset = Dataset.create(args.to)
-    run = args.run
-    for path, fmt, raw in loaded:
-        ref = dataset.add_recording(
-            raw,
-            participant,
-            session,
-            task,
-            run,
-            source=path,
-            source_format=fmt,
-            overwrite=args.overwrite,
-        )
-        seconds = raw.n_times / raw.info["sfreq"]
-        print(
-            f"{path.name} ({fmt}, {seconds:.1f} s) -> sub-{ref.participant} "
-            f"ses-{ref.session} task-{ref.task} run-{ref.run}"
-        )
-        run = ref.run + 1 if run is not None else None
+    with removed_on_failure(Path(args.to)):
+        dataset = Dataset.create(args.to)
+        run = args.run
+        for path, fmt, raw in loaded:
+            ref = dataset.add_recording(
+                raw,
+                participant,
+                session,
+                task,
+                run,
+                source=path,
+                source_format=fmt,
+                overwrite=args.overwrite,
+            )
+            seconds = raw.n_times / raw.info["sfreq"]
+            print(
+                f"{path.name} ({fmt}, {seconds:.1f} s) -> sub-{ref.participant} "
+                f"ses-{ref.session} task-{ref.task} run-{ref.run}"
+            )
+            run = ref.run + 1 if run is not None else None
     return 0
 
 
@@ -96,8 +122,11 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
     if flagged:
         print(f"{flagged} recording(s) need a look: see the notes column.")
     if args.csv:
-        table.drop(columns=["path"]).to_csv(args.csv, index=False)
-        print(f"table written to {args.csv}")
+        from eeg4students._files import atomic_write_text
+
+        csv = _output_file(args.csv)
+        atomic_write_text(csv, table.drop(columns=["path"]).to_csv(index=False))
+        print(f"table written to {csv}")
     return 0
 
 
@@ -214,6 +243,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from eeg4students.report import write_report
 
     pre, feat, participants = _feature_settings(args)
+    _output_dir(args.out)
     features = compute_features(args.dataset, pre, feat, participants=participants)
     if args.scheme == "shuffled":
         print("warning: the shuffled scheme is LEAKY (overlapping windows on both sides);")
@@ -247,6 +277,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from eeg4students.modelstore import export_model, train_model
 
     pre, feat, participants = _feature_settings(args)
+    out = _output_dir(args.out) if args.out else None
     unlearnable = None
     if args.unlearnable:
         unlearnable = {"kind": args.unlearnable, "q": args.q, "shards": args.shards}
@@ -268,8 +299,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if saved.card.get("tmv_ranking"):
         print(f"TMV base ranking: {', '.join(saved.card['tmv_ranking'])}")
-    if args.out:
-        print(f"Exported a copy to {export_model(saved, args.out)}")
+    if out is not None:
+        print(f"Exported a copy to {export_model(saved, out)}")
     return 0
 
 
@@ -342,8 +373,7 @@ def _forget_sweep(args: argparse.Namespace) -> int:
     from eeg4students.featureset import compute_features
     from eeg4students.unlearning.experiment import split_members, sweep, tradeoff_figure
 
-    out = args.out or Path("forget-sweep")
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_dir(args.out or Path("forget-sweep"))
     features = compute_features(args.dataset)
     people = sorted(features.table["participant"].unique())
     if args.participant not in people:
@@ -479,7 +509,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 def cmd_package(args: argparse.Namespace) -> int:
     from eeg4students.remote import package_participant
 
-    out = package_participant(args.dataset, args.participant, args.out)
+    out = package_participant(args.dataset, args.participant, _output_file(args.out))
     print(f"Package written: {out}")
     return 0
 
@@ -542,6 +572,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _n_jobs(text: str) -> int:
+    value = int(text)
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"must be a positive count or -1, not {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -551,7 +588,9 @@ def _positive_float(text: str) -> float:
 
 def _add_parallel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parallel work (joblib; see eeg4students.parallel)")
-    g.add_argument("--n-jobs", type=int, help="local worker processes (-1: every core)")
+    g.add_argument(
+        "--n-jobs", type=_n_jobs, help="local worker processes (-1: every core; default 1)"
+    )
     g.add_argument(
         "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, tcp://host:8786"
     )
@@ -815,6 +854,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except EEG4StudentsError as exc:
         print(f"eeg4students: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        # The operating system refused (no such folder, no permission, disk full):
+        # name the file and the reason, as for the toolkit's own errors.
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        print(
+            f"eeg4students: error: {where}{reason}; check the path, its permissions and the "
+            "free space.",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("eeg4students: interrupted", file=sys.stderr)

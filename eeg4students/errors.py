@@ -65,3 +65,16 @@ class BoardError(EEG4StudentsError, ValueError):
 
 class ProtocolError(EEG4StudentsError, ValueError):
     """A protocol file is missing, malformed, or inconsistent."""
+
+
+class ModelError(EEG4StudentsError, ValueError):
+    """A model that cannot be saved, found, loaded or applied (or is refused as unsafe)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none.
+
+    Library errors can span many lines; the toolkit's messages are one sentence.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

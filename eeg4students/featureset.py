@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from eeg4students import __version__
-from eeg4students._files import atomic_write_json, atomic_write_text, sha256
+from eeg4students._files import atomic_path, atomic_write_json, atomic_write_text, sha256
 from eeg4students.errors import DatasetError
 from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
@@ -131,15 +129,8 @@ def _fingerprint(files: Sequence[Path]) -> str:
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _recording_id(ref: RecordingRef) -> str:

@@ -23,12 +23,12 @@ from brainflow.board_shim import BoardShim
 from brainflow.exit_codes import BrainFlowError
 
 from eeg4students.boards import BOARD_IDS, get_board, input_params
-from eeg4students.errors import BoardError
+from eeg4students.errors import BoardError, ModelError
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
 from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
-from eeg4students.modelstore import ModelError, SavedModel
+from eeg4students.modelstore import SavedModel
 from eeg4students.preprocess import PAD_SECONDS, REASONS, iter_blocks
 
 

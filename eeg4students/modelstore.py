@@ -11,15 +11,14 @@ feature settings, channels and sampling rate, the classes, and the toolkit
 and scikit-learn versions. Forgetting a participant (``unlearning``) relies
 on it to find every model that saw them. Files are written atomically.
 
-Models are loaded with skops, which refuses to run code from a file:
-only types from this toolkit, scikit-learn and NumPy are accepted.
+Model files are untrusted input: :mod:`eeg4students.modelfile` reads one
+only if every object in it is of a type the toolkit's own models contain,
+and a card is checked field by field before it is used.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,24 +26,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
-import skops.io as sio
 
 from eeg4students import __version__
-from eeg4students._files import atomic_write_json, sha256
-from eeg4students.errors import EEG4StudentsError
+from eeg4students._files import atomic_path, atomic_write_json, sha256
+from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
+from eeg4students.modelfile import check_model_file, load_model_file, save_model_file
 from eeg4students.models import fit_model, make_model
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, check_label
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
-_TRUSTED_PREFIXES = ("eeg4students.", "sklearn.", "numpy.", "builtins.", "scipy.")
-
-
-class ModelError(EEG4StudentsError, ValueError):
-    """A model that cannot be saved, found, loaded or applied."""
+#: Largest card read (bytes); a card lists recordings and digests, a few hundred kB at most.
+MAX_CARD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -68,21 +64,12 @@ class SavedModel:
     @property
     def preprocess(self) -> PreprocessParams:
         """Preprocessing settings the model was trained with."""
-        values = dict(self.card["preprocess"])
-        if values.get("channels") is not None:
-            values["channels"] = tuple(values["channels"])
-        return PreprocessParams(**values)
+        return _card_preprocess(self.card, self.path / CARD_FILE)
 
     @property
     def features(self) -> FeatureParams:
         """Feature settings the model was trained with."""
-        values = self.card["features"]
-        return FeatureParams(
-            bands=tuple(tuple(b) for b in values["bands"]),
-            relative=values["relative"],
-            ratios=tuple(tuple(r) for r in values["ratios"]),
-            segment=values["segment"],
-        )
+        return _card_features(self.card, self.path / CARD_FILE)
 
 
 def models_dir(dataset: Dataset) -> Path:
@@ -90,21 +77,10 @@ def models_dir(dataset: Dataset) -> Path:
     return dataset.root / DERIVATIVE / "models"
 
 
-def _dump_atomic(estimator, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        sio.dump(estimator, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(estimator, card: dict, folder: Path) -> SavedModel:
     """Write ``model.skops`` and ``card.json`` into ``folder`` (atomically, model first)."""
-    _dump_atomic(estimator, folder / MODEL_FILE)
+    with atomic_path(folder / MODEL_FILE) as tmp:
+        save_model_file(estimator, tmp)
     atomic_write_json(folder / CARD_FILE, card)
     return SavedModel(estimator, card, folder)
 
@@ -124,8 +100,9 @@ def load_model(path: str | Path) -> SavedModel:
     Raises
     ------
     ModelError
-        If the folder lacks the model or its card, or the file holds types
-        outside this toolkit, scikit-learn and NumPy.
+        If the folder lacks the model or its card, the card is damaged, or
+        the model file holds anything a toolkit model never holds (it is then
+        refused unread: see :mod:`eeg4students.modelfile`).
     """
     path = Path(path)
     folder = path.parent if path.suffix == ".skops" else path
@@ -135,21 +112,116 @@ def load_model(path: str | Path) -> SavedModel:
             f"{folder} is not a saved model (it needs {MODEL_FILE} and {CARD_FILE}); "
             "give the folder that `eeg4students train` wrote."
         )
-    try:
-        untrusted = sio.get_untrusted_types(file=model_file)
-        foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if foreign:
-            raise ModelError(
-                f"{model_file} holds types this toolkit does not trust ({', '.join(foreign)}); "
-                "only load models made by eeg4students."
-            )
-        estimator = sio.load(model_file, trusted=untrusted)
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"{model_file} cannot be read as a skops model: {exc}") from exc
-    card = json.loads(card_file.read_text(encoding="utf-8"))
+    check_model_file(model_file)
+    card = read_card(card_file)
+    estimator = load_model_file(model_file)
+    classes = [str(c) for c in getattr(estimator, "classes_", [])]
+    if classes != card["classes"]:
+        raise ModelError(
+            f"{card_file} lists classes {card['classes']} but the model predicts {classes}; "
+            "the card and the model do not belong together."
+        )
     return SavedModel(estimator, card, folder)
+
+
+def verify_model(folder: Path) -> None:
+    """Check a saved model's card and model file without loading the model.
+
+    Raises
+    ------
+    ModelError
+        As :func:`load_model` would.
+    """
+    read_card(folder / CARD_FILE)
+    check_model_file(folder / MODEL_FILE)
+
+
+#: Fields every card has, with the JSON types they must have.
+_CARD_FIELDS = {
+    "name": str,
+    "model": str,
+    "classes": list,
+    "feature_columns": list,
+    "channels": list,
+    "sfreq": (int, float),
+    "preprocess": dict,
+    "features": dict,
+    "trained_on": dict,
+}
+
+
+def read_card(card_file: Path) -> dict:
+    """Read and check a model card.
+
+    Parameters
+    ----------
+    card_file : Path
+        ``card.json``.
+
+    Returns
+    -------
+    card : dict
+
+    Raises
+    ------
+    ModelError
+        Naming the file and the first field that is missing or wrong.
+    """
+    try:
+        if card_file.stat().st_size > MAX_CARD_BYTES:
+            raise ModelError(f"{card_file} is too large to be a model card.")
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(
+            f"{card_file} is not valid JSON ({exc.__class__.__name__}); restore the card or "
+            "train the model again."
+        ) from exc
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_file} is not a model card (not a JSON object).")
+    for key, kind in _CARD_FIELDS.items():
+        if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
+            what = getattr(kind, "__name__", "number")
+            raise ModelError(
+                f"{card_file}: the field {key!r} is missing or not a {what}; restore the card "
+                "or train the model again."
+            )
+    lists = {
+        "classes": card["classes"],
+        "feature_columns": card["feature_columns"],
+        "channels": card["channels"],
+        "trained_on.participants": card["trained_on"].get("participants"),
+    }
+    for key, values in lists.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ModelError(f"{card_file}: {key!r} must be a list of text labels.")
+    if not card["sfreq"] > 0 or not card["classes"] or not card["feature_columns"]:
+        raise ModelError(f"{card_file}: the sampling rate, classes or feature columns are empty.")
+    _card_preprocess(card, card_file)
+    _card_features(card, card_file)
+    return card
+
+
+def _card_preprocess(card: dict, card_file: Path) -> PreprocessParams:
+    values = dict(card["preprocess"])
+    if values.get("channels") is not None:
+        values["channels"] = tuple(values["channels"])
+    try:
+        return PreprocessParams(**values)
+    except (TypeError, ValueError, EEG4StudentsError) as exc:
+        raise ModelError(f"{card_file}: the preprocessing settings are invalid ({exc}).") from exc
+
+
+def _card_features(card: dict, card_file: Path) -> FeatureParams:
+    values = card["features"]
+    try:
+        return FeatureParams(
+            bands=tuple((str(b[0]), float(b[1]), float(b[2])) for b in values["bands"]),
+            relative=bool(values["relative"]),
+            ratios=tuple((str(r[0]), str(r[1])) for r in values["ratios"]),
+            segment=float(values["segment"]),
+        )
+    except (KeyError, TypeError, ValueError, IndexError, EEG4StudentsError) as exc:
+        raise ModelError(f"{card_file}: the feature settings are invalid ({exc}).") from exc
 
 
 def find_model(dataset: Dataset, name: str) -> Path:
@@ -165,11 +237,10 @@ def find_model(dataset: Dataset, name: str) -> Path:
 
 def list_models(dataset: Dataset) -> list[SavedModel]:
     """Every model saved in a dataset (cards only are read; ``estimator`` is None)."""
-    out = []
-    for card_file in sorted(models_dir(dataset).glob(f"*/{CARD_FILE}")):
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-        out.append(SavedModel(None, card, card_file.parent))
-    return out
+    return [
+        SavedModel(None, read_card(card_file), card_file.parent)
+        for card_file in sorted(models_dir(dataset).glob(f"*/{CARD_FILE}"))
+    ]
 
 
 def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:

@@ -8,10 +8,11 @@ import mne
 import numpy as np
 import pandas as pd
 
+from eeg4students.errors import ModelError
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.features import blocks_to_frames
 from eeg4students.models import TimeMajorityVoting, vote
-from eeg4students.modelstore import ModelError, SavedModel, check_compatible
+from eeg4students.modelstore import SavedModel, check_compatible
 from eeg4students.preprocess import iter_blocks
 
 UNLABELLED = "unlabelled"

@@ -3,35 +3,89 @@
 A package is a zip file holding the participant's BIDS folder
 (``sub-P/...``) and ``manifest.json``: the participant label, their
 ``participants.tsv`` row, the toolkit version, and the SHA-256 of every
-file. :func:`ingest` checks everything before it touches the dataset: the
-zip opens, the manifest lists exactly the files present, every digest
-matches, every path is a safe path under ``sub-P/``; only then are the files
-moved into place (under the dataset's lock) and ``participants.tsv``
-updated. A participant label already in the dataset is refused unless
-``merge`` is asked for and no session collides.
+file. A package comes from outside the lab, so :func:`ingest` treats it as
+untrusted and checks everything before the dataset changes:
+
+1. **verify** (:func:`verify_package`, nothing written): the zip opens; the
+   manifest is well formed; it lists exactly the files present, each once;
+   every name is a file this toolkit writes for participant ``P``
+   (``sub-P/ses-S/eeg/sub-P_ses-S_task-T_run-R_eeg.vhdr`` and its
+   siblings, ``sub-P/ses-S/sub-P_ses-S_scans.tsv``,
+   ``sub-P/sub-P_sessions.tsv``), each recording complete; the
+   participants row names ``P`` and holds plain values; sizes are within
+   :data:`MAX_ENTRY_BYTES` and :data:`MAX_PACKAGE_BYTES` and fit on the
+   disk; every digest matches, hashed while streaming (no file is read
+   whole into memory);
+2. **stage**: under the dataset's lock, the files are extracted into a
+   hidden folder inside the dataset (hashes checked again as they are
+   written) and every recording is opened with its sidecars, and its
+   header must name only its own data and marker files;
+3. **commit**: the participant's folder (or, with ``merge``, each new
+   session folder) is moved into place with a rename, and
+   ``participants.tsv`` and ``sub-P_sessions.tsv`` are rewritten
+   atomically. If any step fails, the steps already done are undone: the
+   dataset is left byte for byte as it was (a dataset the ingest created is
+   removed).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import re
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from eeg4students import __version__
-from eeg4students._files import atomic_write_text, locked, sha256
-from eeg4students.errors import DatasetError, EEG4StudentsError
-from eeg4students.store import Dataset, check_label
+from eeg4students._files import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    new_folder,
+    removed_on_failure,
+    sha256,
+)
+from eeg4students.errors import DatasetError, EEG4StudentsError, LabelError, first_line
+from eeg4students.store import Dataset, check_label, open_recording, read_tsv
 
 MANIFEST = "manifest.json"
+#: Largest single file in a package (bytes): hours of 16-channel EEG.
+MAX_ENTRY_BYTES = 4 * 1024**3
+#: Largest header, marker or sidecar file in a package (bytes).
+MAX_SIDECAR_BYTES = 64 * 1024**2
+#: Largest package, all files together (bytes).
+MAX_PACKAGE_BYTES = 16 * 1024**3
+#: Most files in a package.
+MAX_ENTRIES = 20_000
+#: Largest manifest (bytes).
+MAX_MANIFEST_BYTES = 16 * 1024**2
+#: Free space kept on the disk beyond the package's size (bytes).
+DISK_MARGIN_BYTES = 64 * 1024**2
+_CHUNK = 1 << 20
+
+_LABEL = r"[A-Za-z0-9]+"
+_RECORDING_FILE = re.compile(
+    rf"sub-(?P<sub>{_LABEL})/ses-(?P<ses>{_LABEL})/eeg/"
+    rf"(?P<stem>sub-(?P=sub)_ses-(?P=ses)_task-{_LABEL}(?:_run-[0-9]+)?)_"
+    r"(?P<suffix>eeg\.vhdr|eeg\.vmrk|eeg\.eeg|eeg\.json|channels\.tsv|events\.tsv|events\.json)"
+)
+_SCANS_FILE = re.compile(
+    rf"sub-(?P<sub>{_LABEL})/ses-(?P<ses>{_LABEL})/sub-(?P=sub)_ses-(?P=ses)_scans\.tsv"
+)
+_SESSIONS_FILE = re.compile(rf"sub-(?P<sub>{_LABEL})/sub-(?P=sub)_sessions\.tsv")
+#: Files every recording of a package must have.
+_REQUIRED = ("eeg.vhdr", "eeg.vmrk", "eeg.eeg", "eeg.json", "channels.tsv")
+_COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_MAX_COLUMNS, _MAX_CELL = 64, 256
 
 
 class PackageError(EEG4StudentsError):
-    """A package that cannot be ingested: damaged, tampered or conflicting."""
+    """A package that cannot be ingested: damaged, tampered, unsafe or conflicting."""
 
 
 def package_participant(dataset: Dataset | str | Path, participant: str, out: str | Path) -> Path:
@@ -58,84 +112,331 @@ def package_participant(dataset: Dataset | str | Path, participant: str, out: st
         )
     folder = dataset.root / f"sub-{participant}"
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    table = pd.read_csv(
-        dataset.root / "participants.tsv", sep="\t", dtype=str, keep_default_na=False
-    )
-    row = table[table["participant_id"] == f"sub-{participant}"].to_dict(orient="records")
+    row = {"participant_id": f"sub-{participant}"}
+    if (dataset.root / "participants.tsv").is_file():
+        table = read_tsv(dataset.root / "participants.tsv")
+        rows = table[table["participant_id"] == f"sub-{participant}"].to_dict(orient="records")
+        row = rows[0] if rows else row
     manifest = {
         "participant": participant,
-        "participants_row": row[0] if row else {"participant_id": f"sub-{participant}"},
+        "participants_row": row,
         "toolkit_version": __version__,
         "files": {str(p.relative_to(dataset.root).as_posix()): sha256(p) for p in files},
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             archive.write(path, path.relative_to(dataset.root).as_posix())
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
-    tmp.replace(out)
     return out
 
 
-def _read_package(path: Path) -> tuple[dict, zipfile.ZipFile]:
+# -- verification ---------------------------------------------------------------------
+
+
+def _open(path: Path) -> zipfile.ZipFile:
     if not path.is_file():
         raise PackageError(f"{path}: no such package file.")
     try:
-        archive = zipfile.ZipFile(path)
-        bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise PackageError(
-            f"{path}: not a readable zip file ({exc}); ask for the package again."
+            f"{path}: not a readable zip file ({first_line(exc)}); ask for the package again."
         ) from exc
-    if bad is not None:
-        raise PackageError(f"{path}: {bad} is damaged inside the zip; ask for the package again.")
+
+
+def _manifest(path: Path, archive: zipfile.ZipFile) -> dict:
     try:
-        manifest = json.loads(archive.read(MANIFEST))
-    except (KeyError, json.JSONDecodeError) as exc:
+        info = archive.getinfo(MANIFEST)
+        if info.file_size > MAX_MANIFEST_BYTES:
+            raise PackageError(f"{path}: the manifest is too large to be one of ours.")
+        manifest = json.loads(archive.read(info))
+    except PackageError:
+        raise
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
         raise PackageError(f"{path}: the manifest is missing or unreadable.") from exc
-    return manifest, archive
+    if not (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("participant"), str)
+        and isinstance(manifest.get("files"), dict)
+        and isinstance(manifest.get("participants_row"), dict)
+    ):
+        raise PackageError(
+            f"{path}: the manifest lacks the participant, the files or the participants row; "
+            "make the package with `eeg4students package`."
+        )
+    for name, digest in manifest["files"].items():
+        if not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+            raise PackageError(f"{path}: the manifest's checksum of {name!r} is not a SHA-256.")
+    return manifest
 
 
-def verify_package(path: str | Path) -> dict:
+def _check_names(path: Path, participant: str, names: list[str]) -> None:
+    """Every name is a file this toolkit writes for the participant; recordings are whole."""
+    parts: dict[str, set[str]] = {}
+    for name in names:
+        recording = _RECORDING_FILE.fullmatch(name)
+        match = recording or _SCANS_FILE.fullmatch(name) or _SESSIONS_FILE.fullmatch(name)
+        if match is None:
+            raise PackageError(
+                f"{path}: {name!r} is not a file of a BIDS recording this toolkit writes; the "
+                "package was altered or made by another program."
+            )
+        if match["sub"] != participant:
+            raise PackageError(
+                f"{path}: {name!r} belongs to participant {match['sub']!r}, not to "
+                f"{participant!r} whose package this is."
+            )
+        if recording:
+            parts.setdefault(recording["stem"], set()).add(recording["suffix"])
+    if not parts:
+        raise PackageError(f"{path}: the package holds no recording.")
+    for stem, have in sorted(parts.items()):
+        missing = [s for s in _REQUIRED if s not in have]
+        if missing:
+            raise PackageError(f"{path}: recording {stem} lacks its {missing[0]} file.")
+
+
+def _check_row(path: Path, participant: str, row: dict) -> dict:
+    """The participants row, checked: it names the participant and holds plain values."""
+    if row.get("participant_id") != f"sub-{participant}":
+        named = row.get("participant_id")
+        raise PackageError(
+            f"{path}: the participants row names {named!r} instead of 'sub-{participant}'; "
+            "the package was altered."
+        )
+    if len(row) > _MAX_COLUMNS:
+        raise PackageError(f"{path}: the participants row has {len(row)} columns; too many.")
+    clean = {}
+    for key, value in row.items():
+        if not _COLUMN.fullmatch(str(key)):
+            raise PackageError(f"{path}: the participants row has a bad column name {key!r}.")
+        if value is None:
+            value = "n/a"
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise PackageError(f"{path}: the participants row's {key!r} is not a plain value.")
+        text = str(value)
+        if len(text) > _MAX_CELL or any(c in text for c in "\t\r\n") or not text.isprintable():
+            raise PackageError(
+                f"{path}: the participants row's {key!r} holds tabs, line breaks or control "
+                "characters, or is too long."
+            )
+        clean[str(key)] = text
+    return clean
+
+
+def _stream_digest(
+    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: io.RawIOBase | None = None
+) -> str:
+    """SHA-256 of an entry, read in chunks (optionally copied to ``out``), size-checked."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        with archive.open(info) as src:
+            while chunk := src.read(_CHUNK):
+                size += len(chunk)
+                if size > info.file_size or size > MAX_ENTRY_BYTES:
+                    raise PackageError(f"{path}: {info.filename} is larger than it claims.")
+                digest.update(chunk)
+                if out is not None:
+                    out.write(chunk)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise PackageError(
+            f"{path}: {info.filename} is damaged inside the zip ({first_line(exc)}); ask for "
+            "the package again."
+        ) from exc
+    return digest.hexdigest()
+
+
+def _check_space(path: Path, target: Path, total: int) -> None:
+    here = Path(target).absolute()
+    while not here.exists():
+        here = here.parent
+    free = shutil.disk_usage(here).free
+    if free < total + DISK_MARGIN_BYTES:
+        raise PackageError(
+            f"{path}: the package needs {total / 1e6:,.0f} MB but {here} has "
+            f"{free / 1e6:,.0f} MB free; free some space first."
+        )
+
+
+def verify_package(path: str | Path, target: str | Path | None = None) -> dict:
     """Check a package without ingesting it; return its manifest.
+
+    Parameters
+    ----------
+    path : str | Path
+        The zip file.
+    target : str | Path | None
+        The dataset it is meant for: its disk must have room for the package.
+
+    Returns
+    -------
+    manifest : dict
+        With ``participants_row`` checked and normalised to text values.
 
     Raises
     ------
     PackageError
-        Naming the first problem: unreadable zip, missing or extra file,
-        digest mismatch, unsafe path, invalid label.
+        Naming the first problem: unreadable zip, bad manifest, missing,
+        extra or duplicated file, a name that is not the participant's BIDS
+        file, an incomplete recording, a bad participants row, a file too
+        large, a checksum mismatch.
     """
     path = Path(path)
-    manifest, archive = _read_package(path)
-    with archive:
-        participant = check_label("participant", manifest.get("participant", ""))
-        listed = manifest.get("files", {})
-        present = {n for n in archive.namelist() if not n.endswith("/") and n != MANIFEST}
-        if set(listed) != present:
-            extra = sorted(present - set(listed)) or sorted(set(listed) - present)
+    with _open(path) as archive:
+        manifest = _manifest(path, archive)
+        try:
+            participant = check_label("participant", manifest["participant"])
+        except LabelError as exc:
+            raise PackageError(f"{path}: {exc}") from exc
+        entries = [i for i in archive.infolist() if not i.is_dir() and i.filename != MANIFEST]
+        names = [i.filename for i in entries]
+        if len(names) > MAX_ENTRIES:
+            raise PackageError(f"{path}: the package holds {len(names)} files; too many.")
+        every = [i.filename for i in archive.infolist()]
+        if len(set(every)) != len(every):
             raise PackageError(
-                f"{path}: the manifest does not match the files ({extra[0]} differs); the "
+                f"{path}: a file appears twice in the zip; the package was altered."
+            )
+        listed = manifest["files"]
+        if set(listed) != set(names):
+            odd = sorted(set(names) ^ set(listed))[0]
+            raise PackageError(
+                f"{path}: the manifest does not match the files ({odd} differs); the "
                 "package was altered."
             )
-        for name, digest in listed.items():
-            parts = PurePosixPath(name).parts
-            if (
-                PurePosixPath(name).is_absolute()
-                or ".." in parts
-                or parts[0] != f"sub-{participant}"
-            ):
+        for name in names:
+            pure = PurePosixPath(name)
+            if pure.is_absolute() or ".." in pure.parts or "\\" in name:
                 raise PackageError(f"{path}: {name} is not a path inside sub-{participant}/.")
-            if hashlib.sha256(archive.read(name)).hexdigest() != digest:
-                raise PackageError(f"{path}: {name} does not match its checksum; it was altered.")
+        _check_names(path, participant, names)
+        manifest["participants_row"] = _check_row(path, participant, manifest["participants_row"])
+        total = 0
+        for info in entries:
+            limit = MAX_ENTRY_BYTES if info.filename.endswith("_eeg.eeg") else MAX_SIDECAR_BYTES
+            if info.file_size > limit:
+                raise PackageError(
+                    f"{path}: {info.filename} is {info.file_size / 1e6:,.0f} MB, more than such "
+                    f"a file may hold in a package ({limit / 1e6:,.0f} MB)."
+                )
+            total += info.file_size
+        if total > MAX_PACKAGE_BYTES:
+            raise PackageError(
+                f"{path}: its files add up to {total / 1e9:.1f} GB, more than a package may "
+                f"hold ({MAX_PACKAGE_BYTES / 1e9:.1f} GB)."
+            )
+        if target is not None:
+            _check_space(path, Path(target), total)
+        for info in entries:
+            if _stream_digest(path, archive, info) != listed[info.filename]:
+                raise PackageError(
+                    f"{path}: {info.filename} does not match its checksum; it was altered."
+                )
     return manifest
+
+
+# -- ingest --------------------------------------------------------------------------
+
+
+def _extract(path: Path, manifest: dict, staging: Path) -> None:
+    """Write the package's files under ``staging``, checking each digest as it is written."""
+    with _open(path) as archive:
+        for name, digest in manifest["files"].items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                got = _stream_digest(path, archive, archive.getinfo(name), out)
+            if got != digest:
+                raise PackageError(f"{path}: {name} changed while it was read; it was altered.")
+
+
+def _check_staged(path: Path, staging: Path, participant: str) -> None:
+    """Open every staged recording with its sidecars, as the dataset will."""
+    from mne_bids import get_bids_path_from_fname
+
+    from eeg4students.io.mne_formats import brainvision_files
+
+    sub = staging / f"sub-{participant}"
+    for vhdr in sorted(sub.glob("ses-*/eeg/*_eeg.vhdr")):
+        name = vhdr.relative_to(staging).as_posix()
+        stem = vhdr.name[: -len("_eeg.vhdr")]
+        try:
+            files = brainvision_files(vhdr)
+            raw = open_recording(get_bids_path_from_fname(vhdr), preload=True)
+        except EEG4StudentsError as exc:
+            raise PackageError(f"{path}: {name} cannot be opened as a recording: {exc}") from exc
+        for key, suffix in (("DataFile", "_eeg.eeg"), ("MarkerFile", "_eeg.vmrk")):
+            if key not in files or files[key].name != stem + suffix:
+                raise PackageError(f"{path}: {name} does not name its own {suffix} file.")
+        if raw.n_times == 0:
+            raise PackageError(f"{path}: {name} holds no samples.")
+    for table in sorted(sub.rglob("*.tsv")):
+        try:
+            read_tsv(table)
+        except DatasetError as exc:
+            raise PackageError(f"{path}: {exc}") from exc
+
+
+def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
+    """The session folders to move in; raise if the participant or a session exists."""
+    participant = manifest["participant"]
+    sessions = sorted({PurePosixPath(n).parts[1] for n in manifest["files"] if n.count("/") > 1})
+    existing = store.root / f"sub-{participant}"
+    if not existing.exists():
+        return sessions
+    if not merge:
+        raise PackageError(
+            f"{store.root} already has participant {participant!r}; add --merge to add "
+            "the package's sessions to theirs, or ingest under another label."
+        )
+    clashes = sorted(set(sessions) & {p.name for p in existing.glob("ses-*")})
+    if clashes:
+        raise PackageError(
+            f"{store.root} already has {participant}'s {clashes[0]}; nothing was added."
+        )
+    return sessions
+
+
+def _commit(store: Dataset, staging: Path, manifest: dict, sessions: list[str]) -> list[str]:
+    """Move the staged files into the dataset; undo every step if one fails."""
+    root, participant = store.root, manifest["participant"]
+    sub = root / f"sub-{participant}"
+    merging = sub.exists()
+    shared = [root / "participants.tsv", sub / f"sub-{participant}_sessions.tsv"]
+    saved = {p: p.read_bytes() for p in shared if p.is_file()}
+    moved: list[tuple[Path, Path]] = []
+    try:
+        if merging:
+            for session in sessions:
+                source, target = staging / sub.name / session, sub / session
+                os.rename(source, target)
+                moved.append((target, source))
+            store.refresh_sessions_tsv(participant)
+        else:
+            os.rename(staging / sub.name, sub)
+            moved.append((sub, staging / sub.name))
+        _add_participant_row(root, manifest["participants_row"])
+    except BaseException:
+        for target, source in reversed(moved):
+            os.rename(target, source)
+        for path in shared:
+            if path in saved:
+                atomic_write_bytes(path, saved[path])
+            elif path.exists():
+                path.unlink()
+        raise
+    # When merging, the package's sessions.tsv is not used: the dataset's is rewritten.
+    return sorted(
+        name
+        for name in manifest["files"]
+        if not merging or PurePosixPath(name).parts[1] in sessions
+    )
 
 
 def ingest(
     package: str | Path, dataset: str | Path, *, merge: bool = False
 ) -> tuple[str, list[str]]:
-    """Verify a package and add its participant to a dataset.
+    """Verify a package and add its participant to a dataset (see the module docstring).
 
     Parameters
     ----------
@@ -159,58 +460,27 @@ def ingest(
     PackageError
         If anything is wrong; the dataset is then unchanged.
     """
-    package = Path(package)
-    manifest = verify_package(package)
+    package, root = Path(package), Path(dataset)
+    manifest = verify_package(package, target=root)
     participant = manifest["participant"]
-    store = Dataset.create(dataset)
-    with locked(store.root / ".eeg4students.lock"):
-        existing = store.root / f"sub-{participant}"
-        if existing.exists():
-            if not merge:
-                raise PackageError(
-                    f"{store.root} already has participant {participant!r}; add --merge to add "
-                    "the package's sessions to theirs, or ingest under another label."
-                )
-            clashes = sorted(
-                {
-                    PurePosixPath(n).parts[1]
-                    for n in manifest["files"]
-                    if len(PurePosixPath(n).parts) > 2
-                }
-                & {p.name for p in existing.glob("ses-*")}
-            )
-            if clashes:
-                raise PackageError(
-                    f"{store.root} already has {participant}'s {clashes[0]}; nothing was added."
-                )
-        with tempfile.TemporaryDirectory(dir=store.root, prefix=".ingest-") as tmp:
-            with zipfile.ZipFile(package) as archive:
-                for name in manifest["files"]:
-                    target = Path(tmp) / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(archive.read(name))
-            added = []
-            for name in manifest["files"]:
-                target = store.root / name
-                if target.exists():
-                    continue  # a shared sub-P file when merging (sessions.tsv): keep ours
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(Path(tmp) / name), target)
-                added.append(name)
-        if merge:
-            store.refresh_sessions_tsv(participant)
-        _add_participant_row(store.root, manifest["participants_row"])
+    with removed_on_failure(root):
+        store = Dataset.create(root)
+        with store.lock():
+            sessions = _conflicts(store, manifest, merge)
+            staging = new_folder(store.root, ".ingest-")
+            try:
+                _extract(package, manifest, staging)
+                _check_staged(package, staging, participant)
+                added = _commit(store, staging, manifest, sessions)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return participant, added
 
 
 def _add_participant_row(root: Path, row: dict) -> None:
     path = root / "participants.tsv"
-    table = (
-        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-        if path.is_file()
-        else pd.DataFrame()
-    )
+    table = read_tsv(path) if path.is_file() else pd.DataFrame(columns=["participant_id"])
     if len(table) and (table["participant_id"] == row["participant_id"]).any():
         return
-    table = pd.concat([table, pd.DataFrame([row])], ignore_index=True).fillna("n/a")
+    table = pd.concat([table, pd.DataFrame([row], dtype=str)], ignore_index=True).fillna("n/a")
     atomic_write_text(path, table.to_csv(sep="\t", index=False))

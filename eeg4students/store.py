@@ -32,11 +32,18 @@ import pandas as pd
 from mne_bids import BIDSPath, make_dataset_description, read_raw_bids, write_raw_bids
 
 from eeg4students._files import atomic_write_json, atomic_write_text, locked, sha256
-from eeg4students.errors import DatasetError, LabelError
+from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
+from eeg4students.io.mne_formats import brainvision_files
 from eeg4students.quality import device_model, recording_quality
 
-_LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
-_LOCK_NAME = ".eeg4students.lock"
+_LABEL_RE = re.compile(r"[A-Za-z0-9]+")
+#: A recording's header file name: sub-P_ses-S_task-T[_run-R]_eeg.vhdr.
+RECORDING_RE = re.compile(
+    r"sub-(?P<sub>[A-Za-z0-9]+)_ses-(?P<ses>[A-Za-z0-9]+)_task-(?P<task>[A-Za-z0-9]+)"
+    r"(?:_run-(?P<run>[0-9]+))?_eeg\.vhdr"
+)
+#: The lock file every command that changes the dataset holds while it does.
+LOCK_NAME = ".eeg4students.lock"
 _META_KEY = "EEG4Students"
 #: A recording shorter than this share of the dataset's median is "short".
 SHORT_SHARE = 0.5
@@ -76,7 +83,7 @@ def check_label(kind: str, label: str) -> str:
         If the label is empty or holds anything but letters and digits.
     """
     text = str(label)
-    if not _LABEL_RE.match(text):
+    if not _LABEL_RE.fullmatch(text):
         hint = (
             " Participant labels are pseudonyms (e.g. 'p07'), never names."
             if kind == ("participant")
@@ -163,13 +170,13 @@ class Dataset:
             raise DatasetError(f"{root} is a file; give a folder for the dataset.")
         if (root / "dataset_description.json").is_file():
             return cls(root)
-        if root.is_dir() and any(p.name != _LOCK_NAME for p in root.iterdir()):
+        if root.is_dir() and any(p.name != LOCK_NAME for p in root.iterdir()):
             raise DatasetError(
                 f"{root} is not empty and not a BIDS dataset (no dataset_description.json); "
                 "choose a new or empty folder."
             )
         root.mkdir(parents=True, exist_ok=True)
-        with locked(root / _LOCK_NAME):
+        with locked(root / LOCK_NAME):
             if not (root / "dataset_description.json").is_file():
                 make_dataset_description(
                     path=root, name=name, dataset_type="raw", overwrite=False, verbose="error"
@@ -178,8 +185,13 @@ class Dataset:
 
     # -- writing -------------------------------------------------------------
 
-    def _lock(self):
-        return locked(self.root / _LOCK_NAME)
+    def lock(self):
+        """Hold the dataset's lock (a context manager; reentrant within a process).
+
+        Every command that adds, changes or removes participants, recordings,
+        features or models holds it, so commands running at once take turns.
+        """
+        return locked(self.root / LOCK_NAME)
 
     def next_run(self, participant: str, session: str, task: str) -> int:
         """Return the first free run number for a participant, session and task."""
@@ -253,7 +265,7 @@ class Dataset:
             **quality,
             **(extra or {}),
         }
-        with self._lock():
+        with self.lock():
             if run is None:
                 run = self.next_run(participant, session, task)
             bids_path = self._bids_path(participant, session, task, int(run))
@@ -338,9 +350,9 @@ class Dataset:
     def sort_participants(self) -> None:
         """Rewrite ``participants.tsv`` sorted by participant (atomically, under the lock)."""
         path = self.root / "participants.tsv"
-        with self._lock():
+        with self.lock():
             if path.is_file():
-                table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+                table = read_tsv(path)
                 ordered = table.sort_values("participant_id", kind="stable")
                 if not ordered.index.equals(table.index):
                     atomic_write_text(path, ordered.to_csv(sep="\t", index=False))
@@ -353,8 +365,8 @@ class Dataset:
             scans = next(ses_dir.glob("*_scans.tsv"), None)
             acq = "n/a"
             if scans is not None:
-                times = pd.read_csv(scans, sep="\t", dtype=str)["acq_time"]
-                times = times[times != "n/a"].dropna()
+                times = read_tsv(scans).get("acq_time", pd.Series(dtype=str))
+                times = times[(times != "n/a") & (times != "")]
                 acq = min(times) if len(times) else "n/a"
             rows.append(f"{ses_dir.name}\t{acq}")
         text = "session_id\tacq_time\n" + "".join(f"{row}\n" for row in rows)
@@ -366,15 +378,21 @@ class Dataset:
         """List every recording in the dataset, sorted by labels."""
         refs = []
         for vhdr in sorted(self.root.glob("sub-*/ses-*/eeg/*_eeg.vhdr")):
-            entities = dict(
-                part.split("-", 1) for part in vhdr.name.split("_")[:-1] if "-" in part
-            )
+            match = RECORDING_RE.fullmatch(vhdr.name)
+            # A header whose name does not follow the layout, or that sits in another
+            # participant's or session's folder, is not a recording of this dataset.
+            if (
+                match is None
+                or vhdr.parents[2].name != f"sub-{match['sub']}"
+                or vhdr.parents[1].name != f"ses-{match['ses']}"
+            ):
+                continue
             refs.append(
                 RecordingRef(
-                    participant=entities["sub"],
-                    session=entities.get("ses", ""),
-                    task=entities.get("task", ""),
-                    run=int(entities.get("run", 1)),
+                    participant=match["sub"],
+                    session=match["ses"],
+                    task=match["task"],
+                    run=int(match["run"] or 1),
                     path=vhdr,
                 )
             )
@@ -416,28 +434,15 @@ class Dataset:
         """
         rows = []
         for ref in self.references():
-            sidecar = json.loads(ref.path.with_suffix(".json").read_text(encoding="utf-8"))
-            meta = sidecar.get(_META_KEY, {})
-            clipped = meta.get("clipped_share", {})
-            rows.append(
-                {
-                    "participant": ref.participant,
-                    "session": ref.session,
-                    "task": ref.task,
-                    "run": ref.run,
-                    "duration_s": float(sidecar.get("RecordingDuration", float("nan"))),
-                    "n_channels": int(sidecar.get("EEGChannelCount", 0)),
-                    "sfreq": float(sidecar.get("SamplingFrequency", float("nan"))),
-                    "device": meta.get("device"),
-                    "n_gaps": meta.get("n_gaps", 0),
-                    "gap_s": meta.get("gap_s", 0.0),
-                    "clipped": clipped,
-                    "max_clipped_share": max(clipped.values(), default=0.0),
-                    "bad_channels": meta.get("bad_channels", []),
-                    "source_file": meta.get("source_file"),
-                    "path": ref.path,
-                }
-            )
+            path = ref.path.with_suffix(".json")
+            sidecar = read_sidecar(path)
+            try:
+                rows.append(_describe(ref, sidecar))
+            except (AttributeError, TypeError, ValueError) as exc:
+                raise DatasetError(
+                    f"{path} is damaged ({first_line(exc)}); re-import the recording or restore "
+                    "the file from a backup."
+                ) from exc
         columns = [
             "participant",
             "session",
@@ -493,14 +498,7 @@ class Dataset:
                 f"{self.root} has no recording sub-{participant} ses-{session} task-{task} "
                 f"run-{run}; list them with `eeg4students dataset info {self.root}`."
             )
-        raw = read_raw_bids(bids_path, verbose="error")
-        if preload:
-            raw.load_data(verbose="error")
-        meta = json.loads(self._sidecar(bids_path).read_text(encoding="utf-8")).get(_META_KEY, {})
-        if meta.get("device"):
-            with raw.info._unlock():
-                raw.info["device_info"] = {"model": meta["device"]}
-        return raw
+        return open_recording(bids_path, preload=preload)
 
     def summary(self) -> dict:
         """Count participants, sessions, recordings and hours of data.
@@ -521,6 +519,147 @@ class Dataset:
             "channels": sorted(int(n) for n in table["n_channels"].unique()),
             "sfreqs": sorted(float(s) for s in table["sfreq"].unique()),
         }
+
+
+def open_recording(bids_path: BIDSPath, *, preload: bool = True) -> mne.io.BaseRaw:
+    """Open a stored recording with its sidecars, checking what could be damaged.
+
+    Parameters
+    ----------
+    bids_path : mne_bids.BIDSPath
+        The recording (its ``.vhdr``) under a BIDS root.
+    preload : bool
+        Load the samples into memory.
+
+    Returns
+    -------
+    raw : mne.io.BaseRaw
+        EEG in volts, annotations from ``events.tsv``, bad channels from
+        ``channels.tsv``, the device from the sidecar.
+
+    Raises
+    ------
+    DatasetError
+        If the sidecar is missing or damaged, the header names files outside
+        its folder or missing files, the data file is shorter or longer than
+        the sidecar says, or MNE cannot parse the files.
+    """
+    vhdr = bids_path.fpath
+    sidecar = read_sidecar(vhdr.with_suffix(".json"))
+    meta = sidecar.get(_META_KEY, {})
+    try:
+        brainvision_files(vhdr)
+        raw = read_raw_bids(bids_path, verbose="error")
+        _check_length(raw, sidecar, vhdr)
+        if preload:
+            raw.load_data(verbose="error")
+    except RecordingFormatError as exc:
+        raise DatasetError(f"{exc} Re-import the recording or restore it.") from exc
+    except Exception as exc:  # any failure to parse damaged files is the same fault
+        raise DatasetError(
+            f"{vhdr}: the recording or its sidecars (events, channels) cannot be read "
+            f"({first_line(exc)}); re-import it or restore its files from a backup."
+        ) from exc
+    if isinstance(meta, dict) and meta.get("device"):
+        with raw.info._unlock():
+            raw.info["device_info"] = {"model": str(meta["device"])}
+    return raw
+
+
+def _check_length(raw: mne.io.BaseRaw, sidecar: dict, vhdr: Path) -> None:
+    """Refuse a data file shorter or longer than its sidecar says (truncated or replaced)."""
+    duration = sidecar.get("RecordingDuration")
+    if not isinstance(duration, int | float):
+        return
+    expected = round(duration * raw.info["sfreq"]) + 1
+    if abs(raw.n_times - expected) > 1:
+        raise RecordingFormatError(
+            vhdr,
+            f"its data file holds {raw.n_times} samples but the sidecar says {expected}: the "
+            "data file was truncated or replaced",
+        )
+
+
+def _describe(ref: RecordingRef, sidecar: dict) -> dict:
+    """One row of :meth:`Dataset.recordings` from a recording's sidecar."""
+    meta = sidecar.get(_META_KEY, {})
+    clipped = {str(k): float(v) for k, v in meta.get("clipped_share", {}).items()}
+    return {
+        "participant": ref.participant,
+        "session": ref.session,
+        "task": ref.task,
+        "run": ref.run,
+        "duration_s": float(sidecar.get("RecordingDuration", float("nan"))),
+        "n_channels": int(sidecar.get("EEGChannelCount", 0)),
+        "sfreq": float(sidecar.get("SamplingFrequency", float("nan"))),
+        "device": meta.get("device"),
+        "n_gaps": int(meta.get("n_gaps", 0)),
+        "gap_s": float(meta.get("gap_s", 0.0)),
+        "clipped": clipped,
+        "max_clipped_share": max(clipped.values(), default=0.0),
+        "bad_channels": [str(c) for c in meta.get("bad_channels", [])],
+        "source_file": meta.get("source_file"),
+        "path": ref.path,
+    }
+
+
+def read_sidecar(path: Path) -> dict:
+    """Read a JSON sidecar of the dataset, naming the file if it is missing or damaged.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.json`` file.
+
+    Returns
+    -------
+    content : dict
+
+    Raises
+    ------
+    DatasetError
+        If the file is missing, is not JSON, or is not a JSON object.
+    """
+    if not path.is_file():
+        raise DatasetError(
+            f"{path} is missing; re-import the recording or restore the file from a backup."
+        )
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{path} is damaged ({first_line(exc)}); re-import the recording or restore the "
+            "file from a backup."
+        ) from exc
+    if not isinstance(content, dict):
+        raise DatasetError(f"{path} is damaged (not a JSON object); restore it from a backup.")
+    return content
+
+
+def read_tsv(path: Path) -> pd.DataFrame:
+    """Read a BIDS TSV as text cells, naming the file if it is damaged.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.tsv`` file.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Every cell as text (``n/a`` kept as text).
+
+    Raises
+    ------
+    DatasetError
+        If the file cannot be parsed as a tab-separated table.
+    """
+    try:
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DatasetError(
+            f"{path} is damaged ({first_line(exc)}); restore it from a backup."
+        ) from exc
 
 
 def _notes(row, median_duration: float) -> str:

@@ -108,7 +108,7 @@ def test_cli_prints_one_line_and_writes_nothing(tmp_path, capsys, name):
 
 def test_one_bad_file_among_good_ones_writes_nothing(tmp_path, rng, capsys):
     good = write_muse_lsl(
-        tmp_path / "good.csv", muse_samples(rng, 300), np.arange(300) / 256 + 1e9
+        tmp_path / "good.csv", muse_samples(rng, 768), np.arange(768) / 256 + 1e9
     )
     dataset = tmp_path / "dataset"
     args = ["--to", str(dataset), "--participant", "p01", "--session", "1", "--task", "rest"]

@@ -122,9 +122,9 @@ def test_brainflow_file_from_the_synthetic_board(tmp_path):
     board.prepare_session()
     try:
         board.start_stream()
-        time.sleep(0.6)
+        time.sleep(1.2)
         board.insert_marker(7)
-        time.sleep(0.6)
+        time.sleep(1.2)
         data = board.get_board_data()
         board.stop_stream()
     finally:
@@ -189,10 +189,10 @@ def test_bdf_is_recognised_from_content(tmp_path, rng):
 
 
 def test_format_comes_from_content_not_extension(tmp_path, rng):
-    data = muse_samples(rng, 300)
-    path = write_muse_lsl(tmp_path / "recording.txt", data, T0 + np.arange(300) / 256)
+    data = muse_samples(rng, 600)
+    path = write_muse_lsl(tmp_path / "recording.txt", data, T0 + np.arange(600) / 256)
     assert detect_format(path) == "muse-lsl"
-    assert read_recording(path).n_times == 300
+    assert read_recording(path).n_times == 600
 
 
 def test_unknown_option_is_named(tmp_path, rng):

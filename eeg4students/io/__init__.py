@@ -24,13 +24,18 @@ import inspect
 from pathlib import Path
 
 import mne
+import numpy as np
 
 from eeg4students.errors import RecordingFormatError
+from eeg4students.io._raw import check_rate
 from eeg4students.io._table import check_file
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.io.mne_formats import read_with_mne
 from eeg4students.io.muse import read_mind_monitor, read_muse_lsl
 from eeg4students.io.openbci import read_openbci_gui
+
+#: A recording shorter than this (s) cannot hold one analysis window.
+MIN_SECONDS = 2.0
 
 FORMATS = (
     "muse-lsl",
@@ -82,7 +87,8 @@ def detect_format(path: str | Path) -> str:
     """
     path = Path(path)
     check_file(path)
-    head = path.read_bytes()[:8192]
+    with path.open("rb") as fh:
+        head = fh.read(8192)
     if head.startswith(b"\xffBIOSEMI"):
         return "bdf"
     if head[:8] == b"0       ":
@@ -130,8 +136,11 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
     Raises
     ------
     RecordingFormatError
-        If the file cannot be read; the message names the file, the line or
-        column where that applies, and what is wrong.
+        If the file cannot be read, or what it holds is not a usable
+        recording (no EEG channel, a sampling rate outside 20 Hz - 100 kHz,
+        shorter than :data:`MIN_SECONDS`, NaN or infinite values); the
+        message names the file, the line or column where that applies, and
+        what is wrong.
     """
     path = Path(path)
     if fmt == "auto":
@@ -146,14 +155,49 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
         "openbci": read_openbci_gui,
         "brainflow": read_brainflow_file,
     }
-    if fmt not in readers:
-        return read_with_mne(path, fmt, **options)
-    reader = readers[fmt]
-    accepted = inspect.signature(reader).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        known = ", ".join(p for p in accepted if p != "path")
+    if fmt in readers:
+        reader = readers[fmt]
+        accepted = inspect.signature(reader).parameters
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            known = ", ".join(p for p in accepted if p != "path")
+            raise RecordingFormatError(
+                path, f"the {fmt} reader has no option {unknown[0]!r} (it takes: {known})"
+            )
+        raw = reader(path, **options)
+    else:
+        raw = read_with_mne(path, fmt, **options)
+    check_recording(path, raw)
+    return raw
+
+
+def check_recording(path: Path, raw: mne.io.BaseRaw) -> None:
+    """Refuse a recording that cannot be used, whatever its format.
+
+    Parameters
+    ----------
+    path : Path
+        The file it was read from (for messages).
+    raw : mne.io.BaseRaw
+        The recording, loaded.
+
+    Raises
+    ------
+    RecordingFormatError
+        If it has no channel, an implausible sampling rate, fewer samples
+        than :data:`MIN_SECONDS` at its rate, or NaN or infinite values.
+    """
+    if not len(raw.ch_names):
+        raise RecordingFormatError(path, "holds no channels")
+    sfreq = check_rate(path, raw.info["sfreq"])
+    seconds = raw.n_times / sfreq
+    if seconds < MIN_SECONDS:
         raise RecordingFormatError(
-            path, f"the {fmt} reader has no option {unknown[0]!r} (it takes: {known})"
+            path,
+            f"holds {raw.n_times} sample(s) ({seconds:.2f} s), too short for one "
+            f"{MIN_SECONDS:g} s analysis window",
         )
-    return reader(path, **options)
+    data = raw.get_data()
+    if not np.isfinite(data).all():
+        channel = raw.ch_names[int(np.argmax(~np.isfinite(data).all(axis=1)))]
+        raise RecordingFormatError(path, "holds NaN or infinite values", column=channel)

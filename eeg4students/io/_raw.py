@@ -22,6 +22,33 @@ from eeg4students.events import BAD_GAP
 #: Sampling rates of common consumer headsets; an estimate within 2% of one
 #: of these is snapped to it.
 NOMINAL_RATES = (125.0, 128.0, 200.0, 220.0, 250.0, 256.0, 500.0, 512.0, 1000.0)
+#: Sampling rates (Hz) a recording may have; anything outside is a broken header.
+MIN_SFREQ, MAX_SFREQ = 20.0, 100_000.0
+#: A single gap longer than this (s) is not lost packets but two recordings in one file.
+MAX_GAP_SECONDS = 3600.0
+#: At most this much (s) is filled in over all gaps of one file, so memory stays bounded.
+MAX_FILLED_SECONDS = 2 * 3600.0
+#: Samples may be packed this much (share) more densely than the timestamps allow.
+RATE_TOLERANCE = 0.1
+
+
+def check_rate(path: Path, sfreq: float) -> float:
+    """Return ``sfreq`` if it is a plausible EEG sampling rate (Hz), else raise.
+
+    Raises
+    ------
+    RecordingFormatError
+        If the rate is not a finite number between :data:`MIN_SFREQ` and
+        :data:`MAX_SFREQ`.
+    """
+    if not (np.isfinite(sfreq) and MIN_SFREQ <= sfreq <= MAX_SFREQ):
+        raise RecordingFormatError(
+            path,
+            f"its sampling rate {sfreq:g} Hz is not plausible for EEG (expected "
+            f"{MIN_SFREQ:g}-{MAX_SFREQ:g} Hz); the header is damaged or the export setting "
+            "is wrong",
+        )
+    return float(sfreq)
 
 
 def estimate_sfreq(path: Path, timestamps: np.ndarray) -> float:
@@ -68,6 +95,14 @@ def regular_grid(
     gaps : list of (onset, duration)
         Filled spans in seconds from the first sample.
     """
+    check_rate(path, sfreq)
+    bad = np.flatnonzero(~np.isfinite(timestamps))
+    if bad.size:
+        raise RecordingFormatError(
+            path,
+            f"the timestamp {timestamps[bad[0]]} is not a finite number",
+            line=int(lines[bad[0]]),
+        )
     dt = np.diff(timestamps)
     backwards = np.flatnonzero(dt < 0)
     if backwards.size:
@@ -79,11 +114,38 @@ def regular_grid(
             "two recordings or was edited: split it at this line",
             line=int(lines[i]),
         )
+    gap_at = np.flatnonzero(dt > gap_threshold)
+    if gap_at.size and dt[gap_at].max() > MAX_GAP_SECONDS:
+        i = int(gap_at[np.argmax(dt[gap_at])]) + 1
+        raise RecordingFormatError(
+            path,
+            f"the timestamps jump forward by {dt[i - 1]:.0f} s here, more than "
+            f"{MAX_GAP_SECONDS / 3600:g} h: the file holds two recordings or its clock jumped; "
+            "split it at this line",
+            line=int(lines[i]),
+        )
+    filled = float(np.sum(dt[gap_at])) if gap_at.size else 0.0
+    if filled > MAX_FILLED_SECONDS:
+        raise RecordingFormatError(
+            path,
+            f"its gaps add up to {filled / 3600:.1f} h, more than {MAX_FILLED_SECONDS / 3600:g} h "
+            "of missing signal; split the file into its recordings",
+        )
     steps = np.ones(len(timestamps), dtype=np.int64)
     steps[0] = 0
-    gap_at = np.flatnonzero(dt > gap_threshold)
     steps[gap_at + 1] = np.maximum(np.rint(dt[gap_at] * sfreq).astype(np.int64), 2)
     positions = np.cumsum(steps)
+    # More samples than the timestamps leave room for: duplicated rows, a frozen
+    # clock or a wrong rate. (Fewer is what a larger gap_threshold asks to keep.)
+    span = float(timestamps[-1] - timestamps[0])
+    need = float(positions[-1]) / sfreq
+    if need - span > RATE_TOLERANCE * need:
+        raise RecordingFormatError(
+            path,
+            f"its {len(timestamps)} samples at {sfreq:g} Hz should span {need:.2f} s but the "
+            f"timestamps span {span:.2f} s; rows are duplicated, the timestamps are broken or "
+            "the sampling rate is wrong",
+        )
     gaps = gap_spans(positions, sfreq)
     return positions, gaps
 

@@ -13,18 +13,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eeg4students.errors import RecordingFormatError
+from eeg4students.errors import RecordingFormatError, first_line
 
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def check_file(path: Path) -> None:
-    """Raise if ``path`` does not exist, is a folder, or is empty."""
+    """Raise if ``path`` does not exist, is a folder, cannot be read, or is empty."""
     if not path.exists():
         raise RecordingFormatError(path, "no such file; check the path")
     if path.is_dir():
         raise RecordingFormatError(path, "is a folder, not a recording file")
-    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise RecordingFormatError(
+            path, f"cannot be read ({exc.strerror or first_line(exc)}); check its permissions"
+        ) from exc
+    if not head.strip():
         raise RecordingFormatError(path, "the file is empty")
 
 

@@ -10,11 +10,13 @@ import numpy as np
 
 from eeg4students.boards import RAIL_UV
 from eeg4students.errors import RecordingFormatError
-from eeg4students.io._raw import build_raw, flat_or_railed, gap_spans
+from eeg4students.io._raw import build_raw, check_rate, flat_or_railed, gap_spans
 from eeg4students.io._table import leading_lines, numeric_columns, read_table
 
 _N_CHANNELS_RE = re.compile(r"Number of channels\s*=\s*(\d+)", re.IGNORECASE)
 _RATE_RE = re.compile(r"Sample Rate\s*=\s*([\d.]+)", re.IGNORECASE)
+#: Most EEG channels of an OpenBCI board (Cyton with Daisy).
+MAX_CHANNELS = 16
 _BOARD_RE = re.compile(r"Board\s*=\s*\S*?Board(\w+)", re.IGNORECASE)
 
 
@@ -80,7 +82,18 @@ def read_openbci_gui(
         raise RecordingFormatError(
             path, "the '%' header lacks 'Number of channels' or 'Sample Rate'", line=1
         )
-    n_channels, sfreq = int(n_match.group(1)), float(rate_match.group(1))
+    n_channels = int(n_match.group(1))
+    try:
+        rate = float(rate_match.group(1))
+    except ValueError:
+        raise RecordingFormatError(path, "the header's 'Sample Rate' is not a number") from None
+    sfreq = check_rate(path, rate)
+    if not 1 <= n_channels <= MAX_CHANNELS:
+        raise RecordingFormatError(
+            path,
+            f"the header says {n_channels} channels; OpenBCI boards have 1 to {MAX_CHANNELS}",
+            line=1 + next(i for i, line in enumerate(header) if _N_CHANNELS_RE.search(line)),
+        )
     board = _BOARD_RE.search(text)
     device = _device(board.group(1) if board else None, n_channels, sfreq)
     with path.open(encoding="utf-8", errors="replace") as fh:

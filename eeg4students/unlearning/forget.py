@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from eeg4students._files import atomic_write_json, atomic_write_text, locked, sha256
+from eeg4students._files import atomic_write_json, atomic_write_text, sha256
 from eeg4students.errors import DatasetError
 from eeg4students.featureset import DERIVATIVE, compute_features, settings_key
 from eeg4students.modelstore import (
@@ -44,6 +44,7 @@ from eeg4students.modelstore import (
     load_model,
     make_card,
     save_model,
+    verify_model,
 )
 from eeg4students.store import Dataset
 from eeg4students.unlearning import audit
@@ -273,7 +274,7 @@ def forget_participant(
     if strategy not in STRATEGIES:
         raise DatasetError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
     journal_path = root / JOURNAL
-    with locked(root / ".eeg4students.lock"):
+    with dataset.lock():
         if journal_path.is_file():
             journal = json.loads(journal_path.read_text(encoding="utf-8"))
             if journal["participant"] != participant:
@@ -295,6 +296,9 @@ def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
         )
     saved_models = list_models(dataset)
     models = [m for m in saved_models if participant in m.card["trained_on"]["participants"]]
+    for saved in models:
+        # A model file that would be refused later must stop the forgetting before any change.
+        verify_model(saved.path)
     for saved in models:
         compute_features(
             dataset, saved.preprocess, saved.features, participants=[participant], progress=False

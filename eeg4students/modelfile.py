@@ -1,0 +1,208 @@
+"""Model files (skops) that cannot run code: an exact allow-list of what they may hold.
+
+A skops file is a zip whose ``schema.json`` describes every object to
+rebuild, each with its type (``module.Class``) and the skops node that
+rebuilds it. skops itself refuses types it does not trust unless the caller
+names them, but it trusts many scikit-learn types by default, and a caller
+that passes on every type a file asks for (as this toolkit once did, by
+prefix) lets a file chain functions such as ``numpy.full_like`` and
+``builtins.exec`` through ``FunctionTransformer`` into code execution at
+``predict``.
+
+Here a file is read only if **every** node of its schema is one of the
+exact types the toolkit's own models are made of (:data:`ALLOWED_TYPES`),
+rebuilt by one of the node kinds those models use (:data:`ALLOWED_NODES`).
+No function, method or operator node is ever accepted. The check reads
+only ``schema.json``; nothing in the file is executed before it passes.
+A test dumps every model the toolkit can train and checks that the list
+covers it, so adding a model type means adding its types here, on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import skops.io as sio
+
+from eeg4students.errors import ModelError, first_line
+
+#: Largest ``schema.json`` read (bytes): a model's schema is a few MB at most.
+MAX_SCHEMA_BYTES = 64 * 1024 * 1024
+
+#: Every skops node kind the toolkit's models are rebuilt from.
+ALLOWED_NODES = frozenset(
+    {
+        "DictNode",
+        "JsonNode",
+        "ListNode",
+        "LossNode",
+        "NdArrayNode",
+        "ObjectNode",
+        "RandomStateNode",
+        "TreeNode",
+        "TupleNode",
+        "TypeNode",
+    }
+)
+
+#: Every type the toolkit's models contain, exactly (``module.Class``).
+ALLOWED_TYPES = frozenset(
+    {
+        # containers and values
+        "builtins.dict",
+        "builtins.list",
+        "builtins.tuple",
+        "builtins.str",
+        "numpy.ndarray",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.str_",
+        "numpy.random.mtrand.RandomState",
+        # the toolkit's estimators
+        "eeg4students.models.tmv.TimeMajorityVoting",
+        "eeg4students.unlearning.sharded.ShardedForest",
+        "eeg4students.unlearning.sharded.SISAEnsemble",
+        "eeg4students.unlearning.sharded.UnlearnableTMV",
+        # scikit-learn estimators and what they hold
+        "sklearn.pipeline.Pipeline",
+        "sklearn.preprocessing._data.StandardScaler",
+        "sklearn.svm._classes.SVC",
+        "sklearn.svm._classes.LinearSVC",
+        "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._weight_boosting.AdaBoostClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.DecisionTreeRegressor",
+        "sklearn.tree._tree.Tree",
+        "sklearn.dummy.DummyClassifier",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+    }
+)
+
+
+def schema_types(path: Path) -> set[tuple[str, str]]:
+    """Every (node kind, ``module.Class``) in a skops file's schema.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.skops`` file.
+
+    Returns
+    -------
+    types : set of (str, str)
+
+    Raises
+    ------
+    ModelError
+        If the file is not a skops zip or its schema is missing, too large or
+        not JSON.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("schema.json")
+            if info.file_size > MAX_SCHEMA_BYTES:
+                raise ModelError(
+                    f"{path}: its schema is {info.file_size:,} bytes, far more than any "
+                    "eeg4students model's; it was not made by eeg4students."
+                )
+            schema = json.loads(archive.read(info))
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as exc:
+        raise ModelError(
+            f"{path} is not a readable skops model file ({exc.__class__.__name__}); train the "
+            "model again or ask for a new copy."
+        ) from exc
+    found: set[tuple[str, str]] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__loader__" in node or "__class__" in node:
+                name = f"{node.get('__module__')}.{node.get('__class__')}"
+                found.add((str(node.get("__loader__")), name))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def check_model_file(path: Path) -> list[str]:
+    """Refuse a model file holding anything outside the allow-list.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.skops`` file.
+
+    Returns
+    -------
+    types : list of str
+        The types skops asks the caller to trust (all on the allow-list).
+
+    Raises
+    ------
+    ModelError
+        Naming the first few foreign types or node kinds.
+    """
+    foreign = sorted(
+        f"{name} ({node})"
+        for node, name in schema_types(path)
+        if node not in ALLOWED_NODES or name not in ALLOWED_TYPES
+    )
+    if foreign:
+        more = f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
+        shown = ", ".join(foreign[:4]) + more
+        raise ModelError(
+            f"{path} holds {shown}: types eeg4students does not trust (none of its models "
+            "contains them), so it was refused unread; only load models trained by eeg4students."
+        )
+    return sio.get_untrusted_types(file=path)
+
+
+def load_model_file(path: Path):
+    """Load an estimator from a skops file after :func:`check_model_file`.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.skops`` file.
+
+    Returns
+    -------
+    estimator : a fitted scikit-learn estimator
+
+    Raises
+    ------
+    ModelError
+        If the file is refused or cannot be rebuilt.
+    """
+    trusted = check_model_file(path)
+    try:
+        estimator = sio.load(path, trusted=trusted)
+    except Exception as exc:
+        raise ModelError(
+            f"{path} cannot be rebuilt as a model ({first_line(exc)}); train it "
+            "again with this version of eeg4students."
+        ) from exc
+    if not (hasattr(estimator, "predict") and hasattr(estimator, "classes_")):
+        raise ModelError(f"{path} does not hold a fitted classifier.")
+    return estimator
+
+
+def save_model_file(estimator, path: Path) -> None:
+    """Write an estimator to a skops file (the caller makes it atomic)."""
+    sio.dump(estimator, path)
