@@ -143,7 +143,9 @@ def _cached(sidecar: Path, parquet: Path, files: list[Path]) -> dict | None:
         return None
     try:
         info = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("blocks"), list):
         return None
     if info.get("stat") == _stat(files):
         return info
@@ -183,7 +185,10 @@ def _recording_features(
     files = Dataset.files_of(ref)
     info = _cached(sidecar, parquet, files)
     if info is not None:
-        return pd.read_parquet(parquet), pd.DataFrame(info["blocks"]), True, rec_id
+        try:
+            return pd.read_parquet(parquet), pd.DataFrame(info["blocks"]), True, rec_id
+        except Exception:  # a damaged cache entry is recomputed, never trusted
+            pass
     raw = dataset.load(ref.participant, ref.session, ref.task, ref.run, preload=False)
     meta = {"participant": ref.participant, "session": ref.session, "run": ref.run}
     window = round(pre.window * raw.info["sfreq"])

@@ -80,6 +80,8 @@ _SCANS_FILE = re.compile(
 _SESSIONS_FILE = re.compile(rf"sub-(?P<sub>{_LABEL})/sub-(?P=sub)_sessions\.tsv")
 #: Files every recording of a package must have.
 _REQUIRED = ("eeg.vhdr", "eeg.vmrk", "eeg.eeg", "eeg.json", "channels.tsv")
+#: Largest age (years) a participants row may give.
+MAX_AGE = 130
 _COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _MAX_COLUMNS, _MAX_CELL = 64, 256
 
@@ -222,6 +224,17 @@ def _check_row(path: Path, participant: str, row: dict) -> dict:
                 "characters, or is too long."
             )
         clean[str(key)] = text
+    age = clean.get("age", "n/a")
+    if age != "n/a":
+        try:
+            plausible = 0 <= float(age) <= MAX_AGE
+        except ValueError:
+            plausible = False
+        if not plausible:
+            raise PackageError(
+                f"{path}: the participants row's age {age!r} is not n/a or a number of years "
+                f"from 0 to {MAX_AGE}."
+            )
     return clean
 
 
@@ -350,12 +363,15 @@ def _extract(path: Path, manifest: dict, staging: Path) -> None:
                 raise PackageError(f"{path}: {name} changed while it was read; it was altered.")
 
 
-def _check_staged(path: Path, staging: Path, participant: str) -> None:
-    """Open every staged recording with its sidecars, as the dataset will."""
+def _check_staged(path: Path, staging: Path, participant: str, row: dict) -> None:
+    """Open every staged recording as the dataset will: with its sidecars and its row."""
+    import numpy as np
     from mne_bids import get_bids_path_from_fname
 
     from eeg4students.io.mne_formats import brainvision_files
 
+    # mne-bids reads the participant's row (age, sex, hand) with each recording.
+    _add_participant_row(staging, row)
     sub = staging / f"sub-{participant}"
     for vhdr in sorted(sub.glob("ses-*/eeg/*_eeg.vhdr")):
         name = vhdr.relative_to(staging).as_posix()
@@ -368,8 +384,8 @@ def _check_staged(path: Path, staging: Path, participant: str) -> None:
         for key, suffix in (("DataFile", "_eeg.eeg"), ("MarkerFile", "_eeg.vmrk")):
             if key not in files or files[key].name != stem + suffix:
                 raise PackageError(f"{path}: {name} does not name its own {suffix} file.")
-        if raw.n_times == 0:
-            raise PackageError(f"{path}: {name} holds no samples.")
+        if raw.n_times == 0 or not np.isfinite(raw.get_data()).all():
+            raise PackageError(f"{path}: {name} holds no samples, or NaN or infinite ones.")
     for table in sorted(sub.rglob("*.tsv")):
         try:
             read_tsv(table)
@@ -470,11 +486,23 @@ def ingest(
             staging = new_folder(store.root, ".ingest-")
             try:
                 _extract(package, manifest, staging)
-                _check_staged(package, staging, participant)
+                _check_staged(package, staging, participant, _row_for(store, manifest))
                 added = _commit(store, staging, manifest, sessions)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     return participant, added
+
+
+def _row_for(store: Dataset, manifest: dict) -> dict:
+    """The participants row the dataset will hold: its own if it has one, else the package's."""
+    path = store.root / "participants.tsv"
+    if path.is_file():
+        table = read_tsv(path)
+        if "participant_id" in table.columns:
+            mine = table[table["participant_id"] == manifest["participants_row"]["participant_id"]]
+            if len(mine):
+                return mine.iloc[0].to_dict()
+    return manifest["participants_row"]
 
 
 def _add_participant_row(root: Path, row: dict) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -139,14 +141,48 @@ def _record_command(root: Path, participant: str, seconds: str = "3") -> list[st
     return [sys.executable, "-c", code]
 
 
+class _Lines:
+    """The stdout lines of a subprocess, read by a thread, waited for by content."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 300.0) -> None:
+        """Block until a line containing ``text`` was printed (the readiness signal)."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.seen):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no line with {text!r} after {timeout:g} s: {self.seen[-5:]}"
+            try:
+                self.seen.append(self.lines.get(timeout=left))
+            except queue.Empty:
+                continue
+
+
+def _start(root: Path, participant: str, seconds: str) -> tuple[subprocess.Popen, _Lines]:
+    process = subprocess.Popen(
+        _record_command(root, participant, seconds),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, _Lines(process)
+
+
 def test_ctrl_c_saves_an_annotated_recording(tmp_path):
     root = tmp_path / "ds"
-    process = subprocess.Popen(
-        _record_command(root, "p03"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    time.sleep(7)
+    process, lines = _start(root, "p03", "3")
+    lines.wait_for("[1/5]")  # the first task block is open and streaming to disk
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    process.wait(timeout=120)
+    err = process.stderr.read()
     assert process.returncode == 130, err
     assert err.count("\n") == 1 and "stopped with Ctrl-C" in err and "Traceback" not in err
     raw = Dataset(root).load("p03", "1", "eeg4students")
@@ -155,10 +191,8 @@ def test_ctrl_c_saves_an_annotated_recording(tmp_path):
 
 def test_killed_recorder_is_recovered(tmp_path):
     root = tmp_path / "ds"
-    process = subprocess.Popen(
-        _record_command(root, "p04", "4"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    time.sleep(8)
+    process, lines = _start(root, "p04", "4")
+    lines.wait_for("[2/5]")  # a whole block was recorded and flushed
     process.kill()
     killed_at = time.time()
     process.wait(timeout=30)

@@ -220,3 +220,56 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
     assert "predicted" in lines[0] and len(lines) == 6
     assert main(["predict", str(tmp_path), str(recording)]) == 1
     assert "is not a saved model" in capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.split("\n") if line.strip() and "\r" not in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_operating_system_errors_are_one_line(tmp_path, rng, capsys, monkeypatch):
+    import pathlib
+
+    import eeg4students._files as files
+    import eeg4students.store as store
+
+    path = write_muse_lsl(tmp_path / "r.csv", muse_samples(rng, 768), 1e9 + np.arange(768) / 256)
+    root = tmp_path / "ds"
+    args = ["--to", str(root), "--participant", "p01", "--session", "1", "--task", "rest"]
+    assert main(["import", str(path), *args]) == 0
+    capsys.readouterr()
+
+    # An unreadable recording (as a user without the right to read it sees it).
+    real_open = pathlib.Path.open
+
+    def no_read(self, *a, **kw):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *a, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pathlib.Path, "open", no_read)
+        assert main(["import", str(path), *args]) == 1
+    assert "cannot be read (Permission denied)" in _one_line(capsys.readouterr().err)
+
+    # A dataset folder that cannot be written: the write is undone.
+    def read_only(*a, **kw):
+        raise PermissionError(13, "Permission denied", str(root / "sub-p01"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "write_raw_bids", read_only)
+        assert main(["import", str(path), *args, "--run", "2"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "failed and was undone" in line and "Permission denied" in line
+    assert len(Dataset(root).recordings()) == 1
+
+    # A full disk while writing a table.
+    def full(*a, **kw):
+        raise OSError(28, "No space left on device", str(tmp_path / "t.csv"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files, "atomic_write_text", full)
+        assert main(["dataset", "info", str(root), "--csv", str(tmp_path / "t.csv")]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("eeg4students: error: ") and "No space left on device" in line

@@ -134,6 +134,23 @@ def test_cache_reused_and_invalidated(small_dataset):
     assert compute_features(small_dataset, progress=False).cached == 4
 
 
+@pytest.mark.parametrize("damage", ["parquet", "sidecar", "sidecar not an object"])
+def test_damaged_cache_is_rebuilt(small_dataset, damage):
+    first = compute_features(small_dataset, progress=False)
+    parquet = sorted(first.folder.rglob("*_features.parquet"))[0]
+    sidecar = parquet.with_name(parquet.name.replace("_features.parquet", "_windows.json"))
+    if damage == "parquet":
+        parquet.write_bytes(b"PAR1 garbage")
+    elif damage == "sidecar":
+        sidecar.write_text("{")
+    else:
+        sidecar.write_text("[1, 2]")
+    again = compute_features(small_dataset, progress=False)
+    assert again.cached == 3
+    pd.testing.assert_frame_equal(first.table, again.table)
+    assert compute_features(small_dataset, progress=False).cached == 4
+
+
 def test_flat_recording_and_too_long_window_are_named(tmp_path):
     dataset = Dataset.create(tmp_path / "ds")
     info = mne.create_info(["TP9", "AF7", "AF8", "TP10"], SFREQ, "eeg")

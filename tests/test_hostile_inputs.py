@@ -676,6 +676,12 @@ def _(tmp, lab):
     return _ingest_case(tmp, lab, "not a plain value", manifest_change=change)
 
 
+@case("package: participants row with an age of 2025 years")
+def _(tmp, lab):
+    change = lambda m: m["participants_row"].update(age=2025)  # noqa: E731
+    return _ingest_case(tmp, lab, "is not n/a or a number of years", manifest_change=change)
+
+
 @case("package: participants row with a bad column")
 def _(tmp, lab):
     change = lambda m: m["participants_row"].update({"a\tb": "1"})  # noqa: E731

@@ -81,7 +81,7 @@ def test_existing_recording_needs_overwrite(tmp_path, recording):
     assert len(dataset.recordings()) == 1
 
 
-@pytest.mark.parametrize("label", ["john smith", "p-01", "p_01", "", "ü1"])
+@pytest.mark.parametrize("label", ["john smith", "p-01", "p_01", "", "ü1", "p01\n", "\np01"])
 def test_bad_labels_are_refused(tmp_path, recording, label):
     dataset = Dataset.create(tmp_path / "ds")
     with pytest.raises(LabelError, match="not a valid BIDS label"):
@@ -127,3 +127,27 @@ def test_failed_write_is_rolled_back(tmp_path, recording, monkeypatch):
         dataset.add_recording(recording, "p02", "1", "eeg4students")
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_files_that_are_not_recordings_of_their_folder_are_ignored(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    ref = dataset.add_recording(recording, "p01", "1", "eeg4students")
+    eeg = ref.path.parent
+    (eeg / "notes_eeg.vhdr").write_text("not a recording")
+    (eeg / "sub-p02_ses-1_task-x_run-1_eeg.vhdr").write_text("another participant's name")
+    other_session = tmp_path / "ds" / "sub-p01" / "ses-2" / "eeg"
+    other_session.mkdir(parents=True)
+    (other_session / "sub-p01_ses-1_task-x_eeg.vhdr").write_text("wrong session folder")
+    assert [(r.participant, r.session, r.task) for r in dataset.references()] == [
+        ("p01", "1", "eeg4students")
+    ]
+    assert len(dataset.recordings()) == 1
+
+
+def test_truncated_data_file_is_named(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    ref = dataset.add_recording(recording, "p01", "1", "eeg4students")
+    data = ref.path.with_suffix(".eeg")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(DatasetError, match="truncated or replaced"):
+        dataset.load("p01", "1", "eeg4students")

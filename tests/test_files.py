@@ -1,0 +1,114 @@
+"""File utilities: permissions that follow the umask, a lock across processes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from eeg4students._files import (
+    atomic_path,
+    atomic_write_text,
+    locked,
+    new_folder,
+    removed_on_failure,
+)
+from eeg4students.modelstore import train_model
+from eeg4students.simulate import simulate_to_dataset
+
+
+@pytest.fixture
+def umask():
+    """Set a umask for the test, restoring the previous one."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+
+    def set_to(value: int) -> None:
+        os.umask(value)
+
+    yield set_to
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"),
+    [(0o022, 0o644, 0o755), (0o002, 0o664, 0o775), (0o077, 0o600, 0o700)],
+)
+def test_files_and_folders_follow_the_umask(tmp_path, umask, mask, file_mode, dir_mode):
+    umask(mask)
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"x")
+    folder = new_folder(tmp_path, ".stage-")
+    assert _mode(tmp_path / "a.txt") == file_mode
+    assert _mode(tmp_path / "b.bin") == file_mode
+    assert _mode(folder) == dir_mode
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.txt", "b.bin"]
+
+
+def test_dataset_files_are_readable_by_the_group_and_others(tmp_path, umask):
+    umask(0o022)
+    root = tmp_path / "ds"
+    simulate_to_dataset(root, 2, 1, seed=0, task_seconds=6, progress=False)
+    train_model(root, "lda", "m", progress=False)
+    modes = {p.relative_to(root).as_posix(): _mode(p) for p in root.rglob("*") if p.is_file()}
+    assert modes and all(m == 0o644 for name, m in modes.items() if "lock" not in name), modes
+
+
+def test_failed_atomic_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "card.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["card.json"]
+
+
+def test_removed_on_failure_removes_only_what_it_created(tmp_path):
+    new = tmp_path / "a" / "b" / "ds"
+    with pytest.raises(ValueError), removed_on_failure(new):
+        new.mkdir(parents=True)
+        (new / "x").write_text("x")
+        raise ValueError
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine").write_text("mine")
+    with pytest.raises(ValueError), removed_on_failure(kept):
+        (kept / "new").write_text("new")
+        raise ValueError
+    assert sorted(p.name for p in kept.iterdir()) == ["mine", "new"]
+
+
+def test_lock_excludes_another_process_and_is_reentrant(tmp_path):
+    lock = tmp_path / ".eeg4students.lock"
+    probe = textwrap.dedent(
+        f"""
+        from filelock import FileLock, Timeout
+        try:
+            FileLock({str(lock)!r}).acquire(timeout=0.2)
+        except Timeout:
+            print("held")
+        else:
+            print("free")
+        """
+    )
+
+    def other_process_sees() -> str:
+        run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+        return run.stdout.strip()
+
+    with locked(lock):
+        with locked(lock):  # reentrant: a command calling another under the lock
+            assert other_process_sees() == "held"
+        assert other_process_sees() == "held"
+    assert other_process_sees() == "free"
