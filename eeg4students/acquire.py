@@ -41,9 +41,9 @@ from brainflow.board_shim import BoardShim
 from brainflow.data_filter import DataFilter
 from brainflow.exit_codes import BrainFlowError
 
-from eeg4students._files import atomic_write_json
+from eeg4students._files import atomic_write_json, removed_on_failure
 from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
-from eeg4students.errors import EEG4StudentsError
+from eeg4students.errors import BoardError, EEG4StudentsError, first_line
 from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.protocol import Protocol, load_protocol
@@ -266,6 +266,8 @@ def _store(partial: Path, dataset: Dataset, interruption: str | None = None) -> 
     spec = get_board(note["board"], master=note.get("master_board"))
     protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
     if not partial.is_file() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
+        _note_path(partial).unlink(missing_ok=True)
         raise RecordingInterrupted(
             f"{partial}: no samples were captured before the session stopped; nothing to save."
         )
@@ -328,6 +330,51 @@ def recover(partial: str | Path, dataset: str | Path) -> RecordingRef:
     )
 
 
+def _connect(
+    board: str,
+    spec: Board,
+    store: Dataset,
+    participant: str,
+    session: str,
+    proto: Protocol,
+    protocol: str | Path | None,
+    task_seconds: float | None,
+    connection: dict,
+) -> tuple[Path, _Stream]:
+    """Write the session note and start the BrainFlow session; leave nothing if it fails."""
+    folder = store.root / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    partial = folder / f"sub-{participant}_ses-{session}_{stamp}.csv"
+    note = {
+        "participant": participant,
+        "session": session,
+        "board": board,
+        "master_board": connection.get("master_board"),
+        "protocol_name": proto.name,
+        "protocol_source": str(protocol) if protocol else "eeg4students",
+        "task_seconds": task_seconds,
+        "started": stamp,
+        "order": list(proto.order(session)),
+    }
+    atomic_write_json(_note_path(partial), note)
+    try:
+        stream = _Stream(board, spec, partial, connection)
+        stream.start()
+    except BrainFlowError as exc:
+        _note_path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+            folder.parent.rmdir()
+        raise BoardError(
+            f"Cannot start a session with the {board} headset ({first_line(exc)}); check that "
+            "it is on, charged and paired, and the connection options (--mac-address, "
+            "--serial-port, --serial-number)."
+        ) from exc
+    return partial, stream
+
+
 def record_session(
     board: str,
     participant: str,
@@ -374,6 +421,9 @@ def record_session(
 
     Raises
     ------
+    BoardError
+        If the headset cannot be reached; nothing is left on disk (a dataset
+        folder this call created is removed).
     RecordingInterrupted
         On Ctrl-C, a BrainFlow error or a silent headset; the data captured so
         far is saved and ``ref`` says where.
@@ -384,26 +434,12 @@ def record_session(
     spec = get_board(board, master=connection.get("master_board"))
     proto = load_protocol(protocol).with_timing(task_seconds)
     order = proto.order(session)
-    store = Dataset.create(dataset)
-    folder = store.root / PARTIAL_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    partial = folder / f"sub-{participant}_ses-{session}_{stamp}.csv"
-    note = {
-        "participant": participant,
-        "session": session,
-        "board": board,
-        "master_board": connection.get("master_board"),
-        "protocol_name": proto.name,
-        "protocol_source": str(protocol) if protocol else "eeg4students",
-        "task_seconds": task_seconds,
-        "started": stamp,
-        "order": list(order),
-    }
-    atomic_write_json(_note_path(partial), note)
-    stream = _Stream(board, spec, partial, connection)
+    with removed_on_failure(Path(dataset)):
+        store = Dataset.create(dataset)
+        partial, stream = _connect(
+            board, spec, store, participant, session, proto, protocol, task_seconds, connection
+        )
     try:
-        stream.start()
         _signal_check(stream, spec, confirm, show, check_seconds, timeout)
         _wait(stream, proto.lead_in_seconds, timeout, show, "get ready")
         for i, task_name in enumerate(order):

@@ -23,27 +23,29 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+# Output paths are checked before the work starts and created only when the results
+# are written, so a command that fails leaves no empty folder behind.
+
+
 def _output_file(path: str | Path) -> Path:
-    """Check that ``path`` can be written as a file (its folder is created)."""
+    """Check that ``path`` can be written as a file."""
     path = Path(path)
     if path.is_dir():
         raise EEG4StudentsError(f"{path} is a folder; give a file name to write.")
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise EEG4StudentsError(f"{path} cannot be written: {parent} is a file, not a folder.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def _output_dir(path: str | Path) -> Path:
-    """Check that ``path`` is, or can be made, a folder to write into (it is created)."""
+    """Check that ``path`` is, or can be made, a folder to write into."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise EEG4StudentsError(f"{path} is a file; give a folder to write the results into.")
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise EEG4StudentsError(f"{path} cannot be made: {parent} is a file, not a folder.")
-    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -390,6 +392,7 @@ def _forget_sweep(args: argparse.Namespace) -> int:
         nonmembers,
         model=args.model,
     )
+    out.mkdir(parents=True, exist_ok=True)
     results.to_csv(out / "tradeoff.csv", index=False)
     figure = tradeoff_figure(results, out / "tradeoff.png")
     print(f"Sweep on a copy (the dataset is unchanged): {len(results)} settings.")

@@ -51,7 +51,14 @@ from eeg4students._files import (
     sha256,
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError, LabelError, first_line
-from eeg4students.store import Dataset, check_label, open_recording, read_tsv
+from eeg4students.store import (
+    LABEL,
+    RECORDING_STEM,
+    Dataset,
+    check_label,
+    open_recording,
+    read_tsv,
+)
 
 MANIFEST = "manifest.json"
 #: Largest single file in a package (bytes): hours of 16-channel EEG.
@@ -68,16 +75,15 @@ MAX_MANIFEST_BYTES = 16 * 1024**2
 DISK_MARGIN_BYTES = 64 * 1024**2
 _CHUNK = 1 << 20
 
-_LABEL = r"[A-Za-z0-9]+"
 _RECORDING_FILE = re.compile(
-    rf"sub-(?P<sub>{_LABEL})/ses-(?P<ses>{_LABEL})/eeg/"
-    rf"(?P<stem>sub-(?P=sub)_ses-(?P=ses)_task-{_LABEL}(?:_run-[0-9]+)?)_"
+    rf"sub-(?P<folder_sub>{LABEL})/ses-(?P<folder_ses>{LABEL})/eeg/(?P<stem>{RECORDING_STEM})_"
     r"(?P<suffix>eeg\.vhdr|eeg\.vmrk|eeg\.eeg|eeg\.json|channels\.tsv|events\.tsv|events\.json)"
 )
 _SCANS_FILE = re.compile(
-    rf"sub-(?P<sub>{_LABEL})/ses-(?P<ses>{_LABEL})/sub-(?P=sub)_ses-(?P=ses)_scans\.tsv"
+    rf"sub-(?P<folder_sub>{LABEL})/ses-(?P<folder_ses>{LABEL})/sub-(?P<sub>{LABEL})_"
+    rf"ses-(?P<ses>{LABEL})_scans\.tsv"
 )
-_SESSIONS_FILE = re.compile(rf"sub-(?P<sub>{_LABEL})/sub-(?P=sub)_sessions\.tsv")
+_SESSIONS_FILE = re.compile(rf"sub-(?P<folder_sub>{LABEL})/sub-(?P<sub>{LABEL})_sessions\.tsv")
 #: Files every recording of a package must have.
 _REQUIRED = ("eeg.vhdr", "eeg.vmrk", "eeg.eeg", "eeg.json", "channels.tsv")
 #: Largest age (years) a participants row may give.
@@ -179,7 +185,11 @@ def _check_names(path: Path, participant: str, names: list[str]) -> None:
     for name in names:
         recording = _RECORDING_FILE.fullmatch(name)
         match = recording or _SCANS_FILE.fullmatch(name) or _SESSIONS_FILE.fullmatch(name)
-        if match is None:
+        groups = match.groupdict() if match else {}
+        # The file's own labels must be those of the folders it sits in.
+        if not groups or any(
+            groups[k] != groups[f"folder_{k}"] for k in ("sub", "ses") if k in groups
+        ):
             raise PackageError(
                 f"{path}: {name!r} is not a file of a BIDS recording this toolkit writes; the "
                 "package was altered or made by another program."
@@ -243,21 +253,33 @@ def _stream_digest(
 ) -> str:
     """SHA-256 of an entry, read in chunks (optionally copied to ``out``), size-checked."""
     digest, size = hashlib.sha256(), 0
+    damaged = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError)
     try:
-        with archive.open(info) as src:
-            while chunk := src.read(_CHUNK):
-                size += len(chunk)
-                if size > info.file_size or size > MAX_ENTRY_BYTES:
-                    raise PackageError(f"{path}: {info.filename} is larger than it claims.")
-                digest.update(chunk)
-                if out is not None:
-                    out.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise PackageError(
-            f"{path}: {info.filename} is damaged inside the zip ({first_line(exc)}); ask for "
-            "the package again."
-        ) from exc
+        src = archive.open(info)
+    except damaged as exc:
+        raise _damaged(path, info, exc) from exc
+    with src:
+        while True:
+            try:
+                chunk = src.read(_CHUNK)
+            except damaged as exc:
+                raise _damaged(path, info, exc) from exc
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > info.file_size or size > MAX_ENTRY_BYTES:
+                raise PackageError(f"{path}: {info.filename} is larger than it claims.")
+            digest.update(chunk)
+            if out is not None:
+                out.write(chunk)  # a full disk here is the disk's fault, not the package's
     return digest.hexdigest()
+
+
+def _damaged(path: Path, info: zipfile.ZipInfo, exc: BaseException) -> PackageError:
+    return PackageError(
+        f"{path}: {info.filename} is damaged inside the zip ({first_line(exc)}); ask for the "
+        "package again."
+    )
 
 
 def _check_space(path: Path, target: Path, total: int) -> None:

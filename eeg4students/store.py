@@ -36,12 +36,14 @@ from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, 
 from eeg4students.io.mne_formats import brainvision_files
 from eeg4students.quality import device_model, recording_quality
 
-_LABEL_RE = re.compile(r"[A-Za-z0-9]+")
-#: A recording's header file name: sub-P_ses-S_task-T[_run-R]_eeg.vhdr.
-RECORDING_RE = re.compile(
-    r"sub-(?P<sub>[A-Za-z0-9]+)_ses-(?P<ses>[A-Za-z0-9]+)_task-(?P<task>[A-Za-z0-9]+)"
-    r"(?:_run-(?P<run>[0-9]+))?_eeg\.vhdr"
+#: A BIDS label: letters and digits.
+LABEL = r"[A-Za-z0-9]+"
+_LABEL_RE = re.compile(LABEL)
+#: The stem of a recording's files: sub-P_ses-S_task-T[_run-R].
+RECORDING_STEM = (
+    rf"sub-(?P<sub>{LABEL})_ses-(?P<ses>{LABEL})_task-(?P<task>{LABEL})(?:_run-(?P<run>[0-9]+))?"
 )
+_HEADER_RE = re.compile(rf"{RECORDING_STEM}_eeg\.vhdr")
 #: The lock file every command that changes the dataset holds while it does.
 LOCK_NAME = ".eeg4students.lock"
 _META_KEY = "EEG4Students"
@@ -378,7 +380,7 @@ class Dataset:
         """List every recording in the dataset, sorted by labels."""
         refs = []
         for vhdr in sorted(self.root.glob("sub-*/ses-*/eeg/*_eeg.vhdr")):
-            match = RECORDING_RE.fullmatch(vhdr.name)
+            match = _HEADER_RE.fullmatch(vhdr.name)
             # A header whose name does not follow the layout, or that sits in another
             # participant's or session's folder, is not a recording of this dataset.
             if (

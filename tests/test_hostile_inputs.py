@@ -515,6 +515,14 @@ def _(tmp, lab):
     return Case(["audit", "verify", str(lab)], "not valid JSON", lab)
 
 
+@case("forget with a damaged journal")
+def _(tmp, lab):
+    journal = lab / "derivatives" / "eeg4students" / "audit" / "pending.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text('{"participant": ')
+    return Case(["forget", str(lab), "--participant", "sim01"], "journal", lab)
+
+
 # -- output paths --------------------------------------------------------------------------
 
 
@@ -542,6 +550,12 @@ def _(tmp, lab):
 def _(tmp, lab):
     (tmp / "afile").write_text("x")
     return Case(["evaluate", str(lab), "--out", str(tmp / "afile")], "is a file", lab)
+
+
+@case("evaluate on a damaged dataset, new --out")
+def _(tmp, lab):
+    _first(lab, "*_eeg.json").write_text("[")
+    return Case(["evaluate", str(lab), "--out", str(tmp / "results")], "is damaged", lab)
 
 
 @case("train --out is a file")
@@ -819,6 +833,20 @@ def _(tmp, lab):
     (tmp / "p.yaml").write_text("- a\n- b\n")
     argv = ["record", "--board", "synthetic", "--participant", "p1", "--session", "1"]
     return Case([*argv, "--to", str(tmp / "new-ds"), "--protocol", str(tmp / "p.yaml")], "")
+
+
+@case("record: headset that cannot be reached, new dataset")
+def _(tmp, lab):
+    argv = ["record", "--board", "cyton", "--serial-port", str(tmp / "no-such-port")]
+    argv += ["--participant", "p1", "--session", "1", "--to", str(tmp / "new-ds"), "--yes"]
+    return Case(argv, "Cannot start a session with the cyton headset")
+
+
+@case("record: headset that cannot be reached, existing dataset")
+def _(tmp, lab):
+    argv = ["record", "--board", "cyton", "--serial-port", str(tmp / "no-such-port")]
+    argv += ["--participant", "p1", "--session", "1", "--to", str(lab), "--yes"]
+    return Case(argv, "Cannot start a session with the cyton headset", lab)
 
 
 @case("recover: no note")

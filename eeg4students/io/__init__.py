@@ -197,7 +197,9 @@ def check_recording(path: Path, raw: mne.io.BaseRaw) -> None:
             f"holds {raw.n_times} sample(s) ({seconds:.2f} s), too short for one "
             f"{MIN_SECONDS:g} s analysis window",
         )
-    data = raw.get_data()
-    if not np.isfinite(data).all():
-        channel = raw.ch_names[int(np.argmax(~np.isfinite(data).all(axis=1)))]
-        raise RecordingFormatError(path, "holds NaN or infinite values", column=channel)
+    step = int(60 * sfreq)  # a minute at a time: no copy of a long recording
+    for start in range(0, raw.n_times, step):
+        finite = np.isfinite(raw.get_data(start=start, stop=start + step)).all(axis=1)
+        if not finite.all():
+            channel = raw.ch_names[int(np.argmin(finite))]
+            raise RecordingFormatError(path, "holds NaN or infinite values", column=channel)

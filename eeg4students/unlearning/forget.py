@@ -276,7 +276,7 @@ def forget_participant(
     journal_path = root / JOURNAL
     with dataset.lock():
         if journal_path.is_file():
-            journal = json.loads(journal_path.read_text(encoding="utf-8"))
+            journal = _read_journal(journal_path)
             if journal["participant"] != participant:
                 raise DatasetError(
                     f"Forgetting participant {journal['participant']!r} was interrupted; run "
@@ -285,6 +285,24 @@ def forget_participant(
         else:
             journal = _plan(dataset, participant, strategy, conmu)
         return _run(dataset, journal, conmu, evaluate)
+
+
+_JOURNAL_FIELDS = ("participant", "strategy", "files", "models", "done", "results", "stage")
+
+
+def _read_journal(path: Path) -> dict:
+    """The journal of an interrupted forgetting, checked."""
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{path}: the journal of an interrupted forgetting is damaged "
+            f"({exc.__class__.__name__}); restore the dataset from a backup, or remove the "
+            "journal and the staging folder beside it only if the forgetting never started."
+        ) from exc
+    if not isinstance(journal, dict) or any(k not in journal for k in _JOURNAL_FIELDS):
+        raise DatasetError(f"{path}: the journal of an interrupted forgetting is incomplete.")
+    return journal
 
 
 def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
