@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,22 @@ def removed_on_failure(folder: Path) -> Iterator[None]:
                 else:
                     child.unlink(missing_ok=True)
         raise
+
+
+#: Test hooks at named points of long operations (``checkpoint``): the process exits
+#: with status 75 at the point named by ``EEG4STUDENTS_CRASH_AT``, or waits at the
+#: point named by ``EEG4STUDENTS_PAUSE_AT=NAME:FILE`` (it creates ``FILE.reached``,
+#: then waits until ``FILE`` exists). Crash-resume and concurrency tests use them.
+CRASH_ENV = "EEG4STUDENTS_CRASH_AT"
+PAUSE_ENV = "EEG4STUDENTS_PAUSE_AT"
+
+
+def checkpoint(name: str) -> None:
+    """A named point where tests may stop or pause the process (see :data:`CRASH_ENV`)."""
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(75)
+    point, _, release = os.environ.get(PAUSE_ENV, "").partition(":")
+    if point == name and release:
+        Path(release + ".reached").touch()
+        while not Path(release).exists():
+            time.sleep(0.05)

@@ -260,9 +260,26 @@ def _read_note(partial: Path) -> dict:
     return note
 
 
-def _store(partial: Path, dataset: Dataset, interruption: str | None = None) -> RecordingRef:
-    """Turn a partial stream (and its note) into a dataset recording."""
-    note = _read_note(partial)
+def _store(
+    partial: Path, dataset: Dataset, interruption: str | None = None, note: dict | None = None
+) -> RecordingRef:
+    """Turn a partial stream (and its note, read from disk unless given) into a recording."""
+    note = note if note is not None else _read_note(partial)
+    with dataset.lock():
+        return _store_locked(partial, dataset, note, interruption)
+
+
+def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> RecordingRef:
+    if note["participant"] in dataset.forgotten():
+        # They withdrew while (or after) this session was recorded: keep nothing.
+        partial.unlink(missing_ok=True)
+        _note_path(partial).unlink(missing_ok=True)
+        entry = dataset.forgotten()[note["participant"]]
+        raise RecordingInterrupted(
+            f"Participant {note['participant']!r} withdrew and was forgotten on "
+            f"{entry['time']} (audit entry {entry['seq']}); the stream of this session was "
+            "deleted, not stored."
+        )
     spec = get_board(note["board"], master=note.get("master_board"))
     protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
     if not partial.is_file() or partial.stat().st_size == 0:
@@ -340,7 +357,7 @@ def _connect(
     protocol: str | Path | None,
     task_seconds: float | None,
     connection: dict,
-) -> tuple[Path, _Stream]:
+) -> tuple[Path, _Stream, dict]:
     """Write the session note and start the BrainFlow session; leave nothing if it fails."""
     folder = store.root / PARTIAL_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -372,7 +389,7 @@ def _connect(
             "it is on, charged and paired, and the connection options (--mac-address, "
             "--serial-port, --serial-number)."
         ) from exc
-    return partial, stream
+    return partial, stream, note
 
 
 def record_session(
@@ -436,7 +453,8 @@ def record_session(
     order = proto.order(session)
     with removed_on_failure(Path(dataset)):
         store = Dataset.create(dataset)
-        partial, stream = _connect(
+        store.check_not_forgotten(participant)
+        partial, stream, note = _connect(
             board, spec, store, participant, session, proto, protocol, task_seconds, connection
         )
     try:
@@ -452,13 +470,13 @@ def record_session(
                 _wait(stream, proto.rest_seconds, timeout, show, "rest")
         _wait(stream, 0.3, timeout, show, None)
     except KeyboardInterrupt:
-        return _abort(stream, partial, store, "stopped with Ctrl-C")
+        return _abort(stream, partial, store, note, "stopped with Ctrl-C")
     except BrainFlowError as exc:
-        return _abort(stream, partial, store, f"the headset reported an error ({exc})")
+        return _abort(stream, partial, store, note, f"the headset reported an error ({exc})")
     except _Silent as exc:
-        return _abort(stream, partial, store, str(exc))
+        return _abort(stream, partial, store, note, str(exc))
     stream.stop()
-    return _store(partial, store)
+    return _store(partial, store, note=note)
 
 
 class _Silent(Exception):
@@ -502,10 +520,10 @@ def _signal_check(stream, spec, confirm, show, seconds, timeout) -> None:
             return
 
 
-def _abort(stream: _Stream, partial: Path, store: Dataset, reason: str):
+def _abort(stream: _Stream, partial: Path, store: Dataset, note: dict, reason: str):
     with contextlib.suppress(BrainFlowError):
         stream.stop()
-    ref = _store(partial, store, interruption=reason)
+    ref = _store(partial, store, interruption=reason, note=note)
     raise RecordingInterrupted(
         f"Recording stopped early ({reason}); the {ref.path.name} data captured so far is saved "
         "in the dataset.",

@@ -27,6 +27,7 @@ from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.unlearning.experiment import (
     TRADEOFF_COLUMNS,
+    frontier,
     split_members,
     sweep,
     tradeoff_figure,
@@ -198,6 +199,8 @@ def _summary_text(
     return "\n".join(lines) + "\n"
 
 
+#: Shadow models of the demo's privacy check (``forget --evaluate`` uses 16).
+DEMO_SHADOWS = 8
 #: ConMU settings the demo tries (the full grid is ``forget --sweep``'s).
 DEMO_GRID = [
     {"band": None, "noise_steps": 3, "proxy_weight": 1.0},
@@ -218,6 +221,7 @@ def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
         members,
         strangers,
         grid=DEMO_GRID,
+        n_shadows=DEMO_SHADOWS,
         progress=progress,
     )
     atomic_write_text(folder / "tradeoff.csv", tradeoff.to_csv(index=False))
@@ -243,13 +247,16 @@ def _forgetting_text(forgetting: dict) -> str:
         "",
         f"## Forgetting participant {forgetting['participant']}",
         "",
-        "Each strategy measured against the gold model retrained without them "
-        "(Random Forest; attack AUC: SVC membership attack, members = trained participants, "
-        "non-members = never-seen ones):",
+        "Each strategy measured on a copy against the gold model retrained without them "
+        "(Random Forest). P's privacy: the likelihood ratio of P's score under shadow models "
+        f"trained with and without P ({DEMO_SHADOWS} shadows), `forgotten` when it is within "
+        "what a model that never saw P gives (5% false positives):",
         "",
         "```",
         table.round(3).to_string(index=False),
         "```",
+        "",
+        frontier(forgetting["tradeoff"]),
         "",
         f"Trade-off figure: `{forgetting['figure']}`.",
         "",

@@ -9,6 +9,8 @@ Layout under the dataset (a BIDS derivative)::
     derivatives/eeg4students/features/<key>/quality.tsv    (one row per task block)
     derivatives/eeg4students/features/<key>/excluded.tsv
 
+(the two tables are written by runs over every participant).
+
 ``<key>`` is a hash of the preprocessing and feature settings (all but the
 minimum kept share, which is applied when the table is assembled), so
 different settings live side by side. A recording's cached features are
@@ -30,7 +32,13 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from eeg4students import __version__
-from eeg4students._files import atomic_path, atomic_write_json, atomic_write_text, sha256
+from eeg4students._files import (
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    checkpoint,
+    sha256,
+)
 from eeg4students.errors import DatasetError
 from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
@@ -239,6 +247,13 @@ def compute_features(
         and the list of excluded blocks, sessions and participants.
     """
     dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+    # Under the dataset's lock: a forgetting cannot run between reading a participant's
+    # windows and writing the quality tables that name them.
+    with dataset.lock():
+        return _compute(dataset, pre, feat, participants, progress)
+
+
+def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     pre = pre or PreprocessParams()
     feat = feat or FeatureParams()
     feat.check(None, pre.window)
@@ -291,8 +306,12 @@ def compute_features(
         )
     )
     quality["notes"] = quality["recording"].map(notes).fillna("")
-    atomic_write_text(folder / "quality.tsv", quality.to_csv(sep="\t", index=False))
-    atomic_write_text(folder / "excluded.tsv", excluded.to_csv(sep="\t", index=False))
+    checkpoint("features")
+    if participants is None:
+        # The tables on disk describe the whole dataset; a run on some participants
+        # (training on a subset, forgetting's checks) returns its own without writing.
+        atomic_write_text(folder / "quality.tsv", quality.to_csv(sep="\t", index=False))
+        atomic_write_text(folder / "excluded.tsv", excluded.to_csv(sep="\t", index=False))
     table = pd.concat(frames, ignore_index=True)
     keep = set(quality.loc[quality["excluded"] == "", "block"])
     table = table[table["block"].isin(keep)].reset_index(drop=True)

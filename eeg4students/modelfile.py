@@ -62,9 +62,9 @@ ALLOWED_TYPES = frozenset(
         "numpy.random.mtrand.RandomState",
         # the toolkit's estimators
         "eeg4students.models.tmv.TimeMajorityVoting",
-        "eeg4students.unlearning.sharded.ShardedForest",
-        "eeg4students.unlearning.sharded.SISAEnsemble",
-        "eeg4students.unlearning.sharded.UnlearnableTMV",
+        "eeg4students.models.sharded.ShardedForest",
+        "eeg4students.models.sharded.SISAEnsemble",
+        "eeg4students.models.sharded.UnlearnableTMV",
         # scikit-learn estimators and what they hold
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",

@@ -19,7 +19,7 @@ and a card is checked field by field before it is used.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,12 +28,18 @@ import pandas as pd
 import sklearn
 
 from eeg4students import __version__
-from eeg4students._files import atomic_path, atomic_write_json, sha256
+from eeg4students._files import atomic_path, atomic_write_json, checkpoint, sha256
 from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
 from eeg4students.modelfile import check_model_file, load_model_file, save_model_file
-from eeg4students.models import fit_model, make_model
+from eeg4students.models import (
+    ShardedForest,
+    SISAEnsemble,
+    UnlearnableTMV,
+    fit_model,
+    make_model,
+)
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, check_label
 
@@ -245,6 +251,7 @@ def list_models(dataset: Dataset) -> list[SavedModel]:
 
 def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:
     used = set(table["recording"])
+    blocks = table.groupby("recording")["block"].unique()
     recordings = []
     for ref in dataset.references():
         rec_id = ref.path.name[: -len("_eeg.vhdr")]
@@ -258,6 +265,7 @@ def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:
                 "run": ref.run,
                 "recording": rec_id,
                 "files": {f.name: sha256(f) for f in Dataset.files_of(ref)},
+                "blocks": sorted(str(b) for b in blocks[rec_id]),
             }
         )
     sessions = sorted({(r["participant"], r["session"]) for r in recordings})
@@ -268,6 +276,87 @@ def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:
         "n_windows": len(table),
         "windows_per_participant": table["participant"].value_counts().sort_index().to_dict(),
     }
+
+
+def card_training_table(
+    dataset: Dataset, card: dict, *, without: str | None = None, progress: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """The exact windows a model was trained on, from its card, optionally without a participant.
+
+    The card's recordings must still be in the dataset with the same file
+    content (SHA-256); their features are computed with the card's settings
+    and only the task blocks the model was trained on are kept, so data added
+    to the dataset after training never enters.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset the model was trained in.
+    card : dict
+        The model card.
+    without : str | None
+        A participant to leave out (the one being forgotten).
+    progress : bool
+        Show a progress bar while features are computed.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The training windows (rows in :data:`TRAIN_ORDER`).
+    feature_columns : list of str
+
+    Raises
+    ------
+    ModelError
+        If a recording of the card is gone or changed, or the windows no
+        longer match the card's counts (exact retraining is then impossible).
+    """
+    files_now = {}
+    for ref in dataset.references():
+        files_now[ref.path.name[: -len("_eeg.vhdr")]] = ref
+    wanted = [r for r in card["trained_on"]["recordings"] if r["participant"] != without]
+    changed = []
+    for rec in wanted:
+        ref = files_now.get(rec["recording"])
+        if ref is None:
+            changed.append(f"{rec['recording']} (gone)")
+            continue
+        digests = {f.name: sha256(f) for f in Dataset.files_of(ref)}
+        if digests != rec["files"]:
+            changed.append(f"{rec['recording']} (changed)")
+    if changed:
+        raise ModelError(
+            f"Model {card['name']!r} cannot be retrained exactly: recordings it was trained on "
+            f"are gone or changed since ({', '.join(changed[:3])}); restore them, or refresh the "
+            "model on the dataset as it is now (forget --refresh, or train --overwrite)."
+        )
+    people = sorted({r["participant"] for r in wanted})
+    if not people:
+        raise ModelError(f"Model {card['name']!r} has no training data left without {without}.")
+    pre = replace(_card_preprocess(card, Path(card["name"])), min_kept=0.0)
+    features = compute_features(
+        dataset,
+        pre,
+        _card_features(card, Path(card["name"])),
+        participants=people,
+        progress=progress,
+    )
+    table = features.table
+    # Cards written before blocks were recorded: every block of their recordings.
+    whole = [r["recording"] for r in wanted if "blocks" not in r]
+    pairs = pd.MultiIndex.from_arrays([table["recording"], table["block"]])
+    listed = [(r["recording"], b) for r in wanted for b in r.get("blocks", [])]
+    rows = table[pairs.isin(listed) | table["recording"].isin(whole)]
+    counts = card["trained_on"]["windows_per_participant"]
+    expected = {p: n for p, n in counts.items() if p != without}
+    got = rows["participant"].value_counts().to_dict()
+    if got != expected:
+        raise ModelError(
+            f"Model {card['name']!r}: the windows recomputed from its card ({sum(got.values())}) "
+            f"differ from those it was trained on ({sum(expected.values())}); the feature "
+            "settings or the toolkit changed since. Refresh the model instead."
+        )
+    return rows.sort_values(TRAIN_ORDER).reset_index(drop=True), features.feature_columns
 
 
 #: Row order of training tables: sharded models refit parts in this order.
@@ -286,7 +375,7 @@ def build_estimator(model: str, model_params: dict | None = None, unlearnable: d
         Settings of the model.
     unlearnable : dict | None
         ``{"kind": "sharded", "q": Q, "shards": S}``: Random Forest as a
-        :class:`~eeg4students.unlearning.sharded.ShardedForest` whose trees
+        :class:`~eeg4students.models.ShardedForest` whose trees
         each see a fraction ``q`` of the participants, other models as a SISA
         ensemble of ``S`` participant-disjoint shards, TMV over both.
 
@@ -297,8 +386,6 @@ def build_estimator(model: str, model_params: dict | None = None, unlearnable: d
     params = dict(model_params or {})
     if not unlearnable:
         return make_model(model, **params)
-    from eeg4students.unlearning.sharded import ShardedForest, SISAEnsemble, UnlearnableTMV
-
     if unlearnable.get("kind") not in UNLEARNABLE:
         raise ModelError(f"Unknown unlearnable form {unlearnable.get('kind')!r}; use 'sharded'.")
     q, shards = float(unlearnable.get("q", 0.25)), int(unlearnable.get("shards", 4))
@@ -425,21 +512,27 @@ def train_model(
         )
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()
     estimator = build_estimator(model, model_params, unlearnable)
-    features = compute_features(dataset, pre, feat, participants=participants, progress=progress)
-    estimator = fit_estimator(estimator, features.table, features.feature_columns)
-    card = make_card(
-        dataset,
-        name,
-        model,
-        estimator,
-        features.table,
-        features.feature_columns,
-        pre,
-        feat,
-        model_params=model_params,
-        unlearnable=unlearnable,
-    )
-    return save_model(estimator, card, folder)
+    # Under the dataset's lock from reading the features to saving the card: a
+    # forgetting cannot run in between and leave its participant in this model.
+    with dataset.lock():
+        features = compute_features(
+            dataset, pre, feat, participants=participants, progress=progress
+        )
+        checkpoint("train")
+        estimator = fit_estimator(estimator, features.table, features.feature_columns)
+        card = make_card(
+            dataset,
+            name,
+            model,
+            estimator,
+            features.table,
+            features.feature_columns,
+            pre,
+            feat,
+            model_params=model_params,
+            unlearnable=unlearnable,
+        )
+        return save_model(estimator, card, folder)
 
 
 def _eeg_channels(raw) -> list[str]:

@@ -418,6 +418,10 @@ def _check_staged(path: Path, staging: Path, participant: str, row: dict) -> Non
 def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
     """The session folders to move in; raise if the participant or a session exists."""
     participant = manifest["participant"]
+    try:
+        store.check_not_forgotten(participant)
+    except DatasetError as exc:
+        raise PackageError(str(exc)) from exc
     sessions = sorted({PurePosixPath(n).parts[1] for n in manifest["files"] if n.count("/") > 1})
     existing = store.root / f"sub-{participant}"
     if not existing.exists():

@@ -46,6 +46,8 @@ RECORDING_STEM = (
 _HEADER_RE = re.compile(rf"{RECORDING_STEM}_eeg\.vhdr")
 #: The lock file every command that changes the dataset holds while it does.
 LOCK_NAME = ".eeg4students.lock"
+#: The forgetting audit log (written by :mod:`eeg4students.unlearning.audit`).
+AUDIT_LOG = Path("derivatives") / "eeg4students" / "audit" / "forget-log.jsonl"
 _META_KEY = "EEG4Students"
 #: A recording shorter than this share of the dataset's median is "short".
 SHORT_SHARE = 0.5
@@ -195,6 +197,47 @@ class Dataset:
         """
         return locked(self.root / LOCK_NAME)
 
+    def forgotten(self) -> dict[str, dict]:
+        """Participants this dataset forgot, from its audit log.
+
+        Returns
+        -------
+        forgotten : dict of str to dict
+            Per label: ``seq`` and ``time`` of the audit entry.
+
+        Raises
+        ------
+        DatasetError
+            If the audit log is damaged (check it with ``eeg4students audit verify``).
+        """
+        path = self.root / AUDIT_LOG
+        if not path.is_file():
+            return {}
+        found = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if entry.get("action") == "forget":
+                    found[str(entry["participant"])] = {"seq": entry["seq"], "time": entry["time"]}
+            except (json.JSONDecodeError, AttributeError, KeyError) as exc:
+                raise DatasetError(
+                    f"{path}, line {number}: the audit log is damaged; check it with "
+                    f"`eeg4students audit verify {self.root}`."
+                ) from exc
+        return found
+
+    def check_not_forgotten(self, participant: str) -> None:
+        """Refuse a participant label the dataset forgot (they withdrew)."""
+        entry = self.forgotten().get(participant)
+        if entry is not None:
+            raise DatasetError(
+                f"Participant {participant!r} withdrew and was forgotten on {entry['time']} "
+                f"(audit entry {entry['seq']}); nothing of theirs is added. If they consent "
+                "again, record them under a new pseudonym."
+            )
+
     def next_run(self, participant: str, session: str, task: str) -> int:
         """Return the first free run number for a participant, session and task."""
         taken = {
@@ -252,8 +295,8 @@ class Dataset:
         LabelError
             If a label is not a valid BIDS label.
         DatasetError
-            If the recording exists and ``overwrite`` is False, or writing fails
-            (the dataset is then left as it was).
+            If the recording exists and ``overwrite`` is False, the participant
+            was forgotten, or writing fails (the dataset is then left as it was).
         """
         participant = check_label("participant", participant)
         session = check_label("session", session)
@@ -268,6 +311,7 @@ class Dataset:
             **(extra or {}),
         }
         with self.lock():
+            self.check_not_forgotten(participant)
             if run is None:
                 run = self.next_run(participant, session, task)
             bids_path = self._bids_path(participant, session, task, int(run))

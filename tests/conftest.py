@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +135,45 @@ def write_openbci(
         lines.append(", ".join(cells))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class Lines:
+    """The lines of a subprocess's stream, read by a thread, waited for by content.
+
+    Tests that drive another process wait for a line it prints (a readiness
+    signal), never for a fixed time.
+    """
+
+    def __init__(self, stream) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 300.0) -> None:
+        """Block until a line containing ``text`` was printed."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.seen):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no line with {text!r} after {timeout:g} s: {self.seen[-5:]}"
+            try:
+                self.seen.append(self.lines.get(timeout=left))
+            except queue.Empty:
+                continue
+
+    def text(self) -> str:
+        """Everything read so far (drains what is queued)."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return "".join(self.seen)
+
+
+def wait_for_file(path: Path, timeout: float = 300.0) -> None:
+    """Block until ``path`` exists (a readiness signal written by another process)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear within {timeout:g} s"
+        time.sleep(0.05)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 import pytest
 from brainflow.board_shim import BoardIds, BoardShim, BrainFlowInputParams
 from brainflow.data_filter import DataFilter
+from conftest import Lines
 
 import eeg4students.acquire as acquire
 from eeg4students.acquire import PARTIAL_DIR, RecordingInterrupted, check_signal, record_session
@@ -37,9 +36,9 @@ def test_full_short_session(tmp_path, monkeypatch):
     copies = []
     original = acquire._store
 
-    def keep_copy(partial, dataset, interruption=None):
+    def keep_copy(partial, dataset, interruption=None, note=None):
         copies.append(shutil.copy(partial, tmp_path / "stream.csv"))
-        return original(partial, dataset, interruption)
+        return original(partial, dataset, interruption, note)
 
     monkeypatch.setattr(acquire, "_store", keep_copy)
     lines = []
@@ -141,39 +140,14 @@ def _record_command(root: Path, participant: str, seconds: str = "3") -> list[st
     return [sys.executable, "-c", code]
 
 
-class _Lines:
-    """The stdout lines of a subprocess, read by a thread, waited for by content."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        thread = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
-        thread.start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 300.0) -> None:
-        """Block until a line containing ``text`` was printed (the readiness signal)."""
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.seen):
-            left = deadline - time.monotonic()
-            assert left > 0, f"no line with {text!r} after {timeout:g} s: {self.seen[-5:]}"
-            try:
-                self.seen.append(self.lines.get(timeout=left))
-            except queue.Empty:
-                continue
-
-
-def _start(root: Path, participant: str, seconds: str) -> tuple[subprocess.Popen, _Lines]:
+def _start(root: Path, participant: str, seconds: str) -> tuple[subprocess.Popen, Lines]:
     process = subprocess.Popen(
         _record_command(root, participant, seconds),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    return process, _Lines(process)
+    return process, Lines(process.stdout)
 
 
 def test_ctrl_c_saves_an_annotated_recording(tmp_path):

@@ -10,7 +10,15 @@ from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from eeg4students.errors import EEG4StudentsError
-from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
+from eeg4students.models import (
+    MODEL_NAMES,
+    ShardedForest,
+    SISAEnsemble,
+    TimeMajorityVoting,
+    UnlearnableTMV,
+    make_model,
+    vote,
+)
 from eeg4students.models.tmv import CausalVoter, predict_labels
 
 
@@ -62,9 +70,34 @@ def _tmv_small():
     )
 
 
-@parametrize_with_checks([_tmv_small()])
+def _sharded_small():
+    return [
+        ShardedForest(n_estimators=10, q=0.5),
+        SISAEnsemble(LinearDiscriminantAnalysis(), n_shards=2),
+        UnlearnableTMV(
+            [("rf", ShardedForest(n_estimators=10, q=0.5)), ("lda", SISAEnsemble(n_shards=2))]
+        ),
+    ]
+
+
+@parametrize_with_checks([_tmv_small(), *_sharded_small()])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("model", _sharded_small(), ids=lambda m: type(m).__name__)
+def test_sharded_models_take_participants_as_groups_and_refuse_strangers(model):
+    rng = np.random.default_rng(6)
+    X, y = rng.normal(size=(120, 4)), np.tile(np.repeat([0, 1, 2], 10), 4)
+    people = np.repeat(["a", "b", "c", "d"], 30)
+    model.fit(X, y, groups=people)
+    assert model.participants_ == ["a", "b", "c", "d"]
+    keep = people != "b"
+    model.forget("b", X[keep], y[keep], people[keep])
+    assert model.participants_ == ["a", "c", "d"]
+    for who in ("b", "nobody"):
+        with pytest.raises(ValueError, match=f"never saw participant '{who}'"):
+            model.forget(who, X[keep], y[keep], people[keep])
 
 
 def test_tmv_ranks_bases_and_keeps_top_two():

@@ -1,4 +1,4 @@
-"""Forgetting a participant: exactness, privacy measurements, audit, crash safety."""
+"""Forgetting a participant: exactness, P's privacy, ConMU's guarantees, audit, leftovers."""
 
 from __future__ import annotations
 
@@ -12,18 +12,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eeg4students._files import CRASH_ENV
 from eeg4students.cli import main
-from eeg4students.errors import DatasetError
-from eeg4students.models import make_model
-from eeg4students.modelstore import list_models, load_model, train_model
-from eeg4students.simulate import simulate_to_dataset
+from eeg4students.errors import DatasetError, ModelError
+from eeg4students.models import ShardedForest, SISAEnsemble, UnlearnableTMV, make_model
+from eeg4students.modelstore import (
+    build_estimator,
+    card_training_table,
+    fit_estimator,
+    list_models,
+    load_model,
+    train_model,
+)
+from eeg4students.simulate import simulate_recording, simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.unlearning import audit
-from eeg4students.unlearning.conmu import ConMUSettings, select_important
-from eeg4students.unlearning.experiment import SWEEP_GRID, forget_experiment, split_members
-from eeg4students.unlearning.forget import CRASH_ENV, forget_participant
-from eeg4students.unlearning.metrics import membership
-from eeg4students.unlearning.sharded import ShardedForest, SISAEnsemble, UnlearnableTMV
+from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget, select_important
+from eeg4students.unlearning.experiment import (
+    SWEEP_GRID,
+    forget_experiment,
+    frontier,
+    split_members,
+)
+from eeg4students.unlearning.forget import forget_participant, plan_forget
+from eeg4students.unlearning.privacy import (
+    attack_summary,
+    fit_shadows,
+    participant_score,
+    split_strangers,
+)
 
 
 def _cohort(n_people=10, n=60, seed=0):
@@ -40,9 +57,9 @@ def _cohort(n_people=10, n=60, seed=0):
 def test_sharded_forest_forgets_exactly(q):
     X, y, people = _cohort()
     keep = people != "p03"
-    forgot = ShardedForest(60, q=q, random_state=4).fit(X, y, participants=people)
+    forgot = ShardedForest(60, q=q, random_state=4).fit(X, y, groups=people)
     forgot.forget("p03", X[keep], y[keep], people[keep])
-    fresh = ShardedForest(60, q=q, random_state=4).fit(X[keep], y[keep], participants=people[keep])
+    fresh = ShardedForest(60, q=q, random_state=4).fit(X[keep], y[keep], groups=people[keep])
     np.testing.assert_array_equal(forgot.predict_proba(X), fresh.predict_proba(X))
     assert "p03" not in forgot.assignment_
 
@@ -51,11 +68,9 @@ def test_sharded_forest_forgets_exactly(q):
 def test_sisa_and_tmv_forget_exactly(shards):
     X, y, people = _cohort()
     keep = people != "p05"
-    sisa = SISAEnsemble(make_model("svm"), shards).fit(X, y, participants=people)
+    sisa = SISAEnsemble(make_model("svm"), shards).fit(X, y, groups=people)
     sisa.forget("p05", X[keep], y[keep], people[keep])
-    fresh = SISAEnsemble(make_model("svm"), shards).fit(
-        X[keep], y[keep], participants=people[keep]
-    )
+    fresh = SISAEnsemble(make_model("svm"), shards).fit(X[keep], y[keep], groups=people[keep])
     np.testing.assert_array_equal(sisa.predict(X), fresh.predict(X))
 
     def tmv():
@@ -65,37 +80,96 @@ def test_sisa_and_tmv_forget_exactly(shards):
         ]
         return UnlearnableTMV(bases)
 
-    forgot = tmv().fit(X, y, participants=people)
+    forgot = tmv().fit(X, y, groups=people)
     forgot.forget("p05", X[keep], y[keep], people[keep])
-    again = tmv().fit(X[keep], y[keep], participants=people[keep])
+    again = tmv().fit(X[keep], y[keep], groups=people[keep])
     assert forgot.ranking_ == again.ranking_
     np.testing.assert_equal(forgot.scores_, again.scores_)
     np.testing.assert_array_equal(forgot.predict(X), again.predict(X))
 
 
-def test_membership_attack_tells_members_from_strangers():
-    X, y, people = _cohort(12, 90)
-    members, strangers = people < "p08", people >= "p08"
-    forest = make_model("rf", n_estimators=60).fit(X[members], y[members])
-    target = people == "p02"
-    attack = membership(
-        forest,
-        (X[members & ~target], y[members & ~target], people[members & ~target]),
-        (X[strangers], y[strangers], people[strangers]),
-        (X[target], y[target]),
+# -- P's privacy ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    from eeg4students.featureset import compute_features
+
+    folder = tmp_path_factory.mktemp("cohort") / "ds"
+    simulate_to_dataset(folder, 10, 1, seed=5, task_seconds=20, progress=False)
+    return compute_features(folder, progress=False)
+
+
+def _forest():
+    return build_estimator("rf", {"n_estimators": 40})
+
+
+def test_privacy_check_fails_the_original_and_passes_the_gold(features):
+    table, columns = features.table, features.feature_columns
+    people = sorted(table["participant"].unique())
+    members, strangers = people[:7], people[7:]
+    target = members[2]
+    original = fit_estimator(_forest(), table[table["participant"].isin(members)], columns)
+    rest = [p for p in members if p != target]
+    gold = fit_estimator(_forest(), table[table["participant"].isin(rest)], columns)
+    shadows = fit_shadows(
+        table, columns, target, members + strangers, len(members), _forest, n_shadows=8
     )
-    assert attack["svc_auc"] > 0.65 and attack["threshold_auc"] > 0.8
-    assert attack["target_called_member"] and attack["target_nonmember_share"] < 0.5
-    # Retrained without p02, the model treats p02 like a stranger.
-    gold = make_model("rf", n_estimators=60).fit(X[members & ~target], y[members & ~target])
-    after = membership(
-        gold,
-        (X[members & ~target], y[members & ~target], people[members & ~target]),
-        (X[strangers], y[strangers], people[strangers]),
-        (X[target], y[target]),
+    assert not shadows.seeds_only and len(shadows.in_scores) == len(shadows.out_scores) == 4
+    rows = table[table["participant"] == target]
+    X, y = rows[columns].to_numpy(float), rows["task"].to_numpy()
+    before = shadows.check(participant_score(original, X, y))
+    after = shadows.check(participant_score(gold, X, y))
+    assert not before["forgotten"] and before["llr"] > before["threshold"]
+    assert after["forgotten"] and after["llr"] <= after["threshold"]
+    assert before["power"] >= 0.5 and before["conclusive"]
+    # With no one outside the model's participants, shadows can only vary their seeds.
+    seeds = fit_shadows(table, columns, target, members, len(members), _forest, n_shadows=4)
+    assert seeds.seeds_only
+    assert not seeds.check(participant_score(original, X, y))["forgotten"]
+    assert seeds.check(participant_score(gold, X, y))["forgotten"]
+
+
+def test_attack_summary_and_stranger_split():
+    assert attack_summary([5, 6, 7], [0, 1, 2]) == {
+        "auc": 1.0,
+        "tpr": 1.0,
+        "positives": 3,
+        "negatives": 3,
+    }
+    assert attack_summary([1, 1], [1, 1])["auc"] == 0.5
+    calibration, evaluation = split_strangers([f"s{i}" for i in range(7)])
+    assert len(calibration) == 3 and len(evaluation) == 4
+    assert not set(calibration) & set(evaluation)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "unlearnable"),
+    [("retrain", None), ("sharded", {"kind": "sharded", "q": 0.3}), ("conmu", None)],
+)
+def test_every_strategy_forgets_the_participant(features, strategy, unlearnable):
+    people = sorted(features.table["participant"].unique())
+    members, strangers = split_members(people, 0.6, seed=1)
+    result = forget_experiment(
+        features.table,
+        features.feature_columns,
+        members[0],
+        members,
+        strangers,
+        model_params={"n_estimators": 40},
+        strategy=strategy,
+        unlearnable=unlearnable,
+        conmu=ConMUSettings(noise_steps=2),
+        n_shadows=8,
     )
-    assert not after["target_called_member"]
-    assert after["target_nonmember_share"] > attack["target_nonmember_share"] + 0.3
+    report = result["report"]
+    assert not report["original"]["privacy"]["forgotten"]
+    assert report["gold"]["privacy"]["forgotten"]
+    assert report["model"]["privacy"]["forgotten"]
+    assert report["model"]["strangers"] is not None  # 3 calibration, 3 evaluation strangers
+    if strategy != "conmu":  # exact strategies are the gold model
+        assert result["exact"] and report["agreement"] == 1.0
+        assert report["model"]["forget_accuracy"] == report["gold"]["forget_accuracy"]
 
 
 def test_conmu_knobs_change_what_it_does():
@@ -105,39 +179,34 @@ def test_conmu_knobs_change_what_it_does():
     assert len(select_important(forest, X, y, 0.5)) < len(select_important(forest, X, y, 2.0))
 
 
-@pytest.fixture(scope="module")
-def features(tmp_path_factory):
-    from eeg4students.featureset import compute_features
-
-    folder = tmp_path_factory.mktemp("cohort") / "ds"
-    simulate_to_dataset(folder, 8, 1, seed=5, task_seconds=20, progress=False)
-    return compute_features(folder, progress=False)
-
-
-@pytest.mark.parametrize(
-    ("strategy", "unlearnable"),
-    [("retrain", None), ("sharded", {"kind": "sharded", "q": 0.3}), ("conmu", None)],
-)
-def test_every_strategy_makes_the_participant_a_stranger(features, strategy, unlearnable):
-    people = sorted(features.table["participant"].unique())
-    members, strangers = split_members(people, 0.25, seed=1)
-    result = forget_experiment(
-        features.table,
-        features.feature_columns,
-        members[0],
-        members,
-        strangers,
-        model="rf",
-        model_params={"n_estimators": 60},
-        strategy=strategy,
-        unlearnable=unlearnable,
-        conmu=ConMUSettings(noise_steps=2),
+def test_conmu_keeps_no_data_of_p_unless_p_passes_the_calibration_attack():
+    X, y, people = _cohort(8, 60)
+    blocks = np.array([f"{p}-{t}" for p, t in zip(people, y, strict=True)])
+    target, strangers = people == "p00", np.isin(people, ["p06", "p07"])
+    members = ~strangers
+    model = make_model("rf", n_estimators=30).fit(X[members], y[members])
+    keep = members & ~target
+    remain = (X[keep], y[keep], blocks[keep], people[keep])
+    forget = (X[target], y[target])
+    template = make_model("rf", n_estimators=30)
+    # Without calibration strangers the noisy copies of P are never used.
+    _, info = conmu_forget(model, template, remain=remain, forget=forget, settings=None)
+    assert info["n_pseudo"] == 0 and "no calibration strangers" in info["note"]
+    # With them, copies are kept only when P no longer stands out; else discarded.
+    calibration = (X[strangers], y[strangers], people[strangers])
+    settings = ConMUSettings(band=None, noise_steps=1, noise_start=1e-6, proxy_weight=3.0)
+    _, info = conmu_forget(
+        model, template, remain=remain, forget=forget, calibration=calibration, settings=settings
     )
-    model = result["report"]["model"]
-    assert not model["target_called_member"]
-    assert model["forget_accuracy"] <= model["test_accuracy"] + 0.15
-    if strategy != "conmu":
-        assert result["report"]["gap"] < 1e-9  # exact strategies equal the gold model
+    assert len(info["steps"]) == 1
+    if info["steps"][0]["passed"]:
+        assert info["n_pseudo"] > 0 and info["calibration"]["passed"]
+    else:
+        assert info["n_pseudo"] == 0 and "discarded" in info["note"]
+    assert info["calibration"] is not None
+
+
+# -- a dataset that forgets ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -176,6 +245,14 @@ def _fingerprint(root: Path, label: str) -> bytes:
     return eeg[len(eeg) // 2 : len(eeg) // 2 + 64]
 
 
+def _tree(root: Path) -> dict:
+    return {
+        p.relative_to(root): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != ".eeg4students.lock"
+    }
+
+
 def test_forget_removes_every_trace_and_updates_models(lab, tmp_path):
     from eeg4students.modelstore import export_model
 
@@ -183,13 +260,22 @@ def test_forget_removes_every_trace_and_updates_models(lab, tmp_path):
         load_model(lab.root / "derivatives/eeg4students/models/plain"), tmp_path / "c"
     )
     chunk = _fingerprint(lab.root, "sim03")
-    result = forget_participant(lab, "sim03", "sharded", evaluate=True)
+    # What a killed recording, notes and another tool leave behind.
+    partial = lab.root / "sourcedata/eeg4students-partial"
+    partial.mkdir(parents=True)
+    (partial / "sub-sim03_ses-2_20260101T000000.csv").write_bytes(chunk)
+    (partial / "sub-sim03_ses-2_20260101T000000.json").write_text('{"participant": "sim03"}')
+    (lab.root / "sourcedata/sub-sim03").mkdir()
+    (lab.root / "sourcedata/sub-sim03/consent.txt").write_text("sim03 consent form")
+    (lab.root / "derivatives/othertool/sub-sim03").mkdir(parents=True)
+    (lab.root / "derivatives/othertool/sub-sim03/x.bin").write_bytes(chunk)
+    result = forget_participant(lab, "sim03", "sharded", evaluate=True, n_shadows=4)
     assert result.exports == [str(copy.resolve())]
     assert audit.read_log(lab.root)[-1]["exports_to_replace"] == [str(copy.resolve())]
     assert _scan(lab.root, "sim03", chunk) == []
     assert "sim03" not in lab.participants()
     by_name = {m["name"]: m for m in result.models}
-    assert by_name["fast"]["strategy"] == "sharded"
+    assert by_name["fast"]["strategy"] == "sharded" and by_name["fast"]["exact"]
     assert by_name["plain"]["strategy"] == "retrain" and "sharded form" in by_name["plain"]["note"]
     assert result.untouched == ["other"]
     for saved in list_models(lab):
@@ -199,18 +285,76 @@ def test_forget_removes_every_trace_and_updates_models(lab, tmp_path):
     ] == ["sim01", "sim02"]
     entry = audit.read_log(lab.root)[-1]
     assert entry["participant"] == "sim03" and entry["models_untouched"] == ["other"]
-    assert {f["path"].split("/")[0] for f in entry["files_removed"]} >= {"sub-sim03"}
+    removed = {f["path"] for f in entry["files_removed"]}
+    assert "sourcedata/sub-sim03/consent.txt" in removed
+    assert "derivatives/othertool/sub-sim03/x.bin" in removed
+    assert any(p.startswith("sourcedata/eeg4students-partial/sub-sim03_") for p in removed)
     assert all(len(f["sha256"]) == 64 for f in entry["files_removed"])
     metrics = by_name["fast"]["metrics"]
-    assert metrics["model"]["test_accuracy"] == pytest.approx(metrics["gold"]["test_accuracy"])
+    assert metrics["model"]["privacy"]["forgotten"] and metrics["gold"]["privacy"]["forgotten"]
+    assert not metrics["original"]["privacy"]["forgotten"]
+    assert any("never-seen" in note for note in metrics["notes"])
+    card = load_model(lab.root / "derivatives/eeg4students/models/fast").card
+    assert card["unlearning"][-1]["audit_seq"] == 1
+    assert card["unlearning"][-1]["audit_hash"] == entry["hash"]
     assert audit.verify(lab.root) == 1
 
 
+def test_exact_strategies_use_the_card_not_data_added_since(lab):
+    # A session recorded after training must not enter the forgetting silently.
+    lab.add_recording(
+        simulate_recording(0, 2, seed=11, task_seconds=15), "sim01", "2", "eeg4students"
+    )
+    old = {m.card["name"]: m for m in list_models(lab)}
+    expected, columns = card_training_table(lab, old["fast"].card, without="sim04")
+    fresh = fit_estimator(
+        build_estimator("rf", {"n_estimators": 40}, {"kind": "sharded", "q": 0.3}),
+        expected,
+        columns,
+    )
+    plain = fit_estimator(build_estimator("rf", {"n_estimators": 40}), expected, columns)
+    forget_participant(lab, "sim04", "sharded")
+    X = expected[columns].to_numpy(dtype=float)
+    fast = load_model(old["fast"].path)
+    np.testing.assert_array_equal(fast.estimator.predict_proba(X), fresh.predict_proba(X))
+    np.testing.assert_array_equal(
+        load_model(old["plain"].path).estimator.predict_proba(X), plain.predict_proba(X)
+    )
+    assert ("sim01", "2") not in {tuple(s) for s in fast.card["trained_on"]["sessions"]}
+    with_new = fit_estimator(
+        build_estimator("rf", {"n_estimators": 40}, {"kind": "sharded", "q": 0.3}),
+        pd.concat([expected, _features_of(lab, "sim01", "2", columns)]),
+        columns,
+    )
+    assert not np.array_equal(with_new.predict_proba(X), fresh.predict_proba(X))
+
+
+def _features_of(dataset, participant, session, columns):
+    from eeg4students.featureset import compute_features
+
+    table = compute_features(dataset, participants=[participant], progress=False).table
+    return table[table["session"] == session]
+
+
+def test_a_changed_recording_stops_exact_forgetting_until_refresh(lab):
+    eeg = next((lab.root / "sub-sim02").rglob("*_eeg.eeg"))
+    data = bytearray(eeg.read_bytes())
+    data[1000] ^= 0xFF
+    eeg.write_bytes(bytes(data))
+    before = _tree(lab.root)
+    with pytest.raises(ModelError, match=r"cannot be retrained exactly.*changed"):
+        forget_participant(lab, "sim03")
+    assert _tree(lab.root) == before
+    result = forget_participant(lab, "sim03", refresh=True)
+    assert all(m["strategy"] == "retrain" and m["refresh"] for m in result.models)
+    assert audit.read_log(lab.root)[-1]["refresh"] is True
+
+
 def test_unknown_participant_changes_nothing(lab):
-    before = {p: p.read_bytes() for p in lab.root.rglob("*") if p.is_file()}
+    before = _tree(lab.root)
     with pytest.raises(DatasetError, match=r"no participant 'sim99'.*nothing was changed"):
         forget_participant(lab, "sim99")
-    assert {p: p.read_bytes() for p in lab.root.rglob("*") if p.is_file()} == before
+    assert _tree(lab.root) == before
 
 
 def test_participant_in_no_model(lab):
@@ -220,21 +364,105 @@ def test_participant_in_no_model(lab):
     assert audit.read_log(lab.root)[-1]["models_updated"] == []
 
 
-def test_audit_detects_an_edit(lab, capsys):
+def test_dry_run_and_confirmation_change_nothing(lab, capsys, monkeypatch):
+    before = _tree(lab.root)
+    assert main(["forget", str(lab.root), "--participant", "sim03", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would delete" in out and "Dry run: nothing was changed." in out
+    assert "model plain: retrain (exact)" in out and "model other: untouched" in out
+    assert "delete sub-sim03/ses-1/eeg/" in out
+    plan = plan_forget(lab, "sim03", "conmu")
+    assert {m["name"]: m["exact"] for m in plan.models} == {"fast": False, "plain": False}
+    # Not at a terminal and no --yes: refused.
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    assert main(["forget", str(lab.root), "--participant", "sim03"]) == 1
+    assert "add --yes" in capsys.readouterr().err
+    # At a terminal, a wrong answer stops.
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda _: "no")
+    assert main(["forget", str(lab.root), "--participant", "sim03"]) == 1
+    assert _tree(lab.root) == before
+
+
+def test_forgotten_participants_cannot_come_back(lab, tmp_path):
+    from eeg4students.remote import ingest, package_participant
+
+    package = package_participant(lab, "sim03", tmp_path / "sim03.zip")
+    forget_participant(lab, "sim03")
+    with pytest.raises(DatasetError, match="withdrew and was forgotten"):
+        lab.add_recording(simulate_recording(2, 2, seed=1, task_seconds=5), "sim03", "2", "x")
+    before = _tree(lab.root)
+    with pytest.raises(Exception, match="withdrew and was forgotten"):
+        ingest(package, lab.root)
+    assert _tree(lab.root) == before
+
+
+# -- the audit log ---------------------------------------------------------------------
+
+
+def test_audit_detects_edits_truncation_and_rewrites(lab, tmp_path, capsys):
     forget_participant(lab, "sim05")
-    forget_participant(lab, "sim04")
-    assert main(["audit", "verify", str(lab.root)]) == 0
+    first = forget_participant(lab, "sim04")
+    head = first.audit_entry["hash"]
+    assert main(["audit", "verify", str(lab.root), "--head", head]) == 0
+    assert "2 entries" in capsys.readouterr().out
     log = audit.audit_path(lab.root)
     lines = log.read_text().splitlines()
     entry = json.loads(lines[0])
     entry["participant"] = "someone"
     log.write_text("\n".join([json.dumps(entry, sort_keys=True), *lines[1:]]) + "\n")
-    capsys.readouterr()
     assert main(["audit", "verify", str(lab.root)]) == 1
     assert "line 1: the entry does not match its hash" in capsys.readouterr().err
-    log.write_text(lines[1] + "\n")
-    with pytest.raises(audit.AuditError, match="line 1: the link to the previous entry"):
+    # The last entry removed: the chain is fine, the head and the cards are not.
+    log.write_text(lines[0] + "\n")
+    with pytest.raises(audit.AuditError, match="not at the head"):
+        audit.verify(lab.root, head_hash=head)
+    with pytest.raises(audit.AuditError, match="was updated by forgetting entry 2"):
         audit.verify(lab.root)
+    # Emptied or removed: the cards still remember.
+    for damage in ("empty", "removed"):
+        log.write_text("") if damage == "empty" else log.unlink()
+        with pytest.raises(audit.AuditError, match="was updated by forgetting entry"):
+            audit.verify(lab.root)
+    # Rewritten with every hash recomputed: only the head (or a key) tells.
+    rewritten, previous = [], audit.GENESIS
+    for line in lines:
+        entry = json.loads(line)
+        entry["participant"] = "x" + entry["participant"]
+        entry["prev"] = previous
+        entry["hash"] = audit._digest(entry)
+        previous = entry["hash"]
+        rewritten.append(json.dumps(entry, sort_keys=True))
+    log.write_text("\n".join(rewritten) + "\n")
+    with pytest.raises(audit.AuditError):
+        audit.verify(lab.root, head_hash=head)
+    log.write_text("garbage\n")
+    assert main(["audit", "show", str(lab.root)]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_keyed_chain(lab, tmp_path, capsys):
+    key_file = tmp_path / "audit.key"
+    assert main(["audit", "key", str(key_file), "--dataset", str(lab.root)]) == 0
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert main(["audit", "key", str(lab.root / "k"), "--dataset", str(lab.root)]) == 1
+    assert "inside the dataset" in capsys.readouterr().err
+    argv = ["forget", str(lab.root), "--yes", "--key", str(key_file)]
+    assert main([*argv, "--participant", "sim05"]) == 0
+    assert main(["audit", "verify", str(lab.root), "--key", str(key_file)]) == 0
+    assert "every HMAC valid" in capsys.readouterr().out
+    # Someone without the key rewrites the entry and its hash: the HMAC gives it away.
+    log = audit.audit_path(lab.root)
+    entry = json.loads(log.read_text())
+    entry["strategy"] = "sharded"
+    entry["hash"] = audit._digest(entry)
+    log.write_text(json.dumps(entry, sort_keys=True) + "\n")
+    assert audit.verify(lab.root) == 1
+    with pytest.raises(audit.AuditError, match="HMAC does not match"):
+        audit.verify(lab.root, key=audit.read_key(key_file))
+
+
+# -- crashes and commands --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("point", ["staged", "model", "audited"])
@@ -242,7 +470,7 @@ def test_crash_and_resume(lab, point):
     chunk = _fingerprint(lab.root, "sim02")
     code = (
         "import sys; from eeg4students.cli import main; "
-        f"sys.exit(main(['forget', {str(lab.root)!r}, '--participant', 'sim02']))"
+        f"sys.exit(main(['forget', {str(lab.root)!r}, '--participant', 'sim02', '--yes']))"
     )
     env = {**os.environ, CRASH_ENV: point}
     crashed = subprocess.run(
@@ -262,18 +490,40 @@ def test_crash_and_resume(lab, point):
 
 
 def test_forget_command_and_sweep(lab, tmp_path, capsys):
-    argv = ["forget", str(lab.root), "--participant", "sim01", "--strategy", "conmu"]
+    argv = ["forget", str(lab.root), "--participant", "sim01", "--strategy", "conmu", "--yes"]
     assert main([*argv, "--noise-steps", "1"]) == 0
     out = capsys.readouterr().out
-    assert "Forgot participant sim01" in out and "model fast: conmu" in out
+    assert "Forgot participant sim01" in out and "model fast: conmu approximate" in out
+    assert "Audit head: " in out
     assert main(["audit", "show", str(lab.root)]) == 0
     assert "forget sim01 [conmu]" in capsys.readouterr().out
-    assert main(["forget", str(lab.root), "--participant", "nobody"]) == 1
+    assert main(["forget", str(lab.root), "--participant", "nobody", "--yes"]) == 1
     assert "no participant 'nobody'" in capsys.readouterr().err
     out = tmp_path / "sweep"
     argv = ["forget", str(lab.root), "--participant", "sim02", "--sweep", "--model", "lda"]
-    assert main([*argv, "--out", str(out)]) == 0
+    assert main([*argv, "--out", str(out), "--shadows", "4"]) == 0
+    printed = capsys.readouterr().out
     table = pd.read_csv(out / "tradeoff.csv")
     assert list(table["strategy"].unique()) == ["retrain", "sharded", "conmu"]
     assert len(table) == 2 + len(SWEEP_GRID) and (out / "tradeoff.png").is_file()
+    assert bool(table.loc[table["strategy"] == "retrain", "forgotten"].iloc[0])
+    assert frontier(table) in printed
     assert "sim02" in lab.participants()  # the sweep works on a copy
+
+
+def test_evaluate_warns_when_no_one_is_a_stranger(tmp_path, capsys):
+    root = tmp_path / "all"
+    simulate_to_dataset(root, 4, 1, seed=2, task_seconds=15, progress=False)
+    train_model(root, "rf", "m", model_params={"n_estimators": 30}, progress=False)
+    argv = ["forget", str(root), "--participant", "sim02", "--yes", "--evaluate"]
+    assert main([*argv, "--shadows", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("warning: a model was trained on every participant") < out.index("Forgot")
+    assert "NOT forgotten" in out and "shadow models can only vary their seeds" in out
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch):
+    monkeypatch.delenv(CRASH_ENV, raising=False)
+    yield
+    os.environ.pop(CRASH_ENV, None)

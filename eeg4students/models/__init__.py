@@ -18,8 +18,6 @@ name      model
 
 from __future__ import annotations
 
-import inspect
-
 from sklearn.base import BaseEstimator
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
@@ -31,11 +29,27 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.models.sharded import (
+    ParticipantUnlearning,
+    ShardedForest,
+    SISAEnsemble,
+    UnlearnableTMV,
+)
 from eeg4students.models.tmv import TimeMajorityVoting, vote
 
 MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
 
-__all__ = ["MODEL_NAMES", "TimeMajorityVoting", "fit_model", "make_model", "vote"]
+__all__ = [
+    "MODEL_NAMES",
+    "ParticipantUnlearning",
+    "SISAEnsemble",
+    "ShardedForest",
+    "TimeMajorityVoting",
+    "UnlearnableTMV",
+    "fit_model",
+    "make_model",
+    "vote",
+]
 
 
 def fit_model(estimator, X, y, blocks=None, participants=None):
@@ -50,19 +64,19 @@ def fit_model(estimator, X, y, blocks=None, participants=None):
     blocks : ndarray, shape (n_windows,) | None
         Block id of every window (TMV ranks its bases with block-aware folds).
     participants : ndarray, shape (n_windows,) | None
-        Participant of every window (sharded models assign them to parts).
+        Participant of every window (the sharded models of
+        :mod:`eeg4students.models.sharded` assign them to parts).
 
     Returns
     -------
     estimator : the fitted model
     """
-    params = inspect.signature(estimator.fit).parameters
-    kwargs = {}
-    if "participants" in params and participants is not None:
-        kwargs["participants"] = participants
+    # The sharded models' groups are participants; TMV's are task blocks.
+    if isinstance(estimator, ParticipantUnlearning):
+        return estimator.fit(X, y, groups=participants)
     if isinstance(estimator, TimeMajorityVoting) and blocks is not None:
-        kwargs["groups"] = blocks
-    return estimator.fit(X, y, **kwargs)
+        return estimator.fit(X, y, groups=blocks)
+    return estimator.fit(X, y)
 
 
 def make_model(

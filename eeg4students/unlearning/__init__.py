@@ -2,9 +2,10 @@
 
 - :mod:`~eeg4students.unlearning.forget`: the dataset operation (crash-safe);
 - :mod:`~eeg4students.unlearning.strategies`: ``retrain``, ``sharded``, ``conmu``;
-- :mod:`~eeg4students.unlearning.sharded`: models built to forget fast and exactly;
 - :mod:`~eeg4students.unlearning.conmu`: the three ConMU knobs for these models;
 - :mod:`~eeg4students.unlearning.metrics`: accuracies and membership attacks;
 - :mod:`~eeg4students.unlearning.audit`: the hash-chained audit log;
 - :mod:`~eeg4students.unlearning.experiment`: in-memory experiments and sweeps.
+
+The models built to forget fast and exactly are in :mod:`eeg4students.models.sharded`.
 """

@@ -1,11 +1,14 @@
 """Forgetting experiments on a feature table, in memory: nothing on disk changes.
 
 :func:`forget_experiment` trains a model on the member participants, forgets
-one of them with a strategy, retrains the gold model without them, and
-measures both (:func:`~eeg4students.unlearning.metrics.forgetting_report`)
-with the never-trained participants as non-members. :func:`sweep` runs a
-grid of ConMU settings and :func:`tradeoff_figure` plots the privacy /
-utility / run-time trade-off.
+one of them (P) with a strategy, retrains the gold model without P, and
+measures the original, updated and gold models
+(:func:`~eeg4students.unlearning.metrics.forgetting_report`): accuracies,
+P's participant-level privacy check against shadow models, and P among the
+evaluation strangers. Never-trained participants are split into calibration
+strangers (ConMU's stopping rule) and evaluation strangers (the figures).
+:func:`sweep` runs retrain, sharded and a grid of ConMU settings on one P
+and :func:`tradeoff_figure` plots P's privacy against accuracy and run time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from matplotlib.figure import Figure
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
-from eeg4students.unlearning.strategies import apply_strategy, table_arrays
+from eeg4students.unlearning.privacy import N_SHADOWS, Shadows, fit_shadows, split_strangers
+from eeg4students.unlearning.strategies import apply_strategy
 
 #: The default ConMU settings of ``forget --sweep``: every selection band, with
 #: and without the noisy proxy-labelled copies (whose weight only matters with noise).
@@ -32,20 +36,18 @@ SWEEP_GRID = [
     for steps, weight in ((0, 0.0), (3, 0.5), (3, 2.0))
 ]
 
-
 #: The columns of a sweep table worth printing, in order.
 TRADEOFF_COLUMNS = [
     "strategy",
-    "band",
-    "noise_steps",
-    "q",
+    "setting",
     "seconds",
     "speedup",
     "test_accuracy",
     "forget_accuracy",
-    "svc_auc",
-    "auc_gap",
-    "target_nonmember_share",
+    "llr",
+    "threshold",
+    "forgotten",
+    "noise_kept",
 ]
 
 
@@ -63,7 +65,7 @@ def forget_experiment(
     columns: list[str],
     participant: str,
     members: list[str],
-    nonmembers: list[str],
+    strangers: list[str],
     *,
     model: str = "rf",
     model_params: dict | None = None,
@@ -72,8 +74,11 @@ def forget_experiment(
     conmu: ConMUSettings | None = None,
     original=None,
     gold=None,
+    shadows: Shadows | None = None,
+    n_shadows: int = N_SHADOWS,
+    seed: int = 0,
 ) -> dict:
-    """Train with ``participant``, forget them, compare with the gold retrained model.
+    """Train with ``participant``, forget them, measure against the gold retrained model.
 
     Parameters
     ----------
@@ -83,26 +88,33 @@ def forget_experiment(
         Feature columns.
     participant : str
         Who to forget (one of ``members``).
-    members, nonmembers : list of str
-        Trained and never-trained participants.
+    members, strangers : list of str
+        Trained and never-trained participants. The strangers are split into
+        calibration and evaluation sets (:func:`~eeg4students.unlearning.privacy.split_strangers`).
     model, model_params, unlearnable : see :func:`eeg4students.modelstore.build_estimator`
     strategy : {"retrain", "sharded", "conmu"}
     conmu : ConMUSettings | None
     original, gold : fitted estimators | None
         Reuse an already trained original (it is copied, not changed) or gold model.
+    shadows : Shadows | None
+        Reuse P's shadow models (of this model kind); None trains ``n_shadows``.
+    n_shadows : int
+    seed : int
+        Seed of the stranger split and the shadows.
 
     Returns
     -------
     result : dict
-        ``strategy`` (as run), ``note``, ``seconds`` (forgetting),
+        ``strategy`` (as run), ``note``, ``exact``, ``seconds`` (forgetting),
         ``retrain_seconds`` (fitting the gold model; None when it was given),
         ``times`` per stage, ``info``, ``report`` (from
-        :func:`forgetting_report`), and ``original``/``gold`` models for reuse.
+        :func:`~eeg4students.unlearning.metrics.forgetting_report`), and the
+        ``original``, ``gold`` and ``shadows`` for reuse.
     """
+    calibration, evaluation = split_strangers(strangers, seed)
     in_members = table["participant"].isin(members)
     remain = table[in_members & (table["participant"] != participant)]
     forget = table[table["participant"] == participant]
-    test = table[table["participant"].isin(nonmembers)]
 
     def template():
         return build_estimator(model, model_params, unlearnable)
@@ -112,7 +124,7 @@ def forget_experiment(
     retrain_seconds = None
     if gold is None:
         start = time.perf_counter()
-        gold = fit_estimator(build_estimator(model, model_params, unlearnable), remain, columns)
+        gold = fit_estimator(template(), remain, columns)
         retrain_seconds = time.perf_counter() - start
     outcome = apply_strategy(
         strategy,
@@ -122,20 +134,32 @@ def forget_experiment(
         remain,
         forget,
         columns,
-        nonmember=test,
+        calibration=table[table["participant"].isin(calibration)],
         conmu=conmu,
     )
-    X_f, y_f, _ = table_arrays(forget, columns)
+    if shadows is None:
+        shadows = fit_shadows(
+            table,
+            columns,
+            participant,
+            [*members, *evaluation],
+            len(members),
+            template,
+            n_shadows=n_shadows,
+            seed=seed,
+        )
     report = forgetting_report(
-        outcome.estimator,
-        gold,
-        forget=(X_f, y_f),
-        remain=table_arrays(remain, columns),
-        test=table_arrays(test, columns),
+        {"original": original, "model": outcome.estimator, "gold": gold},
+        forget=forget,
+        remain=remain,
+        test=table[table["participant"].isin(evaluation)],
+        columns=columns,
+        shadows=shadows,
     )
     return {
         "strategy": outcome.strategy,
         "note": outcome.note,
+        "exact": outcome.exact,
         "seconds": outcome.seconds,
         "retrain_seconds": retrain_seconds,
         "times": outcome.times,
@@ -143,6 +167,7 @@ def forget_experiment(
         "report": report,
         "original": original,
         "gold": gold,
+        "shadows": shadows,
     }
 
 
@@ -151,29 +176,35 @@ def sweep(
     columns: list[str],
     participant: str,
     members: list[str],
-    nonmembers: list[str],
+    strangers: list[str],
     *,
     model: str = "rf",
     grid: list[dict] | None = None,
     sharded_q: float | None = 0.25,
+    n_shadows: int = N_SHADOWS,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Forget one participant with retrain, sharded and every ConMU setting of a grid.
 
     ``sharded`` uses a sharded forest (``sharded_q`` of the trees per
-    participant; None leaves it out) trained in that form from the start.
+    participant; None leaves it out) trained in that form from the start, with
+    shadows of its own kind. Every ConMU setting starts from the same original
+    model and is judged with the same shadows and gold model as ``retrain``.
 
     Returns
     -------
     table : pandas.DataFrame
-        One row per setting: the knobs, ``seconds``, ``speedup`` over retrain,
-        ``test_accuracy``, ``forget_accuracy``, ``svc_auc``, ``auc_gap`` (to the
-        gold model), ``target_nonmember_share`` and ``gap``.
+        One row per setting: ``strategy``, ``setting`` (the knobs as text) and
+        the knobs, ``seconds``, ``speedup`` over retrain, ``test_accuracy``,
+        ``forget_accuracy`` (updated model), ``llr`` and ``threshold`` of P's
+        privacy check and ``forgotten``, the gold's ``gold_llr``,
+        ``noise_kept`` (noisy copies of P in the kept model) and ``note``.
     """
     from tqdm.auto import tqdm
 
     grid = grid or SWEEP_GRID
-    base = forget_experiment(table, columns, participant, members, nonmembers, model=model)
+    common = {"model": model, "n_shadows": n_shadows}
+    base = forget_experiment(table, columns, participant, members, strangers, **common)
     retrain_seconds = base["retrain_seconds"]
     rows = [_row("retrain", {}, base, retrain_seconds)]
     if sharded_q is not None:
@@ -182,25 +213,25 @@ def sweep(
             columns,
             participant,
             members,
-            nonmembers,
-            model=model,
+            strangers,
             strategy="sharded",
             unlearnable={"kind": "sharded", "q": sharded_q},
-            gold=base["gold"],
+            **common,
         )
-        rows.append(_row("sharded", {"q": sharded_q}, fast, retrain_seconds))
+        rows.append(_row("sharded", {"q": sharded_q}, fast, fast["retrain_seconds"]))
     jobs = (
         delayed(forget_experiment)(
             table,
             columns,
             participant,
             members,
-            nonmembers,
-            model=model,
+            strangers,
             strategy="conmu",
             conmu=ConMUSettings(**knobs),
             original=base["original"],
             gold=base["gold"],
+            shadows=base["shadows"],
+            **common,
         )
         for knobs in grid
     )
@@ -212,49 +243,87 @@ def sweep(
     return pd.DataFrame(rows)
 
 
+def _setting_text(strategy: str, knobs: dict) -> str:
+    if strategy == "sharded":
+        return f"q={knobs['q']}"
+    if strategy == "conmu":
+        band = "all" if knobs.get("band") is None else knobs["band"]
+        noise = knobs.get("noise_steps", 0)
+        return f"band={band}, noise={noise}" + (f", w={knobs['proxy_weight']}" if noise else "")
+    return ""
+
+
 def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> dict:
-    model, gold = result["report"]["model"], result["report"]["gold"]
+    report = result["report"]
+    model, gold = report["model"], report["gold"]
     seconds = result["seconds"]
     return {
         "strategy": strategy,
+        "setting": _setting_text(strategy, knobs),
         **{k: ("all" if v is None else v) for k, v in knobs.items()},
         "seconds": seconds,
         "speedup": retrain_seconds / seconds if seconds else float("nan"),
         "test_accuracy": model["test_accuracy"],
         "forget_accuracy": model["forget_accuracy"],
-        "svc_auc": model["svc_auc"],
-        "auc_gap": abs(model["svc_auc"] - gold["svc_auc"]),
-        "target_nonmember_share": model["target_nonmember_share"],
-        "gap": result["report"]["gap"],
+        "llr": model["privacy"]["llr"],
+        "threshold": model["privacy"]["threshold"],
+        "forgotten": model["privacy"]["forgotten"],
+        "gold_llr": gold["privacy"]["llr"],
+        "gold_forgotten": gold["privacy"]["forgotten"],
+        "original_forgotten": report["original"]["privacy"]["forgotten"],
+        "power": model["privacy"]["power"],
+        "noise_kept": result["info"].get("n_pseudo", 0),
+        "note": result["note"],
     }
 
 
+def frontier(results: pd.DataFrame) -> str:
+    """One sentence: which settings forgot P as well as the gold model and faster than retrain.
+
+    A setting qualifies when P's likelihood ratio is within the gold's spread
+    (at or below the 5%-false-positive threshold set by shadow models that
+    never saw P) and it ran faster than ``retrain``.
+    """
+    retrain = results.loc[results["strategy"] == "retrain", "seconds"].iloc[0]
+    good = results[(results["strategy"] != "retrain") & results["forgotten"]]
+    faster = good[good["seconds"] < retrain]
+    if faster.empty:
+        return (
+            "No setting was both faster than retrain and within the gold model's privacy spread "
+            f"({len(good)} of {len(results) - 1} were within it)."
+        )
+    names = ", ".join(f"{r.strategy} {r.setting}".strip() for r in faster.itertuples())
+    return (
+        f"Faster than retrain ({retrain:.2f} s) with P's privacy within the gold model's spread: "
+        f"{names}."
+    )
+
+
 def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """Privacy (attack AUC gap to gold) vs utility (test accuracy), sized by run time."""
-    fig = Figure(figsize=(6.5, 4.5))
+    """P's privacy (likelihood ratio above the threshold) vs accuracy, sized by run time."""
+    fig = Figure(figsize=(7.5, 5.0))
     ax = fig.subplots()
     sizes = 30 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
     palette = {"retrain": "tab:red", "sharded": "tab:green", "conmu": "tab:blue"}
     colours = [palette.get(s, "tab:gray") for s in results["strategy"]]
-    ax.scatter(results["auc_gap"], results["test_accuracy"], s=sizes, c=colours, alpha=0.7)
-    for _, row in results.iterrows():
-        label = {
-            "retrain": "retrain",
-            "sharded": f"sharded q={row.get('q')}",
-        }.get(
-            row["strategy"],
-            f"b={row.get('band')} n={row.get('noise_steps')} w={row.get('proxy_weight')}",
-        )
+    excess = results["llr"] - results["threshold"]
+    ax.scatter(excess, results["test_accuracy"], s=sizes, c=colours, alpha=0.7)
+    for row, x in zip(results.itertuples(), excess, strict=True):
         ax.annotate(
-            f"{label}\n{row['seconds']:.2f}s",
-            (row["auc_gap"], row["test_accuracy"]),
-            fontsize=6,
-            xytext=(3, 3),
+            f"{row.strategy} {row.setting}\n{row.seconds:.2f} s".strip(),
+            (x, row.test_accuracy),
+            fontsize=7,
+            xytext=(4, 4),
             textcoords="offset points",
         )
-    ax.set_xlabel("privacy: |attack AUC - gold model's| (lower is better)")
-    ax.set_ylabel("utility: accuracy on never-seen participants")
-    ax.set_title(title or "Forgetting trade-off (marker size: run time)", fontsize=9)
+    ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xscale("symlog")
+    ax.set_xlabel(
+        "P's likelihood ratio above the 5%-FPR threshold (<= 0: as a model that never saw P)"
+    )
+    ax.set_ylabel("accuracy on never-seen participants")
+    ax.set_title(title or "Forgetting one participant: privacy, utility, run time", fontsize=9)
+    ax.margins(x=0.15, y=0.1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return Path(path)

@@ -1,19 +1,26 @@
 """Forget a participant in a dataset: their files, their cached features, their influence.
 
-The steps, each safe to interrupt and repeat:
+The steps, each safe to interrupt and repeat, all under the dataset's lock
+(so a ``train``, ``features``, ``ingest`` or recording cannot interleave):
 
-1. **plan**: check the participant, make sure their features are cached for
-   every model that saw them, list their files with SHA-256 digests, and
-   write a journal (``derivatives/eeg4students/audit/pending.json``);
-2. **stage**: move their BIDS folder and cached features into a staging
-   folder, and rewrite ``participants.tsv`` and the quality tables without
-   them (each rewrite atomic);
+1. **plan** (:func:`plan_forget`, nothing written): check the participant,
+   every model file that saw them (refused unread if unsafe), that each such
+   model's training data is still as its card lists it (else only an
+   explicit ``refresh`` may retrain it), make sure their features are
+   cached, and list every file holding their data: their BIDS folder, any
+   file or folder named ``sub-P`` or ``sub-P_...`` elsewhere in the dataset
+   (partial recordings in ``sourcedata/``, other tools' derivatives, cached
+   features). The plan is written as a journal
+   (``derivatives/eeg4students/audit/pending.json``);
+2. **stage**: move those files into a staging folder, and rewrite
+   ``participants.tsv`` and the quality tables without them (each atomic);
 3. **models**: update every saved model whose card lists them with the
-   chosen strategy (model and card written atomically), from the remaining
-   windows; their own windows are read from the staging folder;
+   chosen strategy, on exactly the windows its card lists minus theirs
+   (:func:`~eeg4students.modelstore.card_training_table`; data added after
+   training never enters), their own windows read from the staging folder;
 4. **audit**: append the hash-chained record (files removed with digests,
-   models updated or untouched, exports to replace, strategy, settings,
-   metrics);
+   models updated with strategy, exactness and measured privacy, models
+   untouched, exports to replace) and note its hash on every updated card;
 5. **clean**: delete the staging folder and the journal.
 
 If the process dies, running ``forget`` again reads the journal and finishes
@@ -23,6 +30,7 @@ the audit log names the participant.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -32,35 +40,64 @@ from pathlib import Path
 
 import pandas as pd
 
-from eeg4students._files import atomic_write_json, atomic_write_text, sha256
+from eeg4students._files import atomic_write_json, atomic_write_text, checkpoint, sha256
 from eeg4students.errors import DatasetError
 from eeg4students.featureset import DERIVATIVE, compute_features, settings_key
 from eeg4students.modelstore import (
     CARD_FILE,
     SavedModel,
     build_estimator,
+    card_training_table,
     fit_estimator,
     list_models,
     load_model,
     make_card,
+    read_card,
     save_model,
     verify_model,
 )
-from eeg4students.store import Dataset
+from eeg4students.store import Dataset, read_tsv
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
-from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy, table_arrays
+from eeg4students.unlearning.privacy import N_SHADOWS, fit_shadows, split_strangers
+from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy
 
-JOURNAL = DERIVATIVE / "audit" / "pending.json"
-STAGING = DERIVATIVE / "audit" / "staging"
-#: Test hook: the process exits at the named step (crash-resume tests).
-CRASH_ENV = "EEG4STUDENTS_CRASH_AT"
+AUDIT_DIR = DERIVATIVE / "audit"
+JOURNAL = AUDIT_DIR / "pending.json"
+STAGING = AUDIT_DIR / "staging"
 
 
-def _checkpoint(name: str) -> None:
-    if os.environ.get(CRASH_ENV) == name:
-        os._exit(75)
+@dataclass
+class ForgetPlan:
+    """What forgetting a participant will do (see :func:`plan_forget`).
+
+    Attributes
+    ----------
+    participant : str
+    strategy : str
+        The strategy asked for.
+    files : list of dict
+        ``path`` (relative to the dataset), ``sha256`` and ``bytes`` of every
+        file that holds the participant's data.
+    models : list of dict
+        Per model that saw them: ``name``, ``strategy`` (what will run) and
+        ``exact``.
+    untouched : list of str
+        Models that never saw them.
+    exports : list of str
+        Exported copies of those models that this command cannot reach.
+    refresh : bool
+        Whether models are retrained on the dataset as it is now.
+    """
+
+    participant: str
+    strategy: str
+    files: list[dict] = field(default_factory=list)
+    models: list[dict] = field(default_factory=list)
+    untouched: list[str] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)
+    refresh: bool = False
 
 
 @dataclass
@@ -75,14 +112,15 @@ class ForgetResult:
     files_removed : list of dict
         ``path`` (relative to the dataset) and ``sha256`` of every file removed.
     models : list of dict
-        Per updated model: ``name``, ``strategy`` (as run), ``note``,
-        ``seconds`` and ``metrics`` (with ``--evaluate``).
+        Per updated model: ``name``, ``strategy`` (as run), ``exact``,
+        ``note``, ``seconds``, ConMU's ``calibration`` verdict, and
+        ``metrics`` (with ``evaluate``).
     untouched : list of str
         Models that never saw the participant.
     exports : list of str
         Exported copies that still hold the participant's influence.
     audit_entry : dict
-        The audit record appended.
+        The audit record appended; its ``hash`` is the chain's new head.
     """
 
     participant: str
@@ -94,17 +132,38 @@ class ForgetResult:
     audit_entry: dict = field(default_factory=dict)
 
 
+def _holds_participant(name: str, participant: str) -> bool:
+    return name == f"sub-{participant}" or name.startswith(f"sub-{participant}_")
+
+
+def _participant_paths(root: Path, participant: str) -> list[Path]:
+    """The top-most files and folders of the dataset named for the participant."""
+    found = []
+    skip = {root / AUDIT_DIR}
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        for name in sorted(dirs):
+            if here / name in skip:
+                dirs.remove(name)
+            elif _holds_participant(name, participant):
+                found.append(here / name)
+                dirs.remove(name)
+        found += [here / name for name in sorted(files) if _holds_participant(name, participant)]
+    return sorted(found)
+
+
 def _participant_files(root: Path, participant: str) -> list[Path]:
-    files = sorted((root / f"sub-{participant}").rglob("*"))
-    files += sorted((root / DERIVATIVE / "features").glob(f"*/sub-{participant}/*"))
-    return [f for f in files if f.is_file()]
+    files = []
+    for path in _participant_paths(root, participant):
+        files += [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return files
 
 
 def _without_participant(path: Path, participant: str) -> None:
     """Rewrite a TSV without the participant's rows (atomically), if it has any."""
     if not path.is_file():
         return
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table = read_tsv(path)
     column = "participant_id" if "participant_id" in table.columns else "participant"
     if column not in table.columns:
         return
@@ -115,22 +174,19 @@ def _without_participant(path: Path, participant: str) -> None:
 
 
 def _stage(root: Path, participant: str) -> None:
-    """Move the participant's folders into staging; rewrite shared tables without them."""
+    """Move the participant's files into staging; rewrite shared tables without them."""
     staging = root / STAGING
-    moves = [(root / f"sub-{participant}", staging / f"sub-{participant}")]
-    for folder in (root / DERIVATIVE / "features").glob(f"*/sub-{participant}"):
-        moves.append((folder, staging / "features" / folder.parent.name / folder.name))
-    for source, target in moves:
-        if source.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
+    for source in _participant_paths(root, participant):
+        target = staging / source.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
     _without_participant(root / "participants.tsv", participant)
     for table in (root / DERIVATIVE / "features").glob("*/*.tsv"):
         _without_participant(table, participant)
 
 
 def _staged_features(root: Path, participant: str, key: str) -> pd.DataFrame:
-    folder = root / STAGING / "features" / key / f"sub-{participant}"
+    folder = root / STAGING / DERIVATIVE / "features" / key / f"sub-{participant}"
     files = sorted(folder.glob("*_features.parquet"))
     if not files:
         raise DatasetError(
@@ -140,6 +196,27 @@ def _staged_features(root: Path, participant: str, key: str) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
+def _card_rows(table: pd.DataFrame, card: dict, participant: str) -> pd.DataFrame:
+    """The participant's windows the model was trained on (by recording and block)."""
+    listed = [
+        (r["recording"], b)
+        for r in card["trained_on"]["recordings"]
+        if r["participant"] == participant
+        for b in r.get("blocks", [])
+    ]
+    pairs = pd.MultiIndex.from_arrays([table["recording"], table["block"]])
+    return table[pairs.isin(listed)] if listed else table
+
+
+def _strangers(dataset: Dataset, card: dict, participant: str, pre, feat) -> pd.DataFrame:
+    """Windows of participants the model never saw (empty if there are none)."""
+    trained = set(card["trained_on"]["participants"])
+    people = [p for p in dataset.participants() if p not in trained and p != participant]
+    if not people:
+        return pd.DataFrame()
+    return compute_features(dataset, pre, feat, participants=people, progress=False).table
+
+
 def _update_model(
     dataset: Dataset,
     saved: SavedModel,
@@ -147,21 +224,30 @@ def _update_model(
     strategy: str,
     conmu: ConMUSettings | None,
     evaluate: bool,
+    refresh: bool,
+    n_shadows: int,
 ) -> dict:
     card = saved.card
     pre, feat = saved.preprocess, saved.features
-    trained = card["trained_on"]["participants"]
-    remaining = [p for p in trained if p != participant and p in dataset.participants()]
     key, _ = settings_key(pre, feat)
-    forget = _staged_features(dataset.root, participant, key)
-    features = compute_features(dataset, pre, feat, progress=False)
-    columns = features.feature_columns
-    remain = features.table[features.table["participant"].isin(remaining)]
-    nonmember = features.table[~features.table["participant"].isin(trained)]
+    if refresh:
+        people = [p for p in card["trained_on"]["participants"] if p != participant]
+        people = [p for p in people if p in dataset.participants()]
+        features = compute_features(dataset, pre, feat, participants=people, progress=False)
+        remain, columns = features.table, features.feature_columns
+        strategy = "retrain"
+    else:
+        remain, columns = card_training_table(dataset, card, without=participant)
+    forget = _card_rows(_staged_features(dataset.root, participant, key), card, participant)
+    strangers = _strangers(dataset, card, participant, pre, feat)
+    calibration, evaluation = split_strangers(
+        sorted(strangers["participant"].unique()) if len(strangers) else []
+    )
 
     def template():
         return build_estimator(card["model"], card.get("model_params"), card.get("unlearnable"))
 
+    original = copy.deepcopy(saved.estimator) if evaluate else None
     outcome = apply_strategy(
         strategy,
         saved.estimator,
@@ -170,18 +256,24 @@ def _update_model(
         remain,
         forget,
         columns,
-        nonmember=nonmember,
+        calibration=strangers[strangers["participant"].isin(calibration)] if calibration else None,
         conmu=conmu,
     )
     entry = {
         "name": card["name"],
         "strategy": outcome.strategy,
+        "exact": outcome.exact,
         "note": outcome.note,
+        "refresh": refresh,
         "seconds": round(outcome.seconds, 4),
         "times": {k: round(v, 4) for k, v in outcome.times.items()},
+        "calibration": outcome.info.get("calibration"),
     }
     if evaluate:
-        entry["metrics"] = _measure(outcome, template, remain, forget, nonmember, columns)
+        test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers
+        entry["metrics"] = _measure(
+            card, outcome, original, template, remain, forget, test, columns, n_shadows
+        )
     new_card = make_card(
         dataset,
         card["name"],
@@ -198,14 +290,19 @@ def _update_model(
     new_card["exports"] = card.get("exports", [])
     new_card["unlearning"] = [
         *card.get("unlearning", []),
-        {"strategy": outcome.strategy, "forgotten_at": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        {
+            "strategy": outcome.strategy,
+            "exact": outcome.exact,
+            "refresh": refresh,
+            "forgotten_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
     ]
     save_model(outcome.estimator, new_card, saved.path)
     return entry
 
 
-def _measure(outcome, template, remain, forget, nonmember, columns) -> dict:
-    """Metrics against the gold model retrained without the participant."""
+def _measure(card, outcome, original, template, remain, forget, test, columns, n_shadows) -> dict:
+    """The original, updated and gold models measured: accuracy and P's privacy."""
     start = time.perf_counter()
     gold = (
         outcome.estimator
@@ -215,76 +312,31 @@ def _measure(outcome, template, remain, forget, nonmember, columns) -> dict:
     retrain_seconds = (
         outcome.seconds if outcome.strategy == "retrain" else time.perf_counter() - start
     )
-    metrics = {"retrain_seconds": round(retrain_seconds, 4)}
-    metrics["speedup"] = round(retrain_seconds / max(outcome.seconds, 1e-9), 2)
-    X_f, y_f, _ = table_arrays(forget, columns)
-    if nonmember.empty:
-        metrics["note"] = (
-            "no participant in the dataset was left out of this model, so membership "
-            "attacks and test accuracy could not be measured"
-        )
-        metrics["forget_accuracy"] = float((outcome.estimator.predict(X_f) == y_f).mean())
-        return metrics
-    report = forgetting_report(
-        outcome.estimator,
-        gold,
-        forget=(X_f, y_f),
-        remain=table_arrays(remain, columns),
-        test=table_arrays(nonmember, columns),
+    participant = str(forget["participant"].iloc[0])
+    members = sorted({*remain["participant"].unique(), participant})
+    evaluation = sorted(test["participant"].unique()) if len(test) else []
+    shadows = fit_shadows(
+        pd.concat([remain, forget, test], ignore_index=True),
+        columns,
+        participant,
+        members + evaluation,
+        len(members),
+        template,
+        n_shadows=n_shadows,
     )
-    metrics.update(report)
-    return metrics
-
-
-def forget_participant(
-    dataset: Dataset | str | Path,
-    participant: str,
-    strategy: str = "retrain",
-    *,
-    conmu: ConMUSettings | None = None,
-    evaluate: bool = False,
-) -> ForgetResult:
-    """Delete a participant's data and remove their influence from every saved model.
-
-    Parameters
-    ----------
-    dataset : Dataset | str | Path
-        The dataset.
-    participant : str
-        The participant's label (without ``sub-``).
-    strategy : {"retrain", "sharded", "conmu"}
-        How models are updated (see :mod:`eeg4students.unlearning.strategies`).
-    conmu : ConMUSettings | None
-        ConMU's knobs, for ``strategy="conmu"``.
-    evaluate : bool
-        Also measure every updated model against the gold retrained one.
-
-    Returns
-    -------
-    result : ForgetResult
-
-    Raises
-    ------
-    DatasetError
-        If the participant is unknown (nothing is changed), or another
-        participant's forgetting was interrupted (finish that one first).
-    """
-    dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
-    root = dataset.root
-    if strategy not in STRATEGIES:
-        raise DatasetError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
-    journal_path = root / JOURNAL
-    with dataset.lock():
-        if journal_path.is_file():
-            journal = _read_journal(journal_path)
-            if journal["participant"] != participant:
-                raise DatasetError(
-                    f"Forgetting participant {journal['participant']!r} was interrupted; run "
-                    f"`eeg4students forget {root} --participant {journal['participant']}` first."
-                )
-        else:
-            journal = _plan(dataset, participant, strategy, conmu)
-        return _run(dataset, journal, conmu, evaluate)
+    report = forgetting_report(
+        {"original": original, "model": outcome.estimator, "gold": gold},
+        forget=forget,
+        remain=remain,
+        test=test,
+        columns=columns,
+        shadows=shadows,
+    )
+    return {
+        "retrain_seconds": round(retrain_seconds, 4),
+        "speedup": round(retrain_seconds / max(outcome.seconds, 1e-9), 2),
+        **report,
+    }
 
 
 _JOURNAL_FIELDS = ("participant", "strategy", "files", "models", "done", "results", "stage")
@@ -305,8 +357,42 @@ def _read_journal(path: Path) -> dict:
     return journal
 
 
-def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
+def plan_forget(
+    dataset: Dataset | str | Path,
+    participant: str,
+    strategy: str = "retrain",
+    *,
+    refresh: bool = False,
+) -> ForgetPlan:
+    """What forgetting a participant would change; nothing is written but feature caches.
+
+    Parameters
+    ----------
+    dataset : Dataset | str | Path
+        The dataset.
+    participant : str
+        The participant's label (without ``sub-``).
+    strategy : {"retrain", "sharded", "conmu"}
+    refresh : bool
+        Retrain models on the dataset as it is now (data added after training
+        enters), instead of exactly on what their cards list.
+
+    Returns
+    -------
+    plan : ForgetPlan
+
+    Raises
+    ------
+    DatasetError
+        If the participant is unknown.
+    ModelError
+        If a model file that saw them is unsafe or damaged, or (without
+        ``refresh``) its training data is no longer as its card lists it.
+    """
+    dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     root = dataset.root
+    if strategy not in STRATEGIES:
+        raise DatasetError(f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
     if participant not in dataset.participants():
         raise DatasetError(
             f"{root} has no participant {participant!r} (it has: "
@@ -314,40 +400,122 @@ def _plan(dataset: Dataset, participant: str, strategy: str, conmu) -> dict:
         )
     saved_models = list_models(dataset)
     models = [m for m in saved_models if participant in m.card["trained_on"]["participants"]]
+    planned = []
     for saved in models:
-        # A model file that would be refused later must stop the forgetting before any change.
+        # A model that would be refused, or could not be retrained exactly, stops the
+        # forgetting before anything changes.
         verify_model(saved.path)
-    for saved in models:
         compute_features(
             dataset, saved.preprocess, saved.features, participants=[participant], progress=False
         )
+        if not refresh:
+            card_training_table(dataset, saved.card, without=participant)
+        sharded = bool(saved.card.get("unlearnable"))
+        runs = "retrain" if refresh or (strategy == "sharded" and not sharded) else strategy
+        planned.append({"name": saved.card["name"], "strategy": runs, "exact": runs != "conmu"})
     files = [
-        {"path": str(f.relative_to(root)), "sha256": sha256(f)}
+        {"path": str(f.relative_to(root)), "sha256": sha256(f), "bytes": f.stat().st_size}
         for f in _participant_files(root, participant)
     ]
-    journal = {
-        "participant": participant,
-        "strategy": strategy,
-        "settings": conmu.as_dict() if (conmu and strategy == "conmu") else {},
-        "files": files,
-        "models": [m.card["name"] for m in models],
-        "untouched": sorted(m.card["name"] for m in saved_models if m not in models),
-        "done": [],
-        "results": [],
-        "stage": "planned",
-    }
-    atomic_write_json(root / JOURNAL, journal)
-    return journal
+    return ForgetPlan(
+        participant=participant,
+        strategy=strategy,
+        files=files,
+        models=planned,
+        untouched=sorted(m.card["name"] for m in saved_models if m not in models),
+        exports=sorted({e for m in models for e in m.card.get("exports", [])}),
+        refresh=refresh,
+    )
 
 
-def _run(dataset: Dataset, journal: dict, conmu, evaluate: bool) -> ForgetResult:
+def forget_participant(
+    dataset: Dataset | str | Path,
+    participant: str,
+    strategy: str = "retrain",
+    *,
+    conmu: ConMUSettings | None = None,
+    evaluate: bool = False,
+    refresh: bool = False,
+    n_shadows: int = N_SHADOWS,
+    key: bytes | None = None,
+) -> ForgetResult:
+    """Delete a participant's data and remove their influence from every saved model.
+
+    Parameters
+    ----------
+    dataset : Dataset | str | Path
+        The dataset.
+    participant : str
+        The participant's label (without ``sub-``).
+    strategy : {"retrain", "sharded", "conmu"}
+        How models are updated (see :mod:`eeg4students.unlearning.strategies`).
+    conmu : ConMUSettings | None
+        ConMU's knobs, for ``strategy="conmu"``.
+    evaluate : bool
+        Also measure every updated model against the gold retrained one and
+        check the participant's privacy with ``n_shadows`` shadow models.
+    refresh : bool
+        Retrain every model on the dataset as it is now, without the
+        participant (data added after training enters), instead of exactly on
+        what its card lists.
+    n_shadows : int
+        Shadow models per updated model for ``evaluate``.
+    key : bytes | None
+        Key of a keyed audit chain (see :mod:`eeg4students.unlearning.audit`).
+
+    Returns
+    -------
+    result : ForgetResult
+
+    Raises
+    ------
+    DatasetError
+        If the participant is unknown (nothing is changed), or another
+        participant's forgetting was interrupted (finish that one first).
+    ModelError
+        If a model that saw them is unsafe, damaged or cannot be retrained
+        exactly (nothing is changed).
+    """
+    dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
+    root = dataset.root
+    journal_path = root / JOURNAL
+    with dataset.lock():
+        if journal_path.is_file():
+            journal = _read_journal(journal_path)
+            if journal["participant"] != participant:
+                raise DatasetError(
+                    f"Forgetting participant {journal['participant']!r} was interrupted; run "
+                    f"`eeg4students forget {root} --participant {journal['participant']}` first."
+                )
+        else:
+            if key is not None:
+                audit.verify(root, key=key)
+            plan = plan_forget(dataset, participant, strategy, refresh=refresh)
+            journal = {
+                "participant": participant,
+                "strategy": strategy,
+                "settings": conmu.as_dict() if (conmu and strategy == "conmu") else {},
+                "files": [{"path": f["path"], "sha256": f["sha256"]} for f in plan.files],
+                "models": [m["name"] for m in plan.models],
+                "untouched": plan.untouched,
+                "refresh": refresh,
+                "done": [],
+                "results": [],
+                "stage": "planned",
+            }
+            atomic_write_json(journal_path, journal)
+        return _run(dataset, journal, conmu, evaluate, n_shadows, key)
+
+
+def _run(dataset: Dataset, journal: dict, conmu, evaluate, n_shadows, key) -> ForgetResult:
     root = dataset.root
     participant = journal["participant"]
+    refresh = bool(journal.get("refresh"))
     if journal["stage"] == "planned":
         _stage(root, participant)
         journal["stage"] = "staged"
         atomic_write_json(root / JOURNAL, journal)
-    _checkpoint("staged")
+    checkpoint("staged")
     if journal["stage"] == "staged":
         for name in journal["models"]:
             if name in journal["done"]:
@@ -362,34 +530,45 @@ def _run(dataset: Dataset, journal: dict, conmu, evaluate: bool) -> ForgetResult
                 }
             else:
                 entry = _update_model(
-                    dataset, saved, participant, journal["strategy"], conmu, evaluate
+                    dataset,
+                    saved,
+                    participant,
+                    journal["strategy"],
+                    conmu,
+                    evaluate,
+                    refresh,
+                    n_shadows,
                 )
             journal["done"].append(name)
             journal["results"].append(entry)
             atomic_write_json(root / JOURNAL, journal)
-            _checkpoint("model")
+            checkpoint("model")
         exports = []
         for name in journal["models"]:
-            card = json.loads((root / DERIVATIVE / "models" / name / CARD_FILE).read_text())
-            exports += card.get("exports", [])
+            exports += read_card(root / DERIVATIVE / "models" / name / CARD_FILE).get(
+                "exports", []
+            )
         record = {
             "action": "forget",
             "participant": participant,
             "strategy": journal["strategy"],
             "settings": journal["settings"],
+            "refresh": refresh,
             "files_removed": journal["files"],
             "models_updated": journal["results"],
             "models_untouched": journal["untouched"],
             "exports_to_replace": sorted(set(exports)),
         }
-        entry = audit.append(root, record)
+        entry = audit.append(root, record, key=key)
         journal["stage"] = "audited"
         journal["audit_seq"] = entry["seq"]
         atomic_write_json(root / JOURNAL, journal)
-    _checkpoint("audited")
+    checkpoint("audited")
+    entry = next(e for e in audit.read_log(root) if e["seq"] == journal["audit_seq"])
+    for name in journal["models"]:
+        _note_audit(root / DERIVATIVE / "models" / name, entry)
     shutil.rmtree(root / STAGING, ignore_errors=True)
     (root / JOURNAL).unlink(missing_ok=True)
-    entry = next(e for e in audit.read_log(root) if e["seq"] == journal["audit_seq"])
     return ForgetResult(
         participant=participant,
         strategy=journal["strategy"],
@@ -399,3 +578,12 @@ def _run(dataset: Dataset, journal: dict, conmu, evaluate: bool) -> ForgetResult
         exports=entry["exports_to_replace"],
         audit_entry=entry,
     )
+
+
+def _note_audit(folder: Path, entry: dict) -> None:
+    """Record the audit entry on the card's last unlearning record (idempotent)."""
+    card = read_card(folder / CARD_FILE)
+    records = card.get("unlearning") or []
+    if records and records[-1].get("audit_seq") is None:
+        records[-1] = {**records[-1], "audit_seq": entry["seq"], "audit_hash": entry["hash"]}
+        atomic_write_json(folder / CARD_FILE, card)

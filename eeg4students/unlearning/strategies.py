@@ -3,7 +3,7 @@
 - ``retrain`` (exact, the gold standard): refit the whole pipeline (scaling,
   hyperparameters, TMV ranking) on the remaining windows.
 - ``sharded`` (exact, fast): for models trained in the sharded form
-  (:mod:`eeg4students.unlearning.sharded`), refit only the trees or shard
+  (:mod:`eeg4students.models.sharded`), refit only the trees or shard
   that saw the participant. Any other model is refit with ``retrain``, and
   the outcome says so.
 - ``conmu`` (approximate, controllable): :func:`~eeg4students.unlearning.conmu.conmu_forget`.
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.models import ParticipantUnlearning
 from eeg4students.modelstore import TRAIN_ORDER, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget
 
@@ -40,7 +41,7 @@ class Outcome:
     times : dict of str to float
         Seconds per stage.
     info : dict
-        Strategy details (ConMU's selection size and noise steps).
+        Strategy details (ConMU's selection size, noise steps and calibration).
     """
 
     estimator: object
@@ -48,6 +49,11 @@ class Outcome:
     note: str = ""
     times: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        """Whether the model now equals one trained without the participant."""
+        return self.strategy in ("retrain", "sharded")
 
     @property
     def seconds(self) -> float:
@@ -74,7 +80,7 @@ def apply_strategy(
     forget: pd.DataFrame,
     columns: list[str],
     *,
-    nonmember: pd.DataFrame | None = None,
+    calibration: pd.DataFrame | None = None,
     conmu: ConMUSettings | None = None,
 ) -> Outcome:
     """Remove ``participant``'s influence from ``model``.
@@ -94,8 +100,9 @@ def apply_strategy(
         Feature table of the participant's windows.
     columns : list of str
         Feature columns.
-    nonmember : pandas.DataFrame | None
-        Windows of participants the model never saw (ConMU's stopping test).
+    calibration : pandas.DataFrame | None
+        Windows of calibration strangers: participants the model never saw,
+        kept apart from those any reported figure uses (ConMU's stopping rule).
     conmu : ConMUSettings | None
         ConMU's knobs.
 
@@ -108,24 +115,24 @@ def apply_strategy(
             f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}."
         )
     X, y, blocks, participants = _arrays(remain, columns)
-    if strategy == "sharded" and hasattr(model, "forget"):
+    if strategy == "sharded" and isinstance(model, ParticipantUnlearning):
         start = time.perf_counter()
         model.forget(participant, X, y, participants)
         return Outcome(model, "sharded", times={"refit_parts": time.perf_counter() - start})
     if strategy == "conmu":
-        other = None
-        if nonmember is not None and len(nonmember):
-            nx, ny, _, np_ = _arrays(nonmember, columns)
-            other = (nx, ny, np_)
+        strangers = None
+        if calibration is not None and len(calibration):
+            cx, cy, _, cp = _arrays(calibration, columns)
+            strangers = (cx, cy, cp)
         updated, info = conmu_forget(
             model,
             template(),
             remain=(X, y, blocks, participants),
-            forget=forget[columns].to_numpy(dtype=float),
-            nonmember=other,
+            forget=(forget[columns].to_numpy(dtype=float), forget["task"].to_numpy()),
+            calibration=strangers,
             settings=conmu,
         )
-        return Outcome(updated, "conmu", times=info.pop("times"), info=info)
+        return Outcome(updated, "conmu", info.pop("note"), info.pop("times"), info)
     note = ""
     if strategy == "sharded":
         note = "not trained in the sharded form: refit with retrain"

@@ -13,17 +13,19 @@ exactly the model that would have been trained from the start without them
   participants: small ``q`` forgets faster but grows trees on less data.
 - :class:`SISAEnsemble` (RBF SVM and the others): participants are split
   into ``n_shards`` disjoint shards (by label and seed); one model per shard;
-  prediction is the majority vote of the shards (ties: the first shard's
-  label in shard order). Forgetting refits one shard: about ``1 / n_shards``
-  of the work. More shards forget faster but each model sees less data.
+  prediction is the majority vote of the shards (ties: the first class).
+  Forgetting refits one shard: about ``1 / n_shards`` of the work. More
+  shards forget faster but each model sees less data.
 - :class:`UnlearnableTMV`: Time Majority Voting over a sharded forest and a
   SISA SVM. Its bases are ranked by out-of-participant accuracy: every
   participant's windows are predicted by the trees or shards that never saw
   them, which costs predictions only and is recomputed after forgetting.
 
-All three take the participant of every window at fit (``participants=``)
-and offer ``forget(participant, X, y, participants)`` given the remaining
-training data in the same row order.
+All three are scikit-learn classifiers that take the participant of every
+window as ``groups`` at fit (without ``groups`` every window counts as its
+own participant) and offer ``forget(participant, X, y, groups)`` given the
+remaining training windows in the same row order; forgetting a participant
+the model never saw raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ import hashlib
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from eeg4students.models.tmv import TimeMajorityVoting
 
@@ -45,13 +51,14 @@ def _stable(seed: int, label: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def _check_participants(participants, n: int) -> np.ndarray:
-    if participants is None:
-        raise ValueError("Sharded models need the participant of every window (participants=).")
-    participants = np.asarray(participants).astype(str)
-    if len(participants) != n:
-        raise ValueError("participants must have one entry per window.")
-    return participants
+def _participants(groups, n: int) -> np.ndarray:
+    """Participant label of every window as text; each window its own without groups."""
+    if groups is None:
+        return np.array([f"row{i}" for i in range(n)])
+    groups = np.asarray(groups).astype(str)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must hold one participant per window ({n}), not {groups.shape}.")
+    return groups
 
 
 def _vote_proba(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -59,7 +66,25 @@ def _vote_proba(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.stack([(labels == c).mean(axis=0) for c in classes], axis=1)
 
 
-class ShardedForest(ClassifierMixin, BaseEstimator):
+class ParticipantUnlearning:
+    """What the sharded models share: a participant's influence can be removed exactly.
+
+    Subclasses set ``participants_`` at fit (the participants they saw) and
+    implement ``forget``.
+    """
+
+    def _check_known(self, participant: str) -> str:
+        check_is_fitted(self)
+        participant = str(participant)
+        if participant not in self.participants_:
+            raise ValueError(
+                f"The model never saw participant {participant!r}; it saw "
+                f"{len(self.participants_)} participants."
+            )
+        return participant
+
+
+class ShardedForest(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
     """Random Forest whose trees each see only some participants.
 
     Parameters
@@ -78,6 +103,8 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
+    participants_ : list of str
+        The participants the forest was trained on (after forgetting: still holds).
     assignment_ : dict of str to ndarray
         Trees that saw each participant.
     estimators_ : list of DecisionTreeClassifier | None
@@ -112,52 +139,59 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
                 members[t].append(person)
         return [np.flatnonzero(np.isin(participants, m)) for m in members]
 
-    def fit(self, X, y, participants=None):
+    def fit(self, X, y, groups=None):
         """Grow every tree on the windows of its participants.
 
         Parameters
         ----------
         X : array-like, shape (n_windows, n_features)
         y : array-like, shape (n_windows,)
-        participants : array-like, shape (n_windows,)
+        groups : array-like, shape (n_windows,) | None
             Participant label of every window.
 
         Returns
         -------
         self : ShardedForest
         """
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        participants = _participants(groups, len(X))
         if not 0 < self.q <= 1:
             raise ValueError(f"q must be in (0, 1], not {self.q}")
         self.classes_ = np.unique(y)
-        self.n_features_in_ = X.shape[1]
-        self.assignment_ = {p: self.trees_of(p) for p in np.unique(participants)}
+        self.participants_ = sorted(np.unique(participants).tolist())
+        self.assignment_ = {p: self.trees_of(p) for p in self.participants_}
         rows = self._rows_per_tree(participants)
         self.estimators_ = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._grow)(t, X, y, rows[t]) for t in range(self.n_estimators)
         )
         return self
 
-    def forget(self, participant: str, X, y, participants):
+    def forget(self, participant: str, X, y, groups):
         """Regrow the trees that saw ``participant`` from the remaining windows.
 
         Parameters
         ----------
         participant : str
             Who to forget.
-        X, y, participants : array-like
+        X, y, groups : array-like
             The remaining training windows (without ``participant``), in the
-            same order as at fit.
+            same order as at fit, and their participants.
 
         Returns
         -------
         self : ShardedForest
+
+        Raises
+        ------
+        ValueError
+            If the forest never saw ``participant``.
         """
-        check_is_fitted(self)
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
-        affected = self.assignment_.pop(str(participant), np.array([], dtype=int))
+        participant = self._check_known(participant)
+        X, y = validate_data(self, X, y, dtype=np.float64, reset=False)
+        participants = _participants(groups, len(X))
+        affected = self.assignment_.pop(participant)
+        self.participants_ = [p for p in self.participants_ if p != participant]
         rows = self._rows_per_tree(participants)
         grown = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._grow)(t, X, y, rows[t]) for t in affected
@@ -175,7 +209,7 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X, trees=None):
         """Mean class probability over the (given) trees, shape (n_windows, n_classes)."""
         check_is_fitted(self)
-        X = np.asarray(X, dtype=float)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         chosen = range(self.n_estimators) if trees is None else trees
         total, count = np.zeros((len(X), len(self.classes_))), 0
         for t in chosen:
@@ -186,14 +220,15 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class per window."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
-    def out_of_participant_score(self, X, y, participants) -> float:
+    def out_of_participant_score(self, X, y, groups) -> float:
         """Accuracy on each participant's windows by the trees that never saw them.
 
         Parameters
         ----------
-        X, y, participants : array-like
+        X, y, groups : array-like
             Training windows, labels and participants.
 
         Returns
@@ -202,8 +237,9 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
             NaN when every tree saw every participant (q = 1).
         """
         check_is_fitted(self)
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        y = np.asarray(y)
+        participants = _participants(groups, len(X))
         seen_by = [set() for _ in range(self.n_estimators)]
         for person, trees in self.assignment_.items():
             for t in trees:
@@ -222,13 +258,13 @@ class ShardedForest(ClassifierMixin, BaseEstimator):
         return float(np.mean(predicted == y[judged]))
 
 
-class SISAEnsemble(ClassifierMixin, BaseEstimator):
+class SISAEnsemble(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
     """One model per disjoint shard of participants, majority vote.
 
     Parameters
     ----------
-    estimator : estimator
-        The model of each shard (e.g. the RBF SVM pipeline).
+    estimator : estimator | None
+        The model of each shard; None uses the RBF SVM with standardisation.
     n_shards : int
         Number of shards.
     random_state : int
@@ -237,6 +273,7 @@ class SISAEnsemble(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray
+    participants_ : list of str
     shard_of_ : dict of str to int
         Shard of each participant.
     estimators_ : list of estimator | None
@@ -256,40 +293,60 @@ class SISAEnsemble(ClassifierMixin, BaseEstimator):
         rows = np.flatnonzero([self.shard_of(p) == s for p in participants])
         if not len(rows) or len(np.unique(y[rows])) < 2:
             return None
-        return clone(self.estimator).fit(X[rows], y[rows])
+        base = self.estimator if self.estimator is not None else _default_svm()
+        return clone(base).fit(X[rows], y[rows])
 
-    def fit(self, X, y, participants=None):
+    def fit(self, X, y, groups=None):
         """Fit one model per shard of participants.
 
         Parameters
         ----------
         X : array-like, shape (n_windows, n_features)
         y : array-like, shape (n_windows,)
-        participants : array-like, shape (n_windows,)
+        groups : array-like, shape (n_windows,) | None
             Participant label of every window.
 
         Returns
         -------
         self : SISAEnsemble
+
+        Raises
+        ------
+        ValueError
+            If no shard holds two classes (nothing to learn).
         """
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        if self.n_shards < 1:
+            raise ValueError(f"n_shards must be at least 1, not {self.n_shards}")
+        participants = _participants(groups, len(X))
         self.classes_ = np.unique(y)
-        self.n_features_in_ = X.shape[1]
-        self.shard_of_ = {p: self.shard_of(p) for p in np.unique(participants)}
+        self.participants_ = sorted(np.unique(participants).tolist())
+        self.shard_of_ = {p: self.shard_of(p) for p in self.participants_}
         self.estimators_ = Parallel()(
             delayed(self._fit_shard)(s, X, y, participants) for s in range(self.n_shards)
         )
+        if not self._live():
+            raise ValueError(
+                "No shard holds more than one class; SISAEnsemble needs two classes in a shard "
+                "(use fewer shards)."
+            )
         return self
 
-    def forget(self, participant: str, X, y, participants):
-        """Refit the shard that held ``participant`` from its remaining windows."""
-        check_is_fitted(self)
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
-        shard = self.shard_of_.pop(str(participant), None)
-        if shard is not None:
-            self.estimators_[shard] = self._fit_shard(shard, X, y, participants)
+    def forget(self, participant: str, X, y, groups):
+        """Refit the shard that held ``participant`` from its remaining windows.
+
+        Raises
+        ------
+        ValueError
+            If the ensemble never saw ``participant``.
+        """
+        participant = self._check_known(participant)
+        X, y = validate_data(self, X, y, dtype=np.float64, reset=False)
+        participants = _participants(groups, len(X))
+        shard = self.shard_of_.pop(participant)
+        self.participants_ = [p for p in self.participants_ if p != participant]
+        self.estimators_[shard] = self._fit_shard(shard, X, y, participants)
         return self
 
     def _labels(self, X, shards) -> np.ndarray:
@@ -301,27 +358,20 @@ class SISAEnsemble(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Share of shard votes per class, shape (n_windows, n_classes)."""
         check_is_fitted(self)
-        X = np.asarray(X, dtype=float)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         return _vote_proba(self.classes_, self._labels(X, self._live()))
 
     def predict(self, X):
-        """Majority label of the shards (ties: the earliest shard's label)."""
-        check_is_fitted(self)
-        X = np.asarray(X, dtype=float)
-        labels = self._labels(X, self._live())
-        votes = _vote_proba(self.classes_, labels)
-        best = votes.max(axis=1, keepdims=True)
-        out = labels[0].copy()
-        for i in range(len(X)):
-            tied = set(self.classes_[votes[i] == best[i]])
-            out[i] = next(label for label in labels[:, i] if label in tied)
-        return out
+        """Majority label of the shards (ties: the first class), as ``predict_proba`` says."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
-    def out_of_participant_score(self, X, y, participants) -> float:
+    def out_of_participant_score(self, X, y, groups) -> float:
         """Accuracy on each participant's windows by the shards that never saw them."""
         check_is_fitted(self)
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
-        participants = _check_participants(participants, len(X))
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        y = np.asarray(y)
+        participants = _participants(groups, len(X))
         correct = []
         for person in np.unique(participants):
             others = self._live(exclude=self.shard_of(person))
@@ -332,28 +382,54 @@ class SISAEnsemble(ClassifierMixin, BaseEstimator):
         return float(np.concatenate(correct).mean()) if correct else float("nan")
 
 
-class UnlearnableTMV(TimeMajorityVoting):
+def _default_svm():
+    return make_pipeline(StandardScaler(), SVC(kernel="rbf"))
+
+
+class UnlearnableTMV(ParticipantUnlearning, TimeMajorityVoting):
     """Time Majority Voting over sharded bases, ranked by out-of-participant accuracy.
 
     Parameters
     ----------
-    estimators : list of (str, estimator)
-        Sharded bases (:class:`ShardedForest`, :class:`SISAEnsemble`).
+    estimators : list of (str, estimator) | None
+        Sharded bases (:class:`ShardedForest`, :class:`SISAEnsemble`); None
+        uses a sharded forest and a SISA RBF SVM.
     mode, k : see :class:`~eeg4students.models.TimeMajorityVoting`
+
+    Notes
+    -----
+    ``groups`` at fit are participants (as for the other sharded models),
+    not task blocks: the bases are ranked across participants.
     """
 
     def __init__(self, estimators=None, mode="block", k=5):
-        super().__init__(estimators=estimators, mode=mode, k=k)
+        self.estimators = estimators
+        self.mode = mode
+        self.k = k
 
-    def fit(self, X, y, groups=None, prefitted=None, participants=None):
-        """Fit the sharded bases and rank them (``groups`` is accepted and unused)."""
-        X, y = np.asarray(X, dtype=float), np.asarray(y)
+    def _bases(self):
+        if self.estimators is not None:
+            return list(self.estimators)
+        return [("rf", ShardedForest()), ("svm", SISAEnsemble())]
+
+    def fit(self, X, y, groups=None):
+        """Fit the sharded bases on the participants in ``groups`` and rank them.
+
+        Returns
+        -------
+        self : UnlearnableTMV
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        if self.mode not in ("block", "causal"):
+            raise ValueError(f"mode must be 'block' or 'causal', not {self.mode!r}")
+        participants = _participants(groups, len(X))
+        bases = self._bases()
+        if len(bases) < 2:
+            raise ValueError("UnlearnableTMV needs at least two base estimators.")
         self.classes_ = np.unique(y)
-        self.n_features_in_ = X.shape[1]
-        self.bases_ = [
-            (name, clone(base).fit(X, y, participants=participants))
-            for name, base in self.estimators
-        ]
+        self.participants_ = sorted(np.unique(participants).tolist())
+        self.bases_ = [(name, clone(base).fit(X, y, groups=participants)) for name, base in bases]
         self._rank(X, y, participants)
         return self
 
@@ -369,9 +445,19 @@ class UnlearnableTMV(TimeMajorityVoting):
         self.ranking_ = [self.bases_[i][0] for i in order]
         self.estimators_ = [self.bases_[i][1] for i in order[:2]]
 
-    def forget(self, participant: str, X, y, participants):
-        """Make every base forget ``participant``, then rank them again."""
+    def forget(self, participant: str, X, y, groups):
+        """Make every base forget ``participant``, then rank them again.
+
+        Raises
+        ------
+        ValueError
+            If the model never saw ``participant``.
+        """
+        participant = self._check_known(participant)
+        X, y = validate_data(self, X, y, dtype=np.float64, reset=False)
+        participants = _participants(groups, len(X))
         for _, base in self.bases_:
             base.forget(participant, X, y, participants)
+        self.participants_ = [p for p in self.participants_ if p != participant]
         self._rank(X, y, participants)
         return self
