@@ -1,27 +1,34 @@
-"""Forgetting one participant: run time, utility and privacy of every strategy.
+"""Forgetting one participant at a time: run time, utility and P's privacy of every strategy.
 
-On a simulated cohort (40 participants by default, one short session each)
-and on the real Muse recordings (4 participants), a quarter of the
-participants are held out as never-seen non-members; the rest train the
-models. Several members are forgotten in turn with:
+On a simulated cohort (40 participants by default, one session each) and on
+the real Muse recordings (4 participants), a quarter of the participants are
+never-seen strangers (half kept for ConMU's stopping rule, half for the
+figures) and the rest train the models. Several members are forgotten in
+turn, each with:
 
 - ``retrain`` (the gold standard: a 300-tree Random Forest refit without P),
 - ``sharded`` (a sharded forest, ``q`` of the trees per participant, trained
   in that form from the start; forgetting regrows only P's trees),
-- ``conmu`` with every setting of ``SWEEP_GRID``.
+- ``conmu`` with every setting of ``SWEEP_GRID``,
 
-Exact strategies are compared with the plain forest retrained without P;
-a sharded forest forgets into exactly the sharded forest retrained without
-P (tests/test_unlearning.py proves it), so against that gold its gaps are 0.
+and ``none`` (the original model, nothing forgotten) shows what the attack
+sees when nothing is done.
 
-For each it prints run time and speed-up over retrain, test accuracy on the
-never-seen participants, P's (forget) accuracy, the SVC membership attack's
-AUC and its gap to the gold model's, and the share of P's windows the attack
-calls non-members; then, over the participants forgotten in turn, the mean
-and 95% confidence interval of (forget accuracy - test accuracy): at or
-below zero means P is classified no better than a stranger.
+Privacy is measured on P with the participant-level likelihood-ratio attack
+of :mod:`eeg4students.unlearning.privacy`: for each forgotten participant,
+shadow models of the strategy's model kind trained with and without P give
+P's "in" and "out" score distributions. Positives are P's LLR under the
+updated model; negatives are P's LLR under held-out shadow models that never
+saw P (each left out of the "out" fit in turn). The table gives the attack's
+AUC (0.5: updated models look like models that never saw P) and its true-
+positive rate at 5% false positives, over all forgotten participants, and the
+share of them that pass the check (and that are over-forgotten: scored lower
+than any model that never saw them would, which singles them out too).
+Utility: accuracy on the evaluation strangers and its gap to the gold model,
+and on P's own windows.
 
-    .venv/bin/python benchmarks/bench_unlearning.py [--participants 40] [--forget 5] [--q 0.1]
+    .venv/bin/python benchmarks/bench_unlearning.py [--participants 40] [--forget 8]
+        [--shadows 16] [--q 0.1] [--only simulated|real] [--n-jobs 2]
 """
 
 from __future__ import annotations
@@ -34,35 +41,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _data import real_dataset
-from scipy import stats
 
 from eeg4students.featureset import compute_features
+from eeg4students.parallel import backend
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.unlearning.conmu import ConMUSettings
-from eeg4students.unlearning.experiment import (
-    SWEEP_GRID,
-    forget_experiment,
-    split_members,
-)
+from eeg4students.unlearning.experiment import SWEEP_GRID, forget_experiment, split_members
+from eeg4students.unlearning.privacy import attack_summary
 
 
-def run(name: str, root: Path, n_forget: int, q: float) -> pd.DataFrame:
+def _negatives(shadows) -> list[float]:
+    """P's LLR under each "out" shadow, judged without it (held out of the out fit)."""
+    return [shadows.llr(s, leave_out=k) for k, s in enumerate(shadows.out_scores)]
+
+
+def run(name: str, root: Path, n_forget: int, q: float, n_shadows: int) -> pd.DataFrame:
     features = compute_features(root, progress=False)
     table, columns = features.table, features.feature_columns
     people = sorted(table["participant"].unique())
     members, strangers = split_members(people, 0.25, seed=0)
     print(
         f"\n## {name}: {len(people)} participants ({len(members)} members, "
-        f"{len(strangers)} never seen), {len(table)} windows"
+        f"{len(strangers)} never seen), {len(table)} windows, {n_shadows} shadows per target"
     )
     sharded = {"kind": "sharded", "q": q}
     rows, original, original_sharded = [], None, None
+    common = {"n_shadows": n_shadows}
     for participant in members[:n_forget]:
+        start = time.perf_counter()
         base = forget_experiment(
-            table, columns, participant, members, strangers, original=original
+            table, columns, participant, members, strangers, original=original, **common
         )
         original, retrain_s = base["original"], base["retrain_seconds"]
-        rows.append(_row(participant, "retrain", "", base, retrain_s))
+        negatives = _negatives(base["shadows"])
+        rows.append(_row(participant, "none", "original", base, retrain_s, negatives, "original"))
+        rows.append(_row(participant, "retrain", "", base, retrain_s, negatives))
         fast = forget_experiment(
             table,
             columns,
@@ -73,9 +86,12 @@ def run(name: str, root: Path, n_forget: int, q: float) -> pd.DataFrame:
             unlearnable=sharded,
             original=original_sharded,
             gold=base["gold"],
+            **common,
         )
         original_sharded = fast["original"]
-        rows.append(_row(participant, "sharded", f"q={q}", fast, retrain_s))
+        rows.append(
+            _row(participant, "sharded", f"q={q}", fast, retrain_s, _negatives(fast["shadows"]))
+        )
         for knobs in SWEEP_GRID:
             result = forget_experiment(
                 table,
@@ -87,69 +103,85 @@ def run(name: str, root: Path, n_forget: int, q: float) -> pd.DataFrame:
                 conmu=ConMUSettings(**knobs),
                 original=original,
                 gold=base["gold"],
+                shadows=base["shadows"],
+                reference=base["report"],
+                **common,
             )
             label = " ".join(f"{k}={v}" for k, v in knobs.items())
-            rows.append(_row(participant, "conmu", label, result, retrain_s))
+            rows.append(_row(participant, "conmu", label, result, retrain_s, negatives))
+        print(f"  {participant}: {time.perf_counter() - start:.0f} s")
     frame = pd.DataFrame(rows)
-    summary = frame.groupby(["strategy", "settings"], sort=False).agg(
-        seconds=("seconds", "mean"),
-        speedup=("speedup", "mean"),
-        test_acc=("test_accuracy", "mean"),
-        test_gap=("test_gap", "mean"),
-        forget_acc=("forget_accuracy", "mean"),
-        auc=("svc_auc", "mean"),
-        auc_gap=("auc_gap", "mean"),
-        p_nonmember=("nonmember_share", "mean"),
-    )
-    with pd.option_context("display.width", 200):
-        print(summary.round(3).to_string())
-    print("\nforget accuracy - never-seen accuracy, mean [95% CI] over participants forgotten:")
+    summary = []
     for (strategy, settings), group in frame.groupby(["strategy", "settings"], sort=False):
-        diff = group["forget_accuracy"] - group["test_accuracy"]
-        half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-        print(
-            f"  {strategy:8s} {settings:40s} {diff.mean():+.3f} [{diff.mean() - half:+.3f}, "
-            f"{diff.mean() + half:+.3f}]"
+        attack = attack_summary(group["llr"], np.concatenate(group["negatives"].to_list()))
+        summary.append(
+            {
+                "strategy": strategy,
+                "settings": settings,
+                "seconds": group["seconds"].mean(),
+                "speedup": group["speedup"].mean(),
+                "test_acc": group["test_accuracy"].mean(),
+                "test_gap_pt": 100 * group["test_gap"].mean(),
+                "P_acc": group["forget_accuracy"].mean(),
+                "attack_auc": attack["auc"],
+                "tpr_at_5%": attack["tpr"],
+                "forgotten": group["forgotten"].mean(),
+                "over_forgotten": (group["verdict"] == "over-forgotten").mean(),
+            }
         )
+    summary = pd.DataFrame(summary)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.round(3).to_string(index=False))
     return summary
 
 
-def _row(participant, strategy, settings, result, retrain_seconds) -> dict:
-    model, gold = result["report"]["model"], result["report"]["gold"]
+def _row(participant, strategy, settings, result, retrain_seconds, negatives, which="model"):
+    report = result["report"]
+    entry, gold = report[which], report["gold"]
+    seconds = 0.0 if which == "original" else result["seconds"]
     return {
         "participant": participant,
         "strategy": strategy,
         "settings": settings,
-        "seconds": result["seconds"],
-        "speedup": retrain_seconds / max(result["seconds"], 1e-9),
-        "test_accuracy": model["test_accuracy"],
-        "test_gap": model["test_accuracy"] - gold["test_accuracy"],
-        "forget_accuracy": model["forget_accuracy"],
-        "svc_auc": model["svc_auc"],
-        "auc_gap": model["svc_auc"] - gold["svc_auc"],
-        "nonmember_share": model["target_nonmember_share"],
+        "seconds": seconds,
+        "speedup": retrain_seconds / max(seconds, 1e-9) if seconds else float("nan"),
+        "test_accuracy": entry["test_accuracy"],
+        "test_gap": entry["test_accuracy"] - gold["test_accuracy"],
+        "forget_accuracy": entry["forget_accuracy"],
+        "llr": entry["privacy"]["llr"],
+        "forgotten": entry["privacy"]["forgotten"],
+        "verdict": entry["privacy"]["verdict"],
+        "negatives": negatives,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=40)
-    parser.add_argument("--forget", type=int, default=5, help="members forgotten in turn")
+    parser.add_argument("--forget", type=int, default=8, help="members forgotten in turn")
+    parser.add_argument("--shadows", type=int, default=16, help="shadow models per target")
     parser.add_argument("--q", type=float, default=0.1, help="sharded forest: trees per person")
     parser.add_argument("--only", choices=("real", "simulated"))
+    parser.add_argument("--n-jobs", type=int, default=2, help="parallel shadow fits")
     args = parser.parse_args()
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, backend(n_jobs=args.n_jobs):
         if args.only != "real":
             root = Path(tmp) / "sim"
             simulate_to_dataset(
                 root, args.participants, 1, seed=0, task_seconds=20, progress=False
             )
-            run(f"simulated cohort of {args.participants}", root, args.forget, args.q)
+            run(
+                f"simulated cohort of {args.participants}",
+                root,
+                args.forget,
+                args.q,
+                args.shadows,
+            )
         if args.only != "simulated":
             dataset = real_dataset(Path(tmp) / "muse")
             if dataset is not None:
-                run("real Muse recordings", dataset.root, args.forget, args.q)
+                run("real Muse recordings", dataset.root, args.forget, args.q, args.shadows)
     print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

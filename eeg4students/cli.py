@@ -376,7 +376,7 @@ def _print_privacy(metrics: dict) -> None:
                 "P's score": check["score"],
                 "LLR": check["llr"],
                 "threshold": check["threshold"],
-                "P": "forgotten" if check["forgotten"] else "NOT forgotten",
+                "P": check["verdict"] if check["forgotten"] else check["verdict"].upper(),
                 "acc P": entry["forget_accuracy"],
                 "acc strangers": entry["test_accuracy"],
                 "P above strangers": "" if rank is None else f"{rank['share_above']:.0%}",
@@ -401,18 +401,28 @@ def _print_privacy(metrics: dict) -> None:
 def cmd_forget(args: argparse.Namespace) -> int:
     from eeg4students.store import Dataset
     from eeg4students.unlearning import audit
-    from eeg4students.unlearning.forget import forget_participant, plan_forget
+    from eeg4students.unlearning.forget import forget_participant, interrupted, plan_forget
 
     if args.sweep:
         return _forget_sweep(args)
     dataset = Dataset(args.dataset)
     key = audit.read_key(args.key, dataset.root) if args.key else None
-    plan = plan_forget(dataset, args.participant, args.strategy, refresh=args.refresh)
-    _print_plan(plan, args.dry_run)
-    if args.dry_run:
-        print("Dry run: nothing was changed.")
-        return 0
-    if args.evaluate:
+    pending = interrupted(dataset)
+    if pending is not None and pending["participant"] != args.participant:
+        raise DatasetError(
+            f"Forgetting participant {pending['participant']!r} was interrupted; run "
+            f"`eeg4students forget {dataset.root} --participant {pending['participant']}` first."
+        )
+    if pending is not None:
+        # Confirmed when it started; what is left is to finish it.
+        print(f"Finishing the interrupted forgetting of {args.participant}.")
+    else:
+        plan = plan_forget(dataset, args.participant, args.strategy, refresh=args.refresh)
+        _print_plan(plan, args.dry_run)
+        if args.dry_run:
+            print("Dry run: nothing was changed.")
+            return 0
+    if args.evaluate and pending is None:
         from eeg4students.modelstore import list_models
 
         names = {m["name"] for m in plan.models}
@@ -424,7 +434,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
                 "never-seen participant can be compared with P and accuracy on strangers "
                 "cannot be measured; the privacy check's shadow models can only vary their seeds."
             )
-    if not args.yes:
+    if not args.yes and pending is None:
         _confirm(args.participant)
     result = forget_participant(
         dataset,

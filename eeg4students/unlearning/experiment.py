@@ -75,6 +75,7 @@ def forget_experiment(
     original=None,
     gold=None,
     shadows: Shadows | None = None,
+    reference: dict | None = None,
     n_shadows: int = N_SHADOWS,
     seed: int = 0,
 ) -> dict:
@@ -98,6 +99,9 @@ def forget_experiment(
         Reuse an already trained original (it is copied, not changed) or gold model.
     shadows : Shadows | None
         Reuse P's shadow models (of this model kind); None trains ``n_shadows``.
+    reference : dict | None
+        The ``report`` of an earlier experiment with the same ``original``,
+        ``gold`` and ``shadows``: their measurements are reused, not repeated.
     n_shadows : int
     seed : int
         Seed of the stranger split and the shadows.
@@ -148,14 +152,20 @@ def forget_experiment(
             n_shadows=n_shadows,
             seed=seed,
         )
+    models = {"original": original, "model": outcome.estimator, "gold": gold}
+    if reference is not None:
+        models = {"model": outcome.estimator, "gold": gold}
     report = forgetting_report(
-        {"original": original, "model": outcome.estimator, "gold": gold},
+        models,
         forget=forget,
         remain=remain,
         test=table[table["participant"].isin(evaluation)],
         columns=columns,
         shadows=shadows,
+        skip=("gold",) if reference is not None else (),
     )
+    if reference is not None:
+        report["original"], report["gold"] = reference["original"], reference["gold"]
     return {
         "strategy": outcome.strategy,
         "note": outcome.note,
@@ -231,6 +241,7 @@ def sweep(
             original=base["original"],
             gold=base["gold"],
             shadows=base["shadows"],
+            reference=base["report"],
             **common,
         )
         for knobs in grid

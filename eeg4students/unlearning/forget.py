@@ -357,6 +357,18 @@ def _read_journal(path: Path) -> dict:
     return journal
 
 
+def interrupted(dataset: Dataset) -> dict | None:
+    """The journal of an interrupted forgetting in ``dataset``, or None.
+
+    Raises
+    ------
+    DatasetError
+        If the journal is damaged.
+    """
+    path = dataset.root / JOURNAL
+    return _read_journal(path) if path.is_file() else None
+
+
 def plan_forget(
     dataset: Dataset | str | Path,
     participant: str,
@@ -478,10 +490,9 @@ def forget_participant(
     """
     dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     root = dataset.root
-    journal_path = root / JOURNAL
     with dataset.lock():
-        if journal_path.is_file():
-            journal = _read_journal(journal_path)
+        journal = interrupted(dataset)
+        if journal is not None:
             if journal["participant"] != participant:
                 raise DatasetError(
                     f"Forgetting participant {journal['participant']!r} was interrupted; run "
@@ -503,7 +514,7 @@ def forget_participant(
                 "results": [],
                 "stage": "planned",
             }
-            atomic_write_json(journal_path, journal)
+            atomic_write_json(root / JOURNAL, journal)
         return _run(dataset, journal, conmu, evaluate, n_shadows, key)
 
 

@@ -43,6 +43,7 @@ def forgetting_report(
     test: pd.DataFrame,
     columns: list[str],
     shadows: Shadows | None,
+    skip: tuple[str, ...] = (),
 ) -> dict:
     """Measure the original, updated and gold models of a forgetting.
 
@@ -61,6 +62,8 @@ def forgetting_report(
         Feature columns.
     shadows : Shadows | None
         P's shadow models; None skips the privacy check.
+    skip : tuple of str
+        Models given only for the agreement, not measured (already known).
 
     Returns
     -------
@@ -77,6 +80,8 @@ def forgetting_report(
     both = pd.concat([forget, test], ignore_index=True)
     report: dict = {"n_strangers": len(strangers), "notes": []}
     for name, model in models.items():
+        if name in skip:
+            continue
         entry = {
             "forget_accuracy": _accuracy(model, forget, columns),
             "remain_accuracy": _accuracy(model, remain, columns),

@@ -19,11 +19,15 @@ directly, after LiRA (Carlini et al., 2022) used as an unlearning evaluation
    only by their seeds, and the result says so.
 3. **Test.** The likelihood ratio ``LLR = log N(s; in) - log N(s; out)`` of
    a model's score ``s`` for P says how much more a model that saw P
-   explains it. The threshold is the ``1 - fpr`` quantile of the LLR under
-   the "out" Gaussian: a model that never saw P exceeds it with probability
-   ``fpr`` (5%). P counts as **forgotten** by a model whose LLR is at or
-   below it. The attack's **power** is the share of the "in" Gaussian above
-   the threshold: when it is low, in and out overlap and passing says little.
+   explains it. A model that never saw P falls outside the central
+   ``1 - fpr`` (95%) of the "out" distribution with probability ``fpr``, half
+   on each side: above the LLR ``threshold`` (the ``1 - fpr / 2`` quantile of
+   the LLR under "out") P is **not forgotten** (member-like); below the
+   ``fpr / 2`` quantile of the "out" scores P is **over-forgotten** (the model
+   is worse on P than any model that never saw P would be, which singles P
+   out just as well); in between P counts as **forgotten**. The attack's
+   **power** is the share of the "in" Gaussian above the threshold: when it
+   is low, in and out overlap and passing says little.
 
 The original model (trained with P) fails this check, the gold model
 retrained without P passes it (with probability ``1 - fpr``), and an
@@ -150,11 +154,16 @@ class Shadows:
         return float(_llr(score, *_gaussian(self.in_scores), *_gaussian(out)))
 
     def threshold(self, fpr: float = FPR) -> float:
-        """The LLR a model that never saw the participant exceeds with probability ``fpr``."""
+        """The LLR a model that never saw the participant exceeds with probability ``fpr / 2``."""
         mu_in, sd_in = _gaussian(self.in_scores)
         mu_out, sd_out = _gaussian(self.out_scores)
         under_out = _llr(mu_out + sd_out * _GRID, mu_in, sd_in, mu_out, sd_out)
-        return float(np.quantile(under_out, 1 - fpr))
+        return float(np.quantile(under_out, 1 - fpr / 2))
+
+    def floor(self, fpr: float = FPR) -> float:
+        """The score a never-seen model for the participant is below with probability fpr / 2."""
+        mu_out, sd_out = _gaussian(self.out_scores)
+        return float(mu_out + sd_out * norm.ppf(fpr / 2))
 
     def power(self, fpr: float = FPR) -> float:
         """Share of models that saw the participant whose LLR exceeds the threshold."""
@@ -169,18 +178,27 @@ class Shadows:
         Returns
         -------
         result : dict
-            ``score``, ``llr``, ``threshold``, ``forgotten`` (LLR at or below
-            the threshold), ``power`` and ``conclusive`` (power at least
-            :data:`MIN_POWER`), ``in_mean``, ``out_mean``, ``shadows`` (count)
-            and ``seeds_only``.
+            ``score``, ``llr``, ``threshold``, ``floor``, ``verdict``
+            (``"forgotten"``, ``"not forgotten"`` or ``"over-forgotten"``),
+            ``forgotten`` (the verdict is "forgotten"), ``power`` and
+            ``conclusive`` (power at least :data:`MIN_POWER`), ``in_mean``,
+            ``out_mean``, ``shadows`` (count) and ``seeds_only``.
         """
-        llr, threshold = self.llr(score), self.threshold(fpr)
+        llr, threshold, floor = self.llr(score), self.threshold(fpr), self.floor(fpr)
         power = self.power(fpr)
+        if llr > threshold:
+            verdict = "not forgotten"
+        elif score < floor:
+            verdict = "over-forgotten"
+        else:
+            verdict = "forgotten"
         return {
             "score": round(float(score), 4),
             "llr": round(llr, 3),
             "threshold": round(threshold, 3),
-            "forgotten": bool(llr <= threshold),
+            "floor": round(floor, 4),
+            "verdict": verdict,
+            "forgotten": verdict == "forgotten",
             "power": round(power, 3),
             "conclusive": bool(power >= MIN_POWER),
             "in_mean": round(float(np.mean(self.in_scores)), 4),
@@ -313,13 +331,14 @@ def stranger_rank(model, table: pd.DataFrame, columns: list[str], participant: s
     }
 
 
-def calibration_check(model, X_p, y_p, calibration, quantile: float = 1 - FPR) -> dict:
+def calibration_check(model, X_p, y_p, calibration, fpr: float = FPR) -> dict:
     """Can a cheap attack tell P from calibration strangers under this model?
 
     P's score is compared with each calibration stranger's score under the same
-    model: P passes when it is not above the strangers' ``quantile`` (with few
-    strangers, about their highest). Used by stopping rules; the reported
-    figures use other, evaluation strangers.
+    model: P passes when it lies within the strangers' central ``1 - fpr``
+    (with few strangers, about between their lowest and highest), neither more
+    member-like nor more conspicuously forgotten than they are. Used by
+    stopping rules; the reported figures use other, evaluation strangers.
 
     Parameters
     ----------
@@ -328,18 +347,24 @@ def calibration_check(model, X_p, y_p, calibration, quantile: float = 1 - FPR) -
         P's windows and true tasks.
     calibration : (X, y, participants)
         The calibration strangers' windows, tasks and labels.
-    quantile : float
+    fpr : float
 
     Returns
     -------
     result : dict
-        ``score`` (P's), ``limit`` (the strangers' quantile), ``passed``.
+        ``score`` (P's), ``low`` and ``high`` (the strangers' quantiles) and
+        ``passed``.
     """
     X, y, people = calibration
     theirs = [participant_score(model, X[people == p], y[people == p]) for p in np.unique(people)]
     mine = participant_score(model, X_p, y_p)
-    limit = float(np.quantile(theirs, quantile))
-    return {"score": round(mine, 4), "limit": round(limit, 4), "passed": bool(mine <= limit)}
+    low, high = (float(v) for v in np.quantile(theirs, [fpr / 2, 1 - fpr / 2]))
+    return {
+        "score": round(mine, 4),
+        "low": round(low, 4),
+        "high": round(high, 4),
+        "passed": bool(low <= mine <= high),
+    }
 
 
 def split_strangers(strangers, seed: int = 0) -> tuple[list[str], list[str]]:
