@@ -177,3 +177,16 @@ def wait_for_file(path: Path, timeout: float = 300.0) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} did not appear within {timeout:g} s"
         time.sleep(0.05)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Group tests for ``pytest -n 2 --dist loadgroup``: one group per file (module
+    fixtures are built once), except the notebooks, each of which is its own group so
+    that the slowest tests spread over the workers."""
+    for item in items:
+        if "xdist_group" in item.keywords:
+            continue
+        group = item.nodeid.split("::")[0]
+        if group.endswith("test_notebooks.py") and hasattr(item, "callspec"):
+            group += ":" + "-".join(str(v) for v in item.callspec.params.values())
+        item.add_marker(pytest.mark.xdist_group(group))

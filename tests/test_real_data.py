@@ -100,3 +100,28 @@ def test_real_muse_quality_table_and_features(muse_dataset):
     assert len(usable) >= 20
     assert result.table[result.feature_columns].notna().all().all()
     assert set(result.table["task"]) == {"concentrating", "neutral", "relaxed"}
+
+
+def test_forgetting_a_muse_participant_is_checked_on_them(muse_dataset, tmp_path, capsys):
+    # Every participant trained the model: the shadows can only vary their seeds, and the
+    # output says so; the original model must fail the check and the retrained one pass.
+    import shutil
+
+    root = tmp_path / "muse"
+    shutil.copytree(muse_dataset.root, root)
+    argv = ["train", str(root), "--model", "rf", "--name", "m"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    argv = ["forget", str(root), "--participant", "a", "--yes", "--evaluate", "--shadows", "8"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in ("original", "updated", "gold")
+    }
+    assert "NOT FORGOTTEN" in rows["original"]
+    assert " forgotten " in rows["updated"] and "NOT" not in rows["updated"]
+    assert " forgotten " in rows["gold"] and "NOT" not in rows["gold"]
+    assert "shadow models can only vary their seeds" in out
+    assert "a" not in Dataset(root).participants()

@@ -189,6 +189,7 @@ def sweep(
     strangers: list[str],
     *,
     model: str = "rf",
+    model_params: dict | None = None,
     grid: list[dict] | None = None,
     sharded_q: float | None = 0.25,
     n_shadows: int = N_SHADOWS,
@@ -196,8 +197,10 @@ def sweep(
 ) -> pd.DataFrame:
     """Forget one participant with retrain, sharded and every ConMU setting of a grid.
 
-    ``sharded`` uses a sharded forest (``sharded_q`` of the trees per
-    participant; None leaves it out) trained in that form from the start, with
+    ``model`` and ``model_params`` name the model (see
+    :func:`~eeg4students.modelstore.build_estimator`). ``sharded`` uses a
+    sharded forest (``sharded_q`` of the trees per participant; None leaves
+    it out) trained in that form from the start, with
     shadows of its own kind. Every ConMU setting starts from the same original
     model and is judged with the same shadows and gold model as ``retrain``.
 
@@ -213,7 +216,7 @@ def sweep(
     from tqdm.auto import tqdm
 
     grid = grid or SWEEP_GRID
-    common = {"model": model, "n_shadows": n_shadows}
+    common = {"model": model, "model_params": model_params, "n_shadows": n_shadows}
     base = forget_experiment(table, columns, participant, members, strangers, **common)
     retrain_seconds = base["retrain_seconds"]
     rows = [_row("retrain", {}, base, retrain_seconds)]

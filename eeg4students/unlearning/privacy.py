@@ -16,7 +16,11 @@ directly, after LiRA (Carlini et al., 2022) used as an unlearning evaluation
    *without* P, on ``m - 1`` others (the retrained model's size). Their
    scores for P give P's "in" and "out" distributions, each a Gaussian. When
    the pool holds no one but the model's own participants, the shadows differ
-   only by their seeds, and the result says so.
+   only by their seeds, and the result says so. Each distribution is the
+   predictive distribution of a new model's score given the shadows' scores:
+   a Student t with ``n - 1`` degrees of freedom around their mean, scale
+   ``sd * sqrt(1 + 1/n)`` (Gaussian as ``n`` grows), so that a few shadows
+   do not make a model that never saw P look like an outlier.
 3. **Test.** The likelihood ratio ``LLR = log N(s; in) - log N(s; out)`` of
    a model's score ``s`` for P says how much more a model that saw P
    explains it. A model that never saw P falls outside the central
@@ -50,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.stats import norm
+from scipy.stats import norm, t
 
 from eeg4students.models.tmv import TimeMajorityVoting
 from eeg4students.modelstore import fit_estimator
@@ -113,14 +117,16 @@ def participant_score(model, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.log(p) - np.log1p(-p)))
 
 
-def _gaussian(values: np.ndarray) -> tuple[float, float]:
+def _predictive(values: np.ndarray) -> tuple[float, float, float]:
+    """(degrees of freedom, mean, scale) of the t predictive distribution of a new score."""
     values = np.asarray(values, dtype=float)
-    spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return float(values.mean()), max(spread, SIGMA_FLOOR)
+    n = len(values)
+    spread = max(float(values.std(ddof=1)) if n > 1 else 0.0, SIGMA_FLOOR)
+    return float(max(n - 1, 1)), float(values.mean()), spread * float(np.sqrt(1 + 1 / n))
 
 
-def _llr(s, mu_in, sd_in, mu_out, sd_out):
-    return norm.logpdf(s, mu_in, sd_in) - norm.logpdf(s, mu_out, sd_out)
+def _llr(s, inside, outside):
+    return t.logpdf(s, *inside) - t.logpdf(s, *outside)
 
 
 @dataclass
@@ -151,26 +157,26 @@ class Shadows:
         out = self.out_scores
         if leave_out is not None:
             out = np.delete(out, leave_out)
-        return float(_llr(score, *_gaussian(self.in_scores), *_gaussian(out)))
+        return float(_llr(score, _predictive(self.in_scores), _predictive(out)))
+
+    def _under(self, which: np.ndarray) -> np.ndarray:
+        """The LLR over an even grid of quantiles of one predictive distribution."""
+        df, loc, scale = _predictive(which)
+        scores = loc + scale * t.ppf(norm.cdf(_GRID), df)
+        return _llr(scores, _predictive(self.in_scores), _predictive(self.out_scores))
 
     def threshold(self, fpr: float = FPR) -> float:
         """The LLR a model that never saw the participant exceeds with probability ``fpr / 2``."""
-        mu_in, sd_in = _gaussian(self.in_scores)
-        mu_out, sd_out = _gaussian(self.out_scores)
-        under_out = _llr(mu_out + sd_out * _GRID, mu_in, sd_in, mu_out, sd_out)
-        return float(np.quantile(under_out, 1 - fpr / 2))
+        return float(np.quantile(self._under(self.out_scores), 1 - fpr / 2))
 
     def floor(self, fpr: float = FPR) -> float:
         """The score a never-seen model for the participant is below with probability fpr / 2."""
-        mu_out, sd_out = _gaussian(self.out_scores)
-        return float(mu_out + sd_out * norm.ppf(fpr / 2))
+        df, loc, scale = _predictive(self.out_scores)
+        return float(loc + scale * t.ppf(fpr / 2, df))
 
     def power(self, fpr: float = FPR) -> float:
         """Share of models that saw the participant whose LLR exceeds the threshold."""
-        mu_in, sd_in = _gaussian(self.in_scores)
-        mu_out, sd_out = _gaussian(self.out_scores)
-        under_in = _llr(mu_in + sd_in * _GRID, mu_in, sd_in, mu_out, sd_out)
-        return float(np.mean(under_in > self.threshold(fpr)))
+        return float(np.mean(self._under(self.in_scores) > self.threshold(fpr)))
 
     def check(self, score: float, fpr: float = FPR) -> dict:
         """The privacy check of a model whose score for the participant is ``score``.
