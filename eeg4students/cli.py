@@ -59,44 +59,122 @@ def _print_table(table: pd.DataFrame) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from eeg4students._files import removed_on_failure
-    from eeg4students.events import TASK_PREFIX, task_description
-    from eeg4students.io import detect_format, read_recording
-    from eeg4students.store import Dataset, check_label
+    from eeg4students.importing import (
+        ImportPlanError,
+        import_each,
+        plan_import,
+        read_all,
+        read_attributes_table,
+        write_all,
+    )
+    from eeg4students.store import Dataset
 
-    participant = check_label("participant", args.participant)
-    session = check_label("session", args.session)
-    task = check_label("task", args.task)
-    options = {"board": args.board} if args.board else {}
-    # Read and check every file before anything is written.
-    loaded = []
-    for path in tqdm(args.paths, desc="read", unit="file", disable=len(args.paths) < 2):
-        fmt = args.format if args.format != "auto" else detect_format(path)
-        raw = read_recording(path, fmt, **options)
-        if not any(d.startswith(TASK_PREFIX) for d in raw.annotations.description):
-            # A file without block markers holds one task: the whole file is its block.
-            raw.annotations.append(raw.first_time, raw.times[-1], task_description(task))
-        loaded.append((Path(path), fmt, raw))
-    with removed_on_failure(Path(args.to)):
-        dataset = Dataset.create(args.to)
-        run = args.run
-        for path, fmt, raw in loaded:
-            ref = dataset.add_recording(
-                raw,
-                participant,
-                session,
-                task,
-                run,
-                source=path,
-                source_format=fmt,
+    jobs, unmatched = plan_import(
+        args.paths,
+        pattern=args.pattern,
+        participant=args.participant,
+        session=args.session,
+        task=args.task,
+        run=args.run,
+    )
+    options = {}
+    if args.board:
+        options["board"] = args.board
+    if args.channels:
+        options["channels"] = [c.strip() for c in args.channels.split(",")]
+    participants = sorted({job.participant for job in jobs})
+    attributes = read_attributes_table(args.participants_table) if args.participants_table else {}
+    given = {k: getattr(args, k) for k in ("age", "sex", "hand") if getattr(args, k) is not None}
+    if given:
+        if len(participants) > 1:
+            raise ImportPlanError(
+                f"--age, --sex and --hand describe one participant but these files are of "
+                f"{len(participants)}; give a --participants-table instead."
+            )
+        attributes[participants[0]] = {**attributes.get(participants[0], {}), **given}
+    batch = args.pattern is not None or any(Path(p).is_dir() for p in args.paths)
+    if not batch:
+        # Files named one by one: all are read and checked before anything is written.
+        loaded = []
+        for job in tqdm(jobs, desc="read", unit="file", disable=len(jobs) < 2):
+            loaded += read_all([job], fmt=args.format, options=options)
+        with removed_on_failure(Path(args.to)):
+            dataset = Dataset.create(args.to)
+            results = write_all(
+                dataset,
+                loaded,
+                attributes=attributes.get(participants[0], {}),
                 overwrite=args.overwrite,
             )
-            seconds = raw.n_times / raw.info["sfreq"]
-            print(
-                f"{path.name} ({fmt}, {seconds:.1f} s) -> sub-{ref.participant} "
-                f"ses-{ref.session} task-{ref.task} run-{ref.run}"
-            )
-            run = ref.run + 1 if run is not None else None
+        for result in results:
+            _print_imported(result)
+        return 0
+    if unmatched:
+        print(f"{len(unmatched)} file(s) do not match the pattern and are left alone.")
+    results = []
+    with removed_on_failure(Path(args.to)):
+        dataset = Dataset.create(args.to)
+        progress = tqdm(total=len(jobs), desc="import", unit="file")
+        for result in import_each(
+            dataset,
+            jobs,
+            fmt=args.format,
+            options=options,
+            attributes=attributes,
+            overwrite=args.overwrite,
+        ):
+            results.append(result)
+            progress.update()
+        progress.close()
+        if not any(r.ref for r in results):
+            _print_import_summary(results)
+            raise ImportPlanError(f"None of the {len(jobs)} files could be imported (see above).")
+    _print_import_summary(results)
+    failed = [r for r in results if r.error]
+    if failed:
+        print(
+            f"eeg4students: error: {len(failed)} of {len(results)} files could not be "
+            "imported (listed above); fix them and import those again.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return 0
+
+
+def _print_imported(result) -> None:
+    ref = result.ref
+    print(
+        f"{result.job.path.name} ({result.fmt}, {result.seconds:.1f} s) -> sub-{ref.participant} "
+        f"ses-{ref.session} task-{ref.task} run-{ref.run}"
+    )
+    for note in result.notes:
+        print(f"  note: {note}")
+
+
+def _print_import_summary(results) -> None:
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "file": str(r.job.path.name),
+                "participant": r.job.participant,
+                "session": r.job.session,
+                "task": r.job.task,
+                "run": r.ref.run if r.ref else (r.job.run or ""),
+                "format": r.fmt or "",
+                "seconds": round(r.seconds, 1) if r.ref else "",
+                "result": "imported" if r.ref else "FAILED",
+            }
+        )
+    _print_table(pd.DataFrame(rows))
+    for r in results:
+        for note in r.notes:
+            print(f"note: {r.job.path}: {note}")
+        if r.error:
+            print(f"failed: {r.error}")
+    done = sum(r.ref is not None for r in results)
+    seconds = sum(r.seconds for r in results if r.ref)
+    print(f"{done} of {len(results)} files imported ({seconds / 60:.1f} min of EEG).")
 
 
 # -- dataset info -------------------------------------------------------------
@@ -222,6 +300,11 @@ def cmd_features(args: argparse.Namespace) -> int:
     if len(result.excluded):
         print(f"Excluded (below {pre.min_kept:.0%} kept):")
         _print_table(result.excluded.fillna("").round({"share_kept": 2}))
+    if result.left_out:
+        print(
+            f"Left out {', '.join(result.left_out)}: bad (flat, railed or not connected) in "
+            "every recording; name the channels to use with --channels."
+        )
     for problem in result.problems:
         print(f"warning: {problem}")
     print(
@@ -755,20 +838,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "import",
-        help="add recordings from headset files to a BIDS dataset",
+        help="add recordings from headset files (or a whole folder) to a BIDS dataset",
         description="Read recordings (muse-lsl, Mind Monitor, OpenBCI GUI, BrainFlow, "
-        "EDF/BDF/BrainVision/FIF) and add them to a dataset. Several files for one "
-        "participant, session and task become runs 1, 2, ... All files are checked "
-        "before anything is written.",
+        "EDF/BDF/BrainVision/FIF) and add them to a dataset. Files named one by one: all "
+        "are checked before anything is written, and several files for one participant, "
+        "session and task become runs 1, 2, ... A folder (with --pattern): every file whose "
+        "path matches is imported with the labels in its name; a file that fails is "
+        "reported and skipped, nothing of it is kept, and the command exits 1 at the end.",
+        epilog="example: eeg4students import recordings/ --to class --pattern "
+        "'{participant}-{task}-{session}.csv'",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="recording files")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="recording files or folders")
     p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder")
-    p.add_argument("--participant", required=True, help="pseudonym (letters and digits)")
-    p.add_argument("--session", required=True, help="session label, e.g. 1")
-    p.add_argument("--task", required=True, help="task label, e.g. relaxed")
+    p.add_argument(
+        "--pattern",
+        help="file-name pattern giving the labels, with {participant} {session} {task} {run} "
+        "and * (matched against the path below each folder)",
+    )
+    p.add_argument("--participant", help="pseudonym (letters and digits), if not in --pattern")
+    p.add_argument("--session", help="session label, e.g. 1, if not in --pattern")
+    p.add_argument("--task", help="task label, e.g. relaxed, if not in --pattern")
     p.add_argument("--run", type=_positive_int, help="first run number (default: next free)")
     p.add_argument("--format", default="auto", choices=("auto", *FORMATS))
     p.add_argument("--board", help="headset that wrote a BrainFlow file (e.g. muse_2)")
+    p.add_argument(
+        "--channels",
+        metavar="NAMES",
+        help="comma-separated names of the EEG channels in file order, e.g. Fp1,Fp2,C3,C4 "
+        "(OpenBCI files only carry EXG1..EXGn)",
+    )
+    p.add_argument("--age", help="the participant's age in years (never taken from a file)")
+    p.add_argument("--sex", help="the participant's sex: M, F or O")
+    p.add_argument("--hand", help="the participant's handedness: R, L or A")
+    p.add_argument(
+        "--participants-table",
+        metavar="FILE",
+        help="CSV/TSV with participant, age, sex, hand columns for many participants",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing runs")
     p.set_defaults(func=cmd_import)
 

@@ -51,6 +51,28 @@ class RecordingFormatError(EEG4StudentsError, ValueError):
         super().__init__(f"{where}: {problem}{end}")
 
 
+class RecordingNote(UserWarning):
+    """Something about a recording that was read and is worth a look, but is no error.
+
+    Readers issue it with :func:`warnings.warn` (a cut-off last line that was
+    dropped, an unknown measurement date, implausible units, ignored
+    columns). ``import`` prints each note and keeps it in the recording's
+    sidecar, where ``dataset info`` shows it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file the note is about.
+    note : str
+        What was noticed, as a sentence fragment (no trailing period).
+    """
+
+    def __init__(self, path: str | PathLike[str], note: str) -> None:
+        self.path = str(path)
+        self.note = note
+        super().__init__(f"{self.path}: {note}")
+
+
 class DatasetError(EEG4StudentsError):
     """A dataset folder is missing, is not a BIDS dataset, or lacks an entry."""
 

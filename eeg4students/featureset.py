@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +48,7 @@ from eeg4students.preprocess import (
     iter_blocks,
     quality_summary,
 )
-from eeg4students.store import Dataset, RecordingRef
+from eeg4students.store import Dataset, RecordingRef, read_tsv
 
 #: Bump when the computation changes, so old caches are not reused.
 FEATURES_VERSION = 1
@@ -79,6 +79,12 @@ class FeatureSet:
         How many recordings were read from the cache.
     problems : list of str
         One sentence per recording that kept no window at all, naming why.
+    preprocess : PreprocessParams
+        The settings used, with the channels chosen (see ``left_out``).
+    left_out : list of str
+        EEG channels left out because they are bad (flat, railed,
+        unconnected) in every recording of the dataset; only when no
+        channels were asked for.
     """
 
     table: pd.DataFrame
@@ -88,6 +94,40 @@ class FeatureSet:
     folder: Path
     cached: int
     problems: list[str]
+    preprocess: PreprocessParams | None = None
+    left_out: list[str] = field(default_factory=list)
+
+
+def always_bad_channels(dataset: Dataset) -> tuple[list[str], list[str]]:
+    """EEG channels of the dataset, and those marked bad in every recording.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The dataset (its ``channels.tsv`` files are read, no EEG).
+
+    Returns
+    -------
+    channels : list of str
+        EEG channels every recording has, in the first recording's order.
+    always_bad : list of str
+        Those whose status is ``bad`` in every recording (an electrode that
+        was never connected, a channel a headset does not wire).
+    """
+    common: list[str] | None = None
+    bad_everywhere: set[str] | None = None
+    for ref in dataset.references():
+        table = read_tsv(ref.path.with_name(ref.path.name.replace("_eeg.vhdr", "_channels.tsv")))
+        if not {"name", "type"} <= set(table.columns):
+            return [], []
+        eeg = table[table["type"].str.upper() == "EEG"]
+        names = eeg["name"].tolist()
+        bad = set(eeg.loc[eeg.get("status", pd.Series("", index=eeg.index)) == "bad", "name"])
+        common = names if common is None else [c for c in common if c in set(names)]
+        bad_everywhere = bad if bad_everywhere is None else bad_everywhere & bad
+    if common is None:
+        return [], []
+    return common, [c for c in common if c in (bad_everywhere or set())]
 
 
 _WHY_NOTHING_KEPT = {
@@ -268,6 +308,14 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
         refs = [r for r in refs if r.participant in set(participants)]
     if not refs:
         raise DatasetError(f"{dataset.root} has no recordings to extract features from.")
+    left_out: list[str] = []
+    if pre.channels is None:
+        # Channels bad in every recording (never connected) would drop every window:
+        # leave them out. Channels bad in some recordings keep the per-window rule.
+        channels, always_bad = always_bad_channels(dataset)
+        if always_bad and len(always_bad) < len(channels):
+            left_out = always_bad
+            pre = replace(pre, channels=tuple(c for c in channels if c not in always_bad))
     key, settings = settings_key(pre, feat)
     _ensure_description(dataset.root)
     folder = dataset.root / DERIVATIVE / "features" / key
@@ -316,7 +364,9 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     keep = set(quality.loc[quality["excluded"] == "", "block"])
     table = table[table["block"].isin(keep)].reset_index(drop=True)
     columns = [c for c in frames[0].columns if c not in META_COLUMNS]
-    return FeatureSet(table, quality, excluded, columns, folder, cached, problems)
+    return FeatureSet(
+        table, quality, excluded, columns, folder, cached, problems, pre, left_out
+    )
 
 
 def quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:

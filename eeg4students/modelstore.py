@@ -527,7 +527,7 @@ def train_model(
             estimator,
             features.table,
             features.feature_columns,
-            pre,
+            features.preprocess or pre,
             feat,
             model_params=model_params,
             unlearnable=unlearnable,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,6 +262,8 @@ class Dataset:
         source: str | Path | None = None,
         source_format: str | None = None,
         extra: dict | None = None,
+        notes: Sequence[str] = (),
+        attributes: dict[str, str] | None = None,
         overwrite: bool = False,
     ) -> RecordingRef:
         """Write a recording into the dataset.
@@ -282,6 +285,14 @@ class Dataset:
         extra : dict | None
             More facts to keep in the sidecar (device settings, dropped
             samples, interruptions), JSON-serialisable.
+        notes : sequence of str
+            What the reader noticed (:func:`eeg4students.io.read_with_notes`);
+            kept in the sidecar and shown by :meth:`recordings`.
+        attributes : dict | None
+            The participant's ``age`` (years), ``sex`` (M, F, O) and ``hand``
+            (R, L, A) for ``participants.tsv``, given by the user. Personal
+            data in a file header (EDF patient fields) is never used: the
+            dataset holds pseudonyms.
         overwrite : bool
             Replace a recording already stored under the same labels.
 
@@ -301,6 +312,7 @@ class Dataset:
         participant = check_label("participant", participant)
         session = check_label("session", session)
         task = check_label("task", task)
+        attributes = check_attributes(attributes or {})
         quality = recording_quality(raw)
         meta = {
             "device": device_model(raw),
@@ -310,6 +322,8 @@ class Dataset:
             **quality,
             **(extra or {}),
         }
+        if notes:
+            meta["read_notes"] = [str(n) for n in notes]
         with self.lock():
             self.check_not_forgotten(participant)
             if run is None:
@@ -320,7 +334,10 @@ class Dataset:
                     f"{self.root} already has sub-{participant} ses-{session} task-{task} "
                     f"run-{run}; give another --run or replace it with --overwrite."
                 )
-            with self._rollback(participant):
+            with self._rollback(participant), _without_subject_info(raw):
+                # mne-bids refuses a participant whose row differs from the recording's
+                # (empty) subject fields: blank the row while it writes, then put it back.
+                kept = self._take_attributes(participant)
                 write_raw_bids(
                     raw,
                     bids_path,
@@ -331,6 +348,8 @@ class Dataset:
                 )
                 self._write_sidecar_extras(bids_path, meta)
                 self.refresh_sessions_tsv(participant)
+                if kept or attributes:
+                    self._set_attributes(participant, {**kept, **attributes})
         return RecordingRef(participant, session, task, int(run), bids_path.fpath)
 
     @contextlib.contextmanager
@@ -392,6 +411,34 @@ class Dataset:
             content["ManufacturersModelName"] = device
         content[_META_KEY] = meta
         atomic_write_json(sidecar, content)
+
+    def _take_attributes(self, participant: str) -> dict[str, str]:
+        """Blank the participant's attributes that mne-bids writes; return those known."""
+        path = self.root / "participants.tsv"
+        if not path.is_file():
+            return {}
+        table = read_tsv(path)
+        row = table["participant_id"] == f"sub-{participant}"
+        columns = [c for c in _MNE_BIDS_ATTRIBUTES if c in table.columns]
+        if not row.any() or not columns:
+            return {}
+        values = table.loc[row, columns].iloc[0]
+        kept = {c: str(v) for c, v in values.items() if str(v) not in ("n/a", "")}
+        if kept:
+            table.loc[row, columns] = "n/a"
+            atomic_write_text(path, table.to_csv(sep="\t", index=False))
+        return kept
+
+    def _set_attributes(self, participant: str, attributes: dict[str, str]) -> None:
+        """Write the participant's attributes into ``participants.tsv`` (under the lock)."""
+        path = self.root / "participants.tsv"
+        table = read_tsv(path)
+        row = table["participant_id"] == f"sub-{participant}"
+        for key, value in attributes.items():
+            if key not in table.columns:
+                table[key] = "n/a"
+            table.loc[row, key] = value
+        atomic_write_text(path, table.to_csv(sep="\t", index=False))
 
     def sort_participants(self) -> None:
         """Rewrite ``participants.tsv`` sorted by participant (atomically, under the lock)."""
@@ -475,7 +522,8 @@ class Dataset:
             One row per recording: ``participant``, ``session``, ``task``,
             ``run``, ``duration_s``, ``n_channels`` (EEG), ``sfreq`` (Hz),
             ``device``, ``n_gaps``, ``gap_s``, ``max_clipped_share``,
-            ``bad_channels``, ``source_file``, ``notes`` (what needs a look:
+            ``bad_channels``, ``source_file``, ``read_notes`` (what the
+            reader noticed at import), ``notes`` (what needs a look: those,
             short, gaps, clipping, bad channels) and ``path``.
         """
         rows = []
@@ -503,6 +551,7 @@ class Dataset:
             "max_clipped_share",
             "bad_channels",
             "source_file",
+            "read_notes",
             "notes",
             "path",
         ]
@@ -645,6 +694,7 @@ def _describe(ref: RecordingRef, sidecar: dict) -> dict:
         "max_clipped_share": max(clipped.values(), default=0.0),
         "bad_channels": [str(c) for c in meta.get("bad_channels", [])],
         "source_file": meta.get("source_file"),
+        "read_notes": [str(n) for n in meta.get("read_notes", [])],
         "path": ref.path,
     }
 
@@ -708,8 +758,72 @@ def read_tsv(path: Path) -> pd.DataFrame:
         ) from exc
 
 
+#: Columns of ``participants.tsv`` that mne-bids fills from a recording's subject fields.
+_MNE_BIDS_ATTRIBUTES = ("age", "sex", "hand", "weight", "height")
+#: What ``participants.tsv`` may say of a participant, and the values allowed (BIDS).
+ATTRIBUTES = {"sex": ("M", "F", "O", "n/a"), "hand": ("R", "L", "A", "n/a")}
+MAX_AGE = 130
+
+
+def check_attributes(attributes: dict) -> dict[str, str]:
+    """Check participant attributes given by the user, as ``participants.tsv`` cells.
+
+    Parameters
+    ----------
+    attributes : dict
+        Any of ``age`` (years, 0-130), ``sex`` (M, F, O) and ``hand`` (R, L,
+        A); None or "n/a" for unknown.
+
+    Returns
+    -------
+    cells : dict of str
+        The attributes as they will be written.
+
+    Raises
+    ------
+    DatasetError
+        If a name or a value is not one of those.
+    """
+    cells = {}
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        text = str(value).strip()
+        if key == "age":
+            try:
+                ok = text == "n/a" or 0 <= float(text) <= MAX_AGE
+            except ValueError:
+                ok = False
+            if not ok:
+                raise DatasetError(
+                    f"The age {text!r} is not a number of years from 0 to {MAX_AGE}."
+                )
+        elif key in ATTRIBUTES:
+            text = text.upper() if text != "n/a" else text
+            if text not in ATTRIBUTES[key]:
+                allowed = ", ".join(ATTRIBUTES[key])
+                raise DatasetError(f"The {key} {value!r} is not one of {allowed}.")
+        else:
+            raise DatasetError(f"{key!r} is not a participant attribute; give age, sex or hand.")
+        cells[key] = text
+    return cells
+
+
+@contextlib.contextmanager
+def _without_subject_info(raw: mne.io.BaseRaw):
+    """Hide the file header's subject fields (name, birthday, sex) while writing."""
+    saved = raw.info.get("subject_info")
+    with raw.info._unlock():
+        raw.info["subject_info"] = None
+    try:
+        yield
+    finally:
+        with raw.info._unlock():
+            raw.info["subject_info"] = saved
+
+
 def _notes(row, median_duration: float) -> str:
-    notes = []
+    notes = list(row.read_notes)
     if row.duration_s < SHORT_SHARE * median_duration:
         notes.append(f"short ({row.duration_s:.1f} s)")
     if row.n_gaps:

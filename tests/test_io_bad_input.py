@@ -26,9 +26,10 @@ def _case(tmp_path, name: str) -> tuple:
     if name == "header only":
         path.write_text(HEADER)
         return path, "header but no samples", None, None
-    if name == "truncated last line":
-        path.write_text(HEADER + "\n".join(rows) + "\n" + rows[0][:22])
-        return path, "truncated", 22, None
+    if name == "short line in the middle":
+        rows[12] = rows[12][:22]
+        path.write_text(HEADER + "\n".join(rows) + "\n")
+        return path, "missing value", 14, None
     if name == "non-numeric cell":
         rows[6] = rows[6].replace("2.0", "abc")
         path.write_text(HEADER + "\n".join(rows) + "\n")
@@ -41,10 +42,10 @@ def _case(tmp_path, name: str) -> tuple:
             rows[i] = rows[i].replace("3.0", "nan")
         path.write_text(HEADER + "\n".join(rows) + "\n")
         return path, "4 missing value", 7, "AF8"
-    if name == "timestamps backwards":
-        rows[10], rows[11] = rows[11], rows[10]
+    if name == "timestamps jump back":
+        rows[11:] = _rows(9, start=1_700_000_000.0 - 5.0)  # a second recording, 5 s earlier
         path.write_text(HEADER + "\n".join(rows) + "\n")
-        return path, "goes backwards", 13, None
+        return path, "goes backwards by 5.0", 13, None
     if name == "unknown format":
         path.write_text("hello there\nthis is not EEG\n")
         return path, "no format this toolkit knows", None, None
@@ -54,11 +55,11 @@ def _case(tmp_path, name: str) -> tuple:
 CASES = [
     "empty",
     "header only",
-    "truncated last line",
+    "short line in the middle",
     "non-numeric cell",
     "missing column",
     "NaN run",
-    "timestamps backwards",
+    "timestamps jump back",
     "unknown format",
 ]
 

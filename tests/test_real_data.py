@@ -18,21 +18,8 @@ pytestmark = pytest.mark.slow
 def muse_dataset(tmp_path_factory):
     folder = require(MUSE_DIR)
     root = tmp_path_factory.mktemp("real") / "muse"
-    for path in sorted(folder.glob("subject*-*-*.csv")):
-        subject, state, day = path.stem.split("-")
-        argv = [
-            "import",
-            str(path),
-            "--to",
-            str(root),
-            "--participant",
-            subject[-1],
-            "--session",
-            day,
-            "--task",
-            state,
-        ]
-        assert main(argv) == 0, path
+    argv = ["import", str(folder), "--to", str(root)]
+    assert main([*argv, "--pattern", "subject{participant}-{task}-{session}.csv"]) == 0
     return Dataset(root)
 
 

@@ -21,13 +21,15 @@ format name               what it is
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import mne
 import numpy as np
 
-from eeg4students.errors import RecordingFormatError
-from eeg4students.io._raw import check_rate
+from eeg4students.errors import RecordingFormatError, RecordingNote
+from eeg4students.io._raw import check_rate, flat_or_railed
 from eeg4students.io._table import check_file
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.io.mne_formats import read_with_mne
@@ -56,6 +58,7 @@ __all__ = [
     "read_muse_lsl",
     "read_openbci_gui",
     "read_recording",
+    "read_with_notes",
 ]
 
 
@@ -114,7 +117,13 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.BaseRaw:
+def read_recording(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    channels: Sequence[str] | None = None,
+    **options,
+) -> mne.io.BaseRaw:
     """Read a recording in any supported format.
 
     Parameters
@@ -124,14 +133,20 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
     fmt : str
         ``"auto"`` to recognise it from its content, or one of
         :data:`FORMATS`.
+    channels : sequence of str | None
+        Names for the EEG channels, in the file's order (OpenBCI files only
+        carry generic names). Their number must match the file's EEG
+        channels; for OpenBCI files that do not say, it gives the count.
     **options
         Passed to the format's reader, e.g. ``board="muse_2"`` for BrainFlow
-        files or ``ch_names=[...]`` for OpenBCI files.
+        files or ``n_channels=8`` for OpenBCI files.
 
     Returns
     -------
     raw : mne.io.BaseRaw
-        EEG in volts, loaded into memory, with annotations.
+        EEG in volts, loaded into memory, with annotations. Channel types of
+        EDF/BDF files come from their labels (``EEG Fp1``, ``ECG ECG``).
+        Channels that are flat or railed are in ``info["bads"]``.
 
     Raises
     ------
@@ -141,6 +156,12 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
         shorter than :data:`MIN_SECONDS`, NaN or infinite values); the
         message names the file, the line or column where that applies, and
         what is wrong.
+
+    Warns
+    -----
+    RecordingNote
+        For what is read but worth a look: a cut-off last line left out,
+        an unknown measurement date, columns left out, implausible units.
     """
     path = Path(path)
     if fmt == "auto":
@@ -149,12 +170,16 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
         raise RecordingFormatError(
             path, f"unknown format {fmt!r}; use one of auto, {', '.join(FORMATS)}"
         )
+    names = _check_names(path, channels) if channels is not None else None
     readers = {
         "muse-lsl": read_muse_lsl,
         "mind-monitor": read_mind_monitor,
         "openbci": read_openbci_gui,
         "brainflow": read_brainflow_file,
     }
+    if fmt == "openbci" and names is not None:
+        options = {**options, "ch_names": names}
+        names = None
     if fmt in readers:
         reader = readers[fmt]
         accepted = inspect.signature(reader).parameters
@@ -166,9 +191,130 @@ def read_recording(path: str | Path, fmt: str = "auto", **options) -> mne.io.Bas
             )
         raw = reader(path, **options)
     else:
+        if fmt in ("edf", "bdf"):
+            options = {"infer_types": True, **options}
         raw = read_with_mne(path, fmt, **options)
+        if not raw.info["bads"]:
+            raw.info["bads"] = _flat_or_railed_eeg(raw)
+    if names is not None:
+        _rename_eeg(path, raw, names)
     check_recording(path, raw)
+    _note_units(path, raw)
     return raw
+
+
+def _check_names(path: Path, channels: Sequence[str]) -> list[str]:
+    """Channel names given by the user, checked: non-empty, printable, distinct."""
+    names = [str(c).strip() for c in channels]
+    for name in names:
+        if not name or not name.isprintable() or len(name) > 32:
+            raise RecordingFormatError(
+                path, f"{name!r} is not a channel name (1-32 printable characters)"
+            )
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise RecordingFormatError(path, f"the channel name {twice!r} is given twice")
+    return names
+
+
+def _rename_eeg(path: Path, raw: mne.io.BaseRaw, names: list[str]) -> None:
+    """Give the EEG channels of ``raw`` the user's names, in order."""
+    eeg = [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True, exclude=[])]
+    if len(names) != len(eeg):
+        raise RecordingFormatError(
+            path,
+            f"{len(names)} channel names were given but it has {len(eeg)} EEG channels "
+            f"({', '.join(eeg)})",
+        )
+    clash = sorted(set(names) & (set(raw.ch_names) - set(eeg)))
+    if clash:
+        raise RecordingFormatError(
+            path, f"the name {clash[0]!r} is already taken by one of its non-EEG channels"
+        )
+    mapping = dict(zip(eeg, names, strict=True))
+    raw.rename_channels(mapping)
+
+
+def _flat_or_railed_eeg(raw: mne.io.BaseRaw) -> list[str]:
+    """EEG channels of a file read by MNE that are flat or sit at their extremes."""
+    bads = []
+    for pick in mne.pick_types(raw.info, eeg=True, exclude=[]):
+        row = raw.get_data(picks=[pick])[0] * 1e6
+        bads += flat_or_railed(row[None], [raw.ch_names[pick]])
+    return bads
+
+
+#: EEG whose level (median, V) or spread (median absolute deviation, V) passes
+#: this was stored in another unit than its header says: an amplifier's
+#: offset stays below 0.2 V, brain signals below 1 mV.
+_TOO_LARGE_V = 1.0
+#: EEG that varies, but by less than this (V), was stored in volts and read as
+#: microvolts (or the reverse scaling was applied twice).
+_TOO_SMALL_V = 1e-9
+
+
+def _note_units(path: Path, raw: mne.io.BaseRaw) -> None:
+    """Note EEG values that are implausible in volts: a unit mix-up in the file."""
+    picks = mne.pick_types(raw.info, eeg=True, exclude=[])  # flat-looking ones too
+    if not len(picks):
+        return
+    step = max(1, raw.n_times // 100_000)
+    data = raw.get_data(picks=picks)[:, ::step]
+    level = np.median(data, axis=1)
+    spread = np.median(np.abs(data - level[:, None]), axis=1)
+    if np.median(np.abs(level)) > _TOO_LARGE_V or np.median(spread) > _TOO_LARGE_V / 10:
+        warnings.warn(
+            RecordingNote(
+                path,
+                f"its EEG values are implausibly large (channel medians "
+                f"{np.abs(level).min():.3g} to {np.abs(level).max():.3g} V): the file probably "
+                "stores microvolts where volts are expected; check the units before analysis",
+            ),
+            stacklevel=3,
+        )
+    elif np.all(spread < _TOO_SMALL_V) and np.any(np.ptp(data, axis=1) > 0):
+        warnings.warn(
+            RecordingNote(
+                path,
+                f"its EEG values are implausibly small (varying by less than "
+                f"{_TOO_SMALL_V * 1e6:g} uV): the file probably stores volts where microvolts "
+                "are expected; check the units before analysis",
+            ),
+            stacklevel=3,
+        )
+
+
+def read_with_notes(
+    path: str | Path, fmt: str = "auto", **options
+) -> tuple[mne.io.BaseRaw, list[str]]:
+    """Read a recording and collect its notes instead of issuing them as warnings.
+
+    Parameters
+    ----------
+    path : str | Path
+        The file.
+    fmt : str
+        As for :func:`read_recording`.
+    **options
+        As for :func:`read_recording`.
+
+    Returns
+    -------
+    raw : mne.io.BaseRaw
+        The recording.
+    notes : list of str
+        What is worth a look (:class:`~eeg4students.errors.RecordingNote`),
+        each a sentence fragment without the file name. Library warnings
+        (pandas, MNE) are not the user's business and are dropped.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        raw = read_recording(path, fmt, **options)
+    notes = []
+    for item in caught:
+        if isinstance(item.message, RecordingNote) and item.message.note not in notes:
+            notes.append(item.message.note)
+    return raw, notes
 
 
 def check_recording(path: Path, raw: mne.io.BaseRaw) -> None:

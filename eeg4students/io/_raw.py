@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mne
 import numpy as np
+from scipy.ndimage import minimum_filter1d
 
 from eeg4students.errors import RecordingFormatError
 from eeg4students.events import BAD_GAP
@@ -72,6 +73,8 @@ def regular_grid(
     sfreq: float,
     gap_threshold: float,
     lines: np.ndarray,
+    *,
+    jitter: float = 0.0,
 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Place timestamped samples on the sampling grid.
 
@@ -80,13 +83,23 @@ def regular_grid(
     path : Path
         The file (for messages).
     timestamps : ndarray, shape (n_samples,)
-        Sample times in seconds, non-decreasing.
+        Sample times in seconds, non-decreasing (within ``jitter``).
     sfreq : float
         Nominal sampling rate in Hz.
     gap_threshold : float
-        A step between two samples longer than this (seconds) is a gap.
+        Samples lost for longer than this (seconds) make a gap.
     lines : ndarray of int, shape (n_samples,)
         1-based file line of each sample (for messages).
+    jitter : float
+        How far (s) timestamps may wander around the true sample times. 0:
+        they are exact, so any step back is an error and any step longer
+        than ``gap_threshold`` a gap. Streams timed on arrival (LSL delivers
+        samples in chunks) step back and forth by a few samples while the
+        average rate is nominal: with ``jitter`` > 0, a step back within it
+        is tolerated and, in a file that has such steps, samples are taken as
+        contiguous and a gap is where the timestamps' lower envelope runs
+        ahead of the sample count for good (by ``gap_threshold``). Files
+        whose timestamps never step back are read as with 0.
 
     Returns
     -------
@@ -103,41 +116,45 @@ def regular_grid(
             f"the timestamp {timestamps[bad[0]]} is not a finite number",
             line=int(lines[bad[0]]),
         )
-    dt = np.diff(timestamps)
-    backwards = np.flatnonzero(dt < 0)
+    latest = np.maximum.accumulate(timestamps)
+    backwards = np.flatnonzero(timestamps < latest - jitter)
     if backwards.size:
-        i = int(backwards[0]) + 1
+        i = int(backwards[0])
         raise RecordingFormatError(
             path,
-            f"the timestamp goes backwards by {-dt[i - 1]:.3f} s "
-            f"({timestamps[i - 1]:.3f} then {timestamps[i]:.3f}); the file mixes "
+            f"the timestamp goes backwards by {latest[i] - timestamps[i]:.3f} s "
+            f"({latest[i]:.3f} then {timestamps[i]:.3f}); the file mixes "
             "two recordings or was edited: split it at this line",
             line=int(lines[i]),
         )
-    gap_at = np.flatnonzero(dt > gap_threshold)
-    if gap_at.size and dt[gap_at].max() > MAX_GAP_SECONDS:
-        i = int(gap_at[np.argmax(dt[gap_at])]) + 1
+    if jitter > 0 and np.any(np.diff(timestamps) < 0):
+        steps = _steps_through_jitter(timestamps, sfreq, gap_threshold, jitter)
+    else:
+        steps = np.ones(len(timestamps), dtype=np.int64)
+        steps[0] = 0
+        dt = np.diff(timestamps)
+        gap_at = np.flatnonzero(dt > gap_threshold)
+        steps[gap_at + 1] = np.maximum(np.rint(dt[gap_at] * sfreq).astype(np.int64), 2)
+    longest = int(np.argmax(steps))
+    if steps[longest] / sfreq > MAX_GAP_SECONDS:
         raise RecordingFormatError(
             path,
-            f"the timestamps jump forward by {dt[i - 1]:.0f} s here, more than "
+            f"the timestamps jump forward by {steps[longest] / sfreq:.0f} s here, more than "
             f"{MAX_GAP_SECONDS / 3600:g} h: the file holds two recordings or its clock jumped; "
             "split it at this line",
-            line=int(lines[i]),
+            line=int(lines[longest]),
         )
-    filled = float(np.sum(dt[gap_at])) if gap_at.size else 0.0
+    filled = float(np.sum(steps[steps > 1] - 1)) / sfreq
     if filled > MAX_FILLED_SECONDS:
         raise RecordingFormatError(
             path,
             f"its gaps add up to {filled / 3600:.1f} h, more than {MAX_FILLED_SECONDS / 3600:g} h "
             "of missing signal; split the file into its recordings",
         )
-    steps = np.ones(len(timestamps), dtype=np.int64)
-    steps[0] = 0
-    steps[gap_at + 1] = np.maximum(np.rint(dt[gap_at] * sfreq).astype(np.int64), 2)
     positions = np.cumsum(steps)
     # More samples than the timestamps leave room for: duplicated rows, a frozen
     # clock or a wrong rate. (Fewer is what a larger gap_threshold asks to keep.)
-    span = float(timestamps[-1] - timestamps[0])
+    span = float(timestamps[-1] - timestamps[0]) + 2 * jitter
     need = float(positions[-1]) / sfreq
     if need - span > RATE_TOLERANCE * need:
         raise RecordingFormatError(
@@ -148,6 +165,41 @@ def regular_grid(
         )
     gaps = gap_spans(positions, sfreq)
     return positions, gaps
+
+
+#: Samples arrive late, never early: the lower envelope of the timestamps over
+#: this many seconds is the stream's true timeline.
+ENVELOPE_SECONDS = 2.0
+
+
+def _steps_through_jitter(
+    timestamps: np.ndarray, sfreq: float, gap_threshold: float, jitter: float
+) -> np.ndarray:
+    """Grid steps between samples whose timestamps jitter by up to ``jitter`` seconds.
+
+    Timestamps given on arrival are late by a varying delay, so the drift of
+    each timestamp from its place if no sample were lost is noisy from above
+    but steady from below. Its minimum over the next :data:`ENVELOPE_SECONDS`
+    (or ten jitters) rises for good where samples were lost; a gap is where
+    that envelope reaches a new high ``gap_threshold`` above the samples
+    already counted as lost. Losses within the last window are not seen.
+    """
+    n = len(timestamps)
+    drift = timestamps - timestamps[0] - np.arange(n) / sfreq
+    width = min(n, max(int(round(max(ENVELOPE_SECONDS, 10 * jitter) * sfreq)), 2))
+    envelope = minimum_filter1d(drift, size=width, origin=-(width // 2), mode="nearest")
+    envelope[n - width + 1 :] = envelope[n - width]  # the last windows are incomplete
+    level = np.maximum.accumulate(envelope - envelope[0]) * sfreq  # samples
+    threshold = max(gap_threshold * sfreq - 1.0, 1.0)
+    steps = np.ones(n, dtype=np.int64)
+    steps[0] = 0
+    lost = 0
+    for i in np.flatnonzero(np.diff(np.floor(level)) > 0) + 1:
+        if level[i] - lost >= threshold:
+            new = int(round(level[i]))
+            steps[i] += new - lost
+            lost = new
+    return steps
 
 
 def gap_spans(positions: np.ndarray, sfreq: float) -> list[tuple[float, float]]:

@@ -8,12 +8,13 @@ the parsing; this module turns what can go wrong into one readable
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from eeg4students.errors import RecordingFormatError, first_line
+from eeg4students.errors import RecordingFormatError, RecordingNote, first_line
 
 _FIELDS_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
@@ -46,14 +47,46 @@ def leading_lines(path: Path, prefix: str) -> list[str]:
     return lines
 
 
-def _last_line(path: Path) -> tuple[int, str]:
-    """Return the 1-based number and text of the last non-empty line."""
-    number, last = 0, ""
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number_, line in enumerate(fh, start=1):
-            if line.strip():
-                number, last = number_, line.rstrip("\r\n")
-    return number, last
+def _tail_lines(path: Path, n_bytes: int = 65536) -> tuple[int, list[str], bool]:
+    """The last non-empty lines of a file, the 1-based number of the last, and whether
+    the file ends with a line break."""
+    number = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            number += chunk.count(b"\n")
+        size = fh.tell()
+        fh.seek(max(0, size - n_bytes))
+        tail = fh.read()
+    text = tail.decode("utf-8", errors="replace")
+    ends_with_break = text.endswith(("\n", "\r"))
+    if not ends_with_break and text:
+        number += 1  # the last line has no line break
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+        number -= 1
+    if size > n_bytes and lines:
+        lines = lines[1:]  # the first may be a part of a line
+    return number, lines, ends_with_break
+
+
+def _cut_off_last_line(path: Path, sep: str) -> tuple[int, int, int] | None:
+    """(line number, fields seen, fields expected) if the last line was cut off mid-write.
+
+    The last line is cut off when it has fewer fields than the lines before it
+    usually have (rows that are always one field short, as Mind Monitor writes
+    them, are not), or when the file stops right after a separator.
+    """
+    number, lines, ends_with_break = _tail_lines(path)
+    if len(lines) < 2:
+        return None
+    counts = [len(line.split(sep)) for line in lines[-51:-1]]
+    typical = max(set(counts), key=counts.count)
+    last = lines[-1]
+    seen = len(last.split(sep))
+    if seen < typical or (not ends_with_break and last.rstrip().endswith(sep)):
+        return number, seen, typical
+    return None
 
 
 def read_table(
@@ -90,8 +123,13 @@ def read_table(
     Raises
     ------
     RecordingFormatError
-        If the file is empty, has a header but no rows, has a row with the
-        wrong number of fields, or ends in a truncated line.
+        If the file is empty, has a header but no rows, or has a row with
+        more fields than the header.
+
+    Warns
+    -----
+    RecordingNote
+        If the last line was cut off mid-write: it is left out.
     """
     check_file(path)
     first_line = skip_lines + (2 if header else 1)
@@ -122,17 +160,20 @@ def read_table(
         table.columns = [str(c).strip() for c in table.columns]
     if len(table) == 0:
         raise RecordingFormatError(path, f"the {what} has a header but no samples")
-    n_fields = table.shape[1]
-    number, last = _last_line(path)
-    seen = len(last.split(sep))
-    if seen < n_fields:
-        raise RecordingFormatError(
-            path,
-            f"the last line has {seen} of {n_fields} fields, so the file looks "
-            "truncated (was the recording interrupted?); delete that line to read "
-            "the rest",
-            line=number,
+    cut = _cut_off_last_line(path, sep)
+    if cut is not None:
+        number, seen, typical = cut
+        table = table.iloc[:-1]
+        warnings.warn(
+            RecordingNote(
+                path,
+                f"line {number} was cut off ({seen} of {typical} fields: the recorder stopped "
+                "mid-write) and was left out",
+            ),
+            stacklevel=2,
         )
+        if len(table) == 0:
+            raise RecordingFormatError(path, f"the {what} has a header but no complete sample")
     return table, first_line
 
 

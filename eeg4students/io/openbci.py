@@ -31,28 +31,76 @@ def _device(board_text: str | None, n_channels: int, sfreq: float) -> str:
 
 
 def _dropped_sample_positions(index: np.ndarray) -> np.ndarray | None:
-    """Grid positions from the board's wrapping sample counter, if it counts by one.
+    """Grid positions from the board's wrapping sample counter, if it shows lost samples.
 
-    The Cyton numbers its samples 0..255 and wraps; a jump in that counter is
-    a lost radio packet. Boards whose counter does not step by one (Ganglion,
-    Daisy) return None: their gaps cannot be seen in the file.
+    The Cyton numbers its samples 0..255 and wraps, one step per sample; with
+    the Daisy module two radio packets make one 16-channel sample, so the
+    counter steps by 2. A larger step is a lost packet. Boards whose counter
+    does not step regularly (Ganglion) return None: their gaps cannot be seen
+    in the file.
     """
     if len(index) < 2 or np.any(np.isnan(index)):
         return None
     modulus = int(index.max()) + 1
-    steps = np.diff(index.astype(np.int64)) % modulus
-    if modulus != 256 or np.mean(steps == 1) < 0.99:
+    if modulus not in (255, 256):
         return None
+    modulus = 256
+    steps = np.diff(index.astype(np.int64)) % modulus
     steps[steps == 0] = modulus
+    stride = 2 if np.mean(steps == 2) >= 0.99 else 1
+    if np.mean(steps == stride) < 0.99:
+        return None
+    steps = np.maximum(np.rint(steps / stride).astype(np.int64), 1)
     return np.concatenate([[0], np.cumsum(steps)])
+
+
+#: Numbers after the sample index in rows of the GUI's 2014-2018 files, by EEG
+#: channel count: 8 or 16 EEG values then 3 accelerometer or 1 aux value; the
+#: Ganglion's 4 EEG values then 3 accelerometer values.
+_OLD_LAYOUTS = {11: 8, 9: 8, 19: 16, 17: 16, 7: 4}
+
+
+def _numeric_fields(row: str) -> list[str]:
+    """The fields of an old-format row, without the trailing clock and Unix time."""
+    fields = [f.strip() for f in row.split(",")]
+    while fields and fields[-1] and not _is_number(fields[-1]):
+        fields.pop()  # HH:MM:SS.mmm
+    if len(fields) > 1 and _is_number(fields[-1]) and abs(float(fields[-1])) > 1e11:
+        fields.pop()  # Unix time in ms
+        while fields and fields[-1] and not _is_number(fields[-1]):
+            fields.pop()
+    return fields
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _infer_channels(path: Path, row: str, line: int) -> int:
+    """The EEG channel count of an old-format file, from the layout of a row."""
+    numbers = len(_numeric_fields(row)) - 1
+    if numbers in _OLD_LAYOUTS:
+        return _OLD_LAYOUTS[numbers]
+    raise RecordingFormatError(
+        path,
+        f"the header does not say how many channels there are and rows of {numbers} values "
+        "after the sample index match no OpenBCI board; name the channels with --channels "
+        "(or n_channels=)",
+        line=line,
+    )
 
 
 def read_openbci_gui(
     path: str | Path,
     *,
     ch_names: Sequence[str] | None = None,
+    n_channels: int | None = None,
 ):
-    """Read an OpenBCI GUI recording, old (``%`` header only) or v5/v6 format.
+    """Read an OpenBCI GUI recording: 2014-2018 (``%`` header only) or v5/v6 format.
 
     Parameters
     ----------
@@ -61,16 +109,20 @@ def read_openbci_gui(
     ch_names : sequence of str | None
         Electrode names of the EEG channels in board order (the GUI does not
         store them). Default ``EXG1 .. EXGn``.
+    n_channels : int | None
+        Number of EEG channels. Files of 2014-2018 often do not say; it is then
+        taken from ``ch_names`` or from the row layout (index, 8 or 16 EEG
+        values, 3 or 1 aux values, an optional clock column).
 
     Returns
     -------
     raw : mne.io.RawArray
         EEG in volts at the rate in the header (Cyton 250 Hz with 8 channels,
         Daisy 125 Hz with 16, Ganglion 200 Hz with 4). Samples lost in transit
-        (jumps in the Cyton's sample counter) are filled and annotated
-        ``BAD_gap``; a non-zero ``Marker Channel`` becomes an annotation;
-        channels that are flat or sit at the rail (not connected) are in
-        ``info["bads"]``.
+        (jumps in the Cyton's or Daisy's sample counter) are filled and
+        annotated ``BAD_gap``; a non-zero ``Marker Channel`` becomes an
+        annotation; channels that are flat or sit at the rail (not connected)
+        are in ``info["bads"]``.
     """
     path = Path(path)
     header = leading_lines(path, "%")
@@ -78,29 +130,41 @@ def read_openbci_gui(
         raise RecordingFormatError(path, "has no '%OpenBCI' header; is this an OpenBCI GUI file?")
     text = "\n".join(header)
     n_match, rate_match = _N_CHANNELS_RE.search(text), _RATE_RE.search(text)
-    if not n_match or not rate_match:
-        raise RecordingFormatError(
-            path, "the '%' header lacks 'Number of channels' or 'Sample Rate'", line=1
-        )
-    n_channels = int(n_match.group(1))
+    if not rate_match:
+        raise RecordingFormatError(path, "the '%' header lacks 'Sample Rate'", line=1)
     try:
         rate = float(rate_match.group(1))
     except ValueError:
         raise RecordingFormatError(path, "the header's 'Sample Rate' is not a number") from None
     sfreq = check_rate(path, rate)
-    if not 1 <= n_channels <= MAX_CHANNELS:
-        raise RecordingFormatError(
-            path,
-            f"the header says {n_channels} channels; OpenBCI boards have 1 to {MAX_CHANNELS}",
-            line=1 + next(i for i, line in enumerate(header) if _N_CHANNELS_RE.search(line)),
-        )
-    board = _BOARD_RE.search(text)
-    device = _device(board.group(1) if board else None, n_channels, sfreq)
     with path.open(encoding="utf-8", errors="replace") as fh:
         for _ in header:
             fh.readline()
         first_row = fh.readline()
     named = first_row.strip().lower().startswith("sample index")
+    given = n_channels if n_channels is not None else (len(ch_names) if ch_names else None)
+    if n_match:
+        count = int(n_match.group(1))
+        count_line = 1 + next(i for i, line in enumerate(header) if _N_CHANNELS_RE.search(line))
+        if given is not None and given != count and 1 <= count <= MAX_CHANNELS:
+            raise RecordingFormatError(
+                path, f"the header says {count} channels but {given} were given", line=count_line
+            )
+    elif given is not None:
+        count, count_line = int(given), None
+    elif named:
+        raise RecordingFormatError(path, "the '%' header lacks 'Number of channels'", line=1)
+    else:
+        count, count_line = _infer_channels(path, first_row, len(header) + 1), None
+    n_channels = count
+    if not 1 <= n_channels <= MAX_CHANNELS:
+        raise RecordingFormatError(
+            path,
+            f"the header says {n_channels} channels; OpenBCI boards have 1 to {MAX_CHANNELS}",
+            line=count_line,
+        )
+    board = _BOARD_RE.search(text)
+    device = _device(board.group(1) if board else None, n_channels, sfreq)
     table, first = read_table(
         path, skip_lines=len(header), header=named, what="OpenBCI GUI recording"
     )

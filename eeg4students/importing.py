@@ -1,0 +1,417 @@
+"""Importing headset files into a dataset: one file, a list, or a whole folder.
+
+Labels (participant, session, task, run) come from options or from the file
+names through a pattern such as ``{participant}-{task}-{session}.csv``.
+Two modes:
+
+- **all or nothing** (:func:`read_all` then :func:`write_all`): every file is
+  read and checked before anything is written; used for files named on the
+  command line with their labels.
+- **one file at a time** (:func:`import_each`): for a folder, a file that
+  fails is reported and skipped, and nothing of it is left in the dataset;
+  the others are imported.
+
+Everything runs in the calling process: reading a file costs what reading it
+costs, not a process start.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mne
+import pandas as pd
+
+from eeg4students.errors import EEG4StudentsError, first_line
+from eeg4students.events import TASK_PREFIX, task_description
+from eeg4students.io import detect_format, read_with_notes
+from eeg4students.store import Dataset, RecordingRef, check_attributes, check_label
+
+#: Fields a file-name pattern may hold, and what each matches.
+PATTERN_FIELDS = {
+    "participant": "[A-Za-z0-9]+",
+    "session": "[A-Za-z0-9]+",
+    "task": "[A-Za-z0-9]+",
+    "run": "[0-9]+",
+}
+_FIELD_RE = re.compile(r"\{([^{}]*)\}")
+
+
+class ImportPlanError(EEG4StudentsError):
+    """A pattern, a folder or a set of labels that cannot make an import."""
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """One file to import and the labels it gets.
+
+    Attributes
+    ----------
+    path : Path
+        The recording file.
+    participant, session, task : str
+        BIDS labels.
+    run : int | None
+        Run number; None takes the next free one.
+    """
+
+    path: Path
+    participant: str
+    session: str
+    task: str
+    run: int | None = None
+
+
+@dataclass
+class ImportResult:
+    """What became of one file.
+
+    Attributes
+    ----------
+    job : ImportJob
+        The file and its labels.
+    ref : RecordingRef | None
+        Where it was stored; None if it failed.
+    fmt : str | None
+        The format it was read as.
+    seconds : float
+        Its duration (s).
+    notes : list of str
+        What the reader noticed (a cut-off last line, implausible units...).
+    error : str | None
+        Why it failed, one sentence; None if it was imported.
+    """
+
+    job: ImportJob
+    ref: RecordingRef | None = None
+    fmt: str | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """Turn a file-name pattern into a regular expression with named groups.
+
+    Parameters
+    ----------
+    pattern : str
+        Text with ``{participant}``, ``{session}``, ``{task}`` and ``{run}``
+        fields and ``*`` wildcards (any characters but ``/``), matched against
+        a file's path below the folder given, e.g.
+        ``{participant}-{task}-{session}.csv`` or
+        ``sub{participant}/{session}/*.txt``.
+
+    Returns
+    -------
+    regex : re.Pattern
+        Matches the whole relative path (with ``/`` separators).
+
+    Raises
+    ------
+    ImportPlanError
+        If a field is unknown or repeated.
+    """
+    parts, seen, end = [], set(), 0
+    for match in _FIELD_RE.finditer(pattern):
+        parts.append(_literal(pattern[end : match.start()]))
+        name = match.group(1)
+        if name not in PATTERN_FIELDS:
+            raise ImportPlanError(
+                f"The pattern {pattern!r} has an unknown field {{{name}}}; use "
+                f"{', '.join('{' + f + '}' for f in PATTERN_FIELDS)}."
+            )
+        if name in seen:
+            raise ImportPlanError(f"The pattern {pattern!r} has {{{name}}} twice.")
+        seen.add(name)
+        parts.append(f"(?P<{name}>{PATTERN_FIELDS[name]})")
+        end = match.end()
+    parts.append(_literal(pattern[end:]))
+    return re.compile("".join(parts))
+
+
+def _literal(text: str) -> str:
+    return "[^/]*".join(re.escape(piece) for piece in text.split("*"))
+
+
+def plan_import(
+    paths: Sequence[str | Path],
+    *,
+    pattern: str | None = None,
+    participant: str | None = None,
+    session: str | None = None,
+    task: str | None = None,
+    run: int | None = None,
+) -> tuple[list[ImportJob], list[Path]]:
+    """Decide which files to import and the labels of each.
+
+    Parameters
+    ----------
+    paths : sequence of str | Path
+        Files, or folders searched (with their subfolders) for files the
+        pattern matches.
+    pattern : str | None
+        File-name pattern (:func:`compile_pattern`); needed for folders.
+    participant, session, task : str | None
+        Labels for every file; each must come either from here or from the
+        pattern.
+    run : int | None
+        First run number (files given one by one); None takes the next free.
+
+    Returns
+    -------
+    jobs : list of ImportJob
+        In the order given, folders' files sorted by path.
+    unmatched : list of Path
+        Files in the folders that the pattern does not match (left alone).
+
+    Raises
+    ------
+    ImportPlanError
+        If a path is missing, a folder is given without a pattern, a label is
+        given twice or not at all, or no file matches.
+    """
+    regex = compile_pattern(pattern) if pattern else None
+    fields = set(regex.groupindex) if regex else set()
+    given = {"participant": participant, "session": session, "task": task}
+    for name, value in given.items():
+        if value is not None and name in fields:
+            raise ImportPlanError(
+                f"The {name} comes from the pattern and from --{name}; give it one way."
+            )
+        if value is None and name not in fields:
+            raise ImportPlanError(
+                f"No {name} label: give --{name}, or a --pattern with {{{name}}}."
+            )
+    if run is not None and "run" in fields:
+        raise ImportPlanError("The run comes from the pattern and from --run; give it one way.")
+    fixed = {k: check_label(k, v) for k, v in given.items() if v is not None}
+    candidates: list[tuple[Path, str]] = []
+    for raw_path in paths:
+        path = Path(raw_path)
+        if path.is_dir():
+            if regex is None:
+                raise ImportPlanError(
+                    f"{path} is a folder; say which files to take and how their names give "
+                    "the labels with --pattern, e.g. '{participant}-{task}-{session}.csv'."
+                )
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            candidates += [(p, p.relative_to(path).as_posix()) for p in files]
+        elif path.exists():
+            candidates.append((path, path.name))
+        else:
+            raise ImportPlanError(f"{path}: no such file or folder; check the path.")
+    jobs, unmatched = [], []
+    next_run = run
+    for path, name in candidates:
+        match = regex.fullmatch(name) if regex else None
+        if regex is not None and match is None:
+            unmatched.append(path)
+            continue
+        labels = dict(fixed)
+        if match is not None:
+            for key, value in match.groupdict().items():
+                if key != "run":
+                    labels[key] = check_label(key, value)
+        this_run = int(match["run"]) if match is not None and "run" in fields else next_run
+        if this_run is not None and this_run < 1:
+            raise ImportPlanError(f"{path}: the run number in its name must be at least 1.")
+        jobs.append(
+            ImportJob(path, labels["participant"], labels["session"], labels["task"], this_run)
+        )
+        if next_run is not None:
+            next_run += 1
+    if not jobs:
+        where = ", ".join(str(p) for p in paths)
+        raise ImportPlanError(
+            f"No file in {where} matches the pattern {pattern!r}; check it against a file "
+            "name (fields match letters and digits only)."
+        )
+    return jobs, unmatched
+
+
+def _read(job: ImportJob, fmt: str, options: dict) -> tuple[mne.io.BaseRaw, str, list[str]]:
+    """Read one file for import: a file without block markers is one block of its task."""
+    fmt = fmt if fmt != "auto" else detect_format(job.path)
+    raw, notes = read_with_notes(job.path, fmt, **options)
+    if not any(d.startswith(TASK_PREFIX) for d in raw.annotations.description):
+        raw.annotations.append(raw.first_time, raw.times[-1], task_description(job.task))
+    return raw, fmt, notes
+
+
+def _write(
+    dataset: Dataset,
+    job: ImportJob,
+    raw: mne.io.BaseRaw,
+    fmt: str,
+    notes: list[str],
+    attributes: dict,
+    overwrite: bool,
+) -> ImportResult:
+    ref = dataset.add_recording(
+        raw,
+        job.participant,
+        job.session,
+        job.task,
+        job.run,
+        source=job.path,
+        source_format=fmt,
+        notes=notes,
+        attributes=attributes,
+        overwrite=overwrite,
+    )
+    seconds = raw.n_times / raw.info["sfreq"]
+    return ImportResult(job, ref, fmt, seconds, notes)
+
+
+def read_all(
+    jobs: Sequence[ImportJob], *, fmt: str = "auto", options: dict | None = None
+) -> list[tuple[ImportJob, mne.io.BaseRaw, str, list[str]]]:
+    """Read and check every file; raise on the first that cannot be imported.
+
+    Parameters
+    ----------
+    jobs : sequence of ImportJob
+        The files and their labels.
+    fmt : str
+        Format name, or ``"auto"``.
+    options : dict | None
+        Reader options (``board``, ``channels``...).
+
+    Returns
+    -------
+    loaded : list of (job, raw, format, notes)
+    """
+    return [(job, *_read(job, fmt, options or {})) for job in jobs]
+
+
+def write_all(
+    dataset: Dataset,
+    loaded: Sequence[tuple[ImportJob, mne.io.BaseRaw, str, list[str]]],
+    *,
+    attributes: dict | None = None,
+    overwrite: bool = False,
+) -> list[ImportResult]:
+    """Write recordings read by :func:`read_all`; a run of None takes the next free one.
+
+    Returns
+    -------
+    results : list of ImportResult
+    """
+    attributes = check_attributes(attributes or {})
+    return [
+        _write(dataset, job, raw, fmt, notes, attributes, overwrite)
+        for job, raw, fmt, notes in loaded
+    ]
+
+
+def import_each(
+    dataset: Dataset,
+    jobs: Sequence[ImportJob],
+    *,
+    fmt: str = "auto",
+    options: dict | None = None,
+    attributes: dict[str, dict] | None = None,
+    overwrite: bool = False,
+) -> Iterator[ImportResult]:
+    """Import files one at a time; a file that fails is reported, not fatal.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Where to write.
+    jobs : sequence of ImportJob
+        The files and their labels.
+    fmt : str
+        Format name, or ``"auto"``.
+    options : dict | None
+        Reader options (``board``, ``channels``...).
+    attributes : dict | None
+        Participant label -> attributes (age, sex, hand) for
+        ``participants.tsv``.
+    overwrite : bool
+        Replace recordings stored under the same labels.
+
+    Yields
+    ------
+    result : ImportResult
+        One per job, in order: stored, or the one-sentence reason it was not
+        (a failed file leaves nothing in the dataset).
+    """
+    attributes = {p: check_attributes(a) for p, a in (attributes or {}).items()}
+    for job in jobs:
+        try:
+            raw, this_fmt, notes = _read(job, fmt, options or {})
+            yield _write(
+                dataset,
+                job,
+                raw,
+                this_fmt,
+                notes,
+                attributes.get(job.participant, {}),
+                overwrite,
+            )
+        except EEG4StudentsError as exc:
+            yield ImportResult(job, error=str(exc))
+        except OSError as exc:  # unreadable file, full disk: this file, not the others
+            where = f"{exc.filename}: " if exc.filename else ""
+            yield ImportResult(job, error=f"{where}{exc.strerror or exc}")
+
+
+def read_attributes_table(path: str | Path) -> dict[str, dict[str, str]]:
+    """Read participants' attributes from a CSV or TSV table the user keeps.
+
+    Parameters
+    ----------
+    path : str | Path
+        A table with a ``participant`` (or ``participant_id``, ``sub-`` is
+        dropped) column and any of ``age``, ``sex``, ``hand``; other columns
+        are refused, so nothing personal enters the dataset by mistake.
+
+    Returns
+    -------
+    attributes : dict
+        Participant label -> checked attributes.
+
+    Raises
+    ------
+    ImportPlanError
+        If the file cannot be read or a column, label or value is not allowed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportPlanError(f"{path}: cannot read the participants table ({exc}).") from exc
+    first = text.splitlines()[0] if text.strip() else ""
+    sep = "\t" if "\t" in first else ","
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ImportPlanError(f"{path}: not a CSV or TSV table ({first_line(exc)}).") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    key = next((c for c in ("participant", "participant_id") if c in table.columns), None)
+    if key is None:
+        raise ImportPlanError(f"{path}: the table needs a 'participant' column.")
+    others = [c for c in table.columns if c != key]
+    unknown = [c for c in others if c not in ("age", "sex", "hand")]
+    if unknown:
+        raise ImportPlanError(
+            f"{path}: the column {unknown[0]!r} is not a participant attribute; keep only "
+            "participant, age, sex and hand."
+        )
+    out = {}
+    for number, row in enumerate(table.itertuples(index=False), start=2):
+        cells = dict(zip(table.columns, row, strict=True))
+        label = str(cells.pop(key)).strip().removeprefix("sub-")
+        try:
+            out[check_label("participant", label)] = check_attributes(
+                {k: (v if v != "" else None) for k, v in cells.items()}
+            )
+        except EEG4StudentsError as exc:
+            raise ImportPlanError(f"{path}, line {number}: {exc}") from exc
+    return out
