@@ -918,8 +918,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_parallel_options(p)
     p.set_defaults(func=cmd_features)
 
-    from eeg4students.evaluation import SCHEMES
-    from eeg4students.models import MODEL_NAMES
+    from eeg4students.names import MODEL_NAMES, SCHEMES
 
     p = sub.add_parser(
         "evaluate",

@@ -40,8 +40,8 @@ from tqdm.auto import tqdm
 
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
+from eeg4students.names import SCHEMES
 
-SCHEMES = ("time-blocked", "cross-session", "loso", "shuffled")
 LEAKY_SCHEMES = ("shuffled",)
 TMV_VARIANTS = ("tmv-block", "tmv-causal")
 

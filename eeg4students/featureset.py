@@ -364,9 +364,7 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     keep = set(quality.loc[quality["excluded"] == "", "block"])
     table = table[table["block"].isin(keep)].reset_index(drop=True)
     columns = [c for c in frames[0].columns if c not in META_COLUMNS]
-    return FeatureSet(
-        table, quality, excluded, columns, folder, cached, problems, pre, left_out
-    )
+    return FeatureSet(table, quality, excluded, columns, folder, cached, problems, pre, left_out)
 
 
 def quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:

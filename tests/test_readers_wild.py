@@ -248,7 +248,7 @@ def test_lsl_jump_back_beyond_the_jitter_is_refused(tmp_path, rng):
     stamps = T0 + np.arange(n) / 256
     stamps[n // 2 :] -= 0.5
     path = write_muse_lsl(tmp_path / "back.csv", muse_samples(rng, n), stamps)
-    with pytest.raises(RecordingFormatError, match="goes backwards by 0.496 s"):
+    with pytest.raises(RecordingFormatError, match=r"goes backwards by 0\.496 s"):
         read_recording(path)
 
 

@@ -36,8 +36,7 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-
-MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
+from eeg4students.names import MODEL_NAMES
 
 __all__ = [
     "MODEL_NAMES",

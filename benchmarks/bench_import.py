@@ -1,0 +1,165 @@
+"""Importing a folder of Muse CSVs in one command, against reading them.
+
+The 24 real Muse recordings of ``../shared/data/muse-mental-state`` are
+linked twice into a temporary folder (48 files, as
+``{participant}{copy}-{task}-{session}.csv``). In one process this times:
+
+- **read**: ``read_recording`` on every file (the floor: parsing the CSVs
+  and putting the samples on the grid);
+- **import**: ``eeg4students import FOLDER --to DS --pattern ...`` through
+  the command's ``main`` (reading, checking, writing BIDS, sidecars and
+  tables) into a fresh dataset;
+- the same two as whole processes, as a user runs them: ``python -c`` that
+  imports the reader and reads every file, against the ``eeg4students
+  import`` command (interpreter start and library imports included);
+- for scale, the old way: one ``eeg4students import`` process per file, on
+  the first 6 files, extrapolated to 48.
+
+It prints each time and the ratios import / read (the issue's goal is at
+most 1.5). Each pair is repeated ``--repeat`` times in alternation and the
+medians are compared (the machine is noisy). Run it with::
+
+    .venv/bin/python benchmarks/bench_import.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("EEG4STUDENTS_SHARED_DATA", HERE.parents[1] / "shared" / "data"))
+PATTERN = "{participant}-{task}-{session}.csv"
+
+
+def make_folder(folder: Path) -> list[Path]:
+    """Link the 24 real recordings twice under new participant labels."""
+    source = SHARED / "muse-mental-state"
+    files = sorted(source.glob("subject*-*-*.csv"))
+    if len(files) != 24:
+        sys.exit(f"expected the 24 Muse recordings in {source}; set EEG4STUDENTS_SHARED_DATA")
+    folder.mkdir(parents=True)
+    out = []
+    for copy in ("x", "y"):
+        for path in files:
+            target = folder / path.name.replace("subject", f"subject{copy}", 1)
+            os.symlink(path, target)
+            out.append(target)
+    return out
+
+
+def time_read(files: list[Path]) -> float:
+    from eeg4students.io import read_recording
+
+    start = time.perf_counter()
+    for path in files:
+        read_recording(path)
+    return time.perf_counter() - start
+
+
+def time_import(folder: Path, dataset: Path) -> float:
+    from eeg4students.cli import main
+
+    shutil.rmtree(dataset, ignore_errors=True)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = main(["import", str(folder), "--to", str(dataset), "--pattern", PATTERN])
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        sys.exit("the import failed")
+    return elapsed
+
+
+def time_read_process(folder: Path) -> float:
+    code = (
+        "import sys, pathlib\n"
+        "from eeg4students.io import read_recording\n"
+        "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.csv')):\n"
+        "    read_recording(p)\n"
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, str(folder)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def time_import_process(folder: Path, dataset: Path) -> float:
+    shutil.rmtree(dataset, ignore_errors=True)
+    exe = Path(sys.executable).with_name("eeg4students")
+    start = time.perf_counter()
+    subprocess.run(
+        [str(exe), "import", str(folder), "--to", str(dataset), "--pattern", PATTERN],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def time_one_process_per_file(files: list[Path], dataset: Path) -> float:
+    shutil.rmtree(dataset, ignore_errors=True)
+    exe = Path(sys.executable).with_name("eeg4students")
+    start = time.perf_counter()
+    for path in files:
+        participant, task, session = path.stem.split("-")
+        subprocess.run(
+            [
+                str(exe),
+                "import",
+                str(path),
+                "--to",
+                str(dataset),
+                "--participant",
+                participant,
+                "--task",
+                task,
+                "--session",
+                session,
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "incoming"
+        files = make_folder(folder)
+        time_read(files[:2])  # import the libraries before timing
+        reads, imports = [], []
+        for _ in range(args.repeat):
+            reads.append(time_read(files))
+            imports.append(time_import(folder, Path(tmp) / "ds"))
+        read, imported = statistics.median(reads), statistics.median(imports)
+        reads_p, imports_p = [], []
+        for _ in range(args.repeat):
+            reads_p.append(time_read_process(folder))
+            imports_p.append(time_import_process(folder, Path(tmp) / "ds-p"))
+        read_p, imported_p = statistics.median(reads_p), statistics.median(imports_p)
+        old = time_one_process_per_file(files[:6], Path(tmp) / "ds-old") / 6 * len(files)
+    print(f"{len(files)} Muse CSVs, median of {args.repeat}:")
+    print(f"  read in one process        {read:7.2f} s")
+    print(
+        f"  import FOLDER --pattern    {imported:7.2f} s   ratio import/read {imported / read:.2f}"
+    )
+    print(f"  a process reading them     {read_p:7.2f} s")
+    print(
+        f"  the import command         {imported_p:7.2f} s   ratio import/read "
+        f"{imported_p / read_p:.2f}"
+    )
+    print(f"  one process per file (est) {old:7.2f} s   ratio {old / read:.1f}")
+
+
+if __name__ == "__main__":
+    main()

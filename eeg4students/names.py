@@ -1,0 +1,13 @@
+"""Names the toolkit offers as choices (models, evaluation schemes).
+
+Kept free of heavy imports so that the command line can build its parser
+without loading scikit-learn; :mod:`eeg4students.models` and
+:mod:`eeg4students.evaluation` re-export them.
+"""
+
+from __future__ import annotations
+
+#: Classifiers by short name (see :mod:`eeg4students.models`).
+MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
+#: Cross-validation schemes (see :mod:`eeg4students.evaluation`).
+SCHEMES = ("time-blocked", "cross-session", "loso", "shuffled")
