@@ -12,12 +12,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from eeg4students import __version__
 from eeg4students.errors import DatasetError, EEG4StudentsError
+
+if TYPE_CHECKING:  # pandas and tqdm are imported where used: --help and --version stay fast
+    import pandas as pd
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -50,6 +51,8 @@ def _output_dir(path: str | Path) -> Path:
 
 
 def _print_table(table: pd.DataFrame) -> None:
+    import pandas as pd
+
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(index=False))
 
@@ -58,6 +61,8 @@ def _print_table(table: pd.DataFrame) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
     from eeg4students._files import removed_on_failure
     from eeg4students.importing import (
         ImportPlanError,
@@ -152,6 +157,8 @@ def _print_imported(result) -> None:
 
 
 def _print_import_summary(results) -> None:
+    import pandas as pd
+
     rows = []
     for r in results:
         rows.append(
@@ -446,6 +453,8 @@ def _confirm(participant: str) -> None:
 
 
 def _print_privacy(metrics: dict) -> None:
+    import pandas as pd
+
     rows = []
     for name, label in (("original", "original"), ("model", "updated"), ("gold", "gold")):
         entry = metrics.get(name)
@@ -667,6 +676,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from eeg4students.acquire import board_table
 
     _print_table(pd.DataFrame(board_table()))
@@ -827,7 +838,7 @@ def _add_connection_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``eeg4students`` argument parser."""
-    from eeg4students.io import FORMATS
+    from eeg4students.names import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="eeg4students",

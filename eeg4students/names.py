@@ -1,8 +1,8 @@
-"""Names the toolkit offers as choices (models, evaluation schemes).
+"""Names the toolkit offers as choices (file formats, models, evaluation schemes).
 
 Kept free of heavy imports so that the command line can build its parser
-without loading scikit-learn; :mod:`eeg4students.models` and
-:mod:`eeg4students.evaluation` re-export them.
+without loading scikit-learn; :mod:`eeg4students.io`,
+:mod:`eeg4students.models` and :mod:`eeg4students.evaluation` re-export them.
 """
 
 from __future__ import annotations
@@ -11,3 +11,14 @@ from __future__ import annotations
 MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
 #: Cross-validation schemes (see :mod:`eeg4students.evaluation`).
 SCHEMES = ("time-blocked", "cross-session", "loso", "shuffled")
+#: Recording formats :func:`eeg4students.io.read_recording` reads.
+FORMATS = (
+    "muse-lsl",
+    "mind-monitor",
+    "openbci",
+    "brainflow",
+    "edf",
+    "bdf",
+    "brainvision",
+    "fif",
+)

@@ -273,3 +273,22 @@ def test_operating_system_errors_are_one_line(tmp_path, rng, capsys, monkeypatch
         assert main(["dataset", "info", str(root), "--csv", str(tmp_path / "t.csv")]) == 1
     line = _one_line(capsys.readouterr().err)
     assert line.startswith("eeg4students: error: ") and "No space left on device" in line
+
+
+def test_python_m_and_a_parser_that_loads_no_heavy_library():
+    out = subprocess.run(
+        [sys.executable, "-m", "eeg4students", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.startswith("eeg4students ")
+    code = (
+        "import sys; from eeg4students.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('pandas', 'tqdm', 'mne', 'sklearn', 'numpy') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

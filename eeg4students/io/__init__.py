@@ -35,20 +35,11 @@ from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.io.mne_formats import read_with_mne
 from eeg4students.io.muse import read_mind_monitor, read_muse_lsl
 from eeg4students.io.openbci import read_openbci_gui
+from eeg4students.names import FORMATS
 
 #: A recording shorter than this (s) cannot hold one analysis window.
 MIN_SECONDS = 2.0
 
-FORMATS = (
-    "muse-lsl",
-    "mind-monitor",
-    "openbci",
-    "brainflow",
-    "edf",
-    "bdf",
-    "brainvision",
-    "fif",
-)
 
 __all__ = [
     "FORMATS",
