@@ -36,8 +36,8 @@ from sklearn.metrics import (
     confusion_matrix,
 )
 from sklearn.model_selection import StratifiedKFold
-from tqdm.auto import tqdm
 
+from eeg4students._progress import progress_bar
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
 from eeg4students.names import SCHEMES
@@ -377,8 +377,8 @@ def evaluate(
     rows, ranking = [], []
     confusion: dict[tuple[str, str], np.ndarray] = {}
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    for fold_rows, fold_ranking, fold_confusion, note in tqdm(
-        results, total=len(folds), desc=scheme, unit="fold", disable=not progress
+    for fold_rows, fold_ranking, fold_confusion, note in progress_bar(
+        results, total=len(folds), desc=scheme, unit="fold", enabled=progress
     ):
         if note:
             skipped.append(note)

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pandas as pd
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from eeg4students import __version__
 from eeg4students._files import (
@@ -39,6 +38,7 @@ from eeg4students._files import (
     checkpoint,
     sha256,
 )
+from eeg4students._progress import progress_bar
 from eeg4students.errors import DatasetError
 from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
@@ -322,12 +322,12 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     atomic_write_json(folder / "params.json", settings)
     jobs = (delayed(_recording_features)(dataset.root, ref, pre, feat, folder) for ref in refs)
     frames, counts, problems, cached = [], [], [], 0
-    for frame, block_counts, was_cached, rec_id in tqdm(
+    for frame, block_counts, was_cached, rec_id in progress_bar(
         Parallel(return_as="generator")(jobs),
         total=len(refs),
         desc="features",
         unit="rec",
-        disable=not progress,
+        enabled=progress,
     ):
         cached += was_cached
         frames.append(frame)

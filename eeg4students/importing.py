@@ -18,6 +18,7 @@ costs, not a process start.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.io import detect_format, read_with_notes
 from eeg4students.store import Dataset, RecordingRef, check_attributes, check_label
+
+log = logging.getLogger(__name__)
 
 #: Fields a file-name pattern may hold, and what each matches.
 PATTERN_FIELDS = {
@@ -237,7 +240,10 @@ def plan_import(
 def _read(job: ImportJob, fmt: str, options: dict) -> tuple[mne.io.BaseRaw, str, list[str]]:
     """Read one file for import: a file without block markers is one block of its task."""
     fmt = fmt if fmt != "auto" else detect_format(job.path)
+    log.info("reading %s as %s", job.path, fmt)
     raw, notes = read_with_notes(job.path, fmt, **options)
+    for note in notes:
+        log.debug("%s: %s", job.path, note)
     if not any(d.startswith(TASK_PREFIX) for d in raw.annotations.description):
         raw.annotations.append(raw.first_time, raw.times[-1], task_description(job.task))
     return raw, fmt, notes
@@ -265,6 +271,7 @@ def _write(
         overwrite=overwrite,
     )
     seconds = raw.n_times / raw.info["sfreq"]
+    log.info("stored %s as %s", job.path.name, ref.path.name)
     return ImportResult(job, ref, fmt, seconds, notes)
 
 

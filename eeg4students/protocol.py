@@ -237,7 +237,10 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
         return parse_protocol(yaml.safe_load(ref.read_text(encoding="utf-8")), f"{name}.yaml")
     path = Path(path)
     if not path.is_file():
-        raise ProtocolError(f"{path}: no such protocol file; check the path.")
+        raise ProtocolError(
+            f"{path}: no such protocol file; give a file, or one of the built-in protocols: "
+            f"{', '.join(BUILTIN)}."
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

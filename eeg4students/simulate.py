@@ -56,8 +56,8 @@ from pathlib import Path
 import mne
 import numpy as np
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
+from eeg4students._progress import progress_bar
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_description
 from eeg4students.protocol import Protocol, load_protocol
@@ -434,12 +434,12 @@ def simulate_to_dataset(
     pairs = [(p, s) for p in range(n_participants) for s in range(1, n_sessions + 1)]
     jobs = (delayed(_simulate_one)(dataset.root, p, s, options) for p, s in pairs)
     refs = list(
-        tqdm(
+        progress_bar(
             Parallel(return_as="generator")(jobs),
             total=len(pairs),
             desc="simulate",
             unit="rec",
-            disable=not progress,
+            enabled=progress,
         )
     )
     # Writers may finish in any order; the table of participants does not depend on it.

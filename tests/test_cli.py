@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,3 +293,72 @@ def test_python_m_and_a_parser_that_loads_no_heavy_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+def _walk(parser, name="eeg4students"):
+    import argparse
+
+    yield name, parser, None
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child_name, child in action.choices.items():
+                yield from _walk(child, f"{name} {child_name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield name, parser, action
+
+
+def test_every_command_is_described_and_every_option_has_help():
+    from eeg4students.cli import build_parser
+
+    missing = []
+    for name, parser, action in _walk(build_parser()):
+        if action is None and not parser.description:
+            missing.append(f"{name}: no description")
+        elif action is not None and not action.help:
+            missing.append(f"{name} {action.option_strings or action.dest}: no help")
+    assert missing == []
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 8)" in out and "(default: 0)" in out
+
+
+def test_verbose_logs_and_quiet_hides_notes(tmp_path, rng, capsys):
+    path = write_muse_lsl(tmp_path / "r.csv", muse_samples(rng, 600), 5000 + np.arange(600) / 256)
+    labels = ["--participant", "p1", "--session", "1", "--task", "rest"]
+    assert main(["-v", "import", str(path), "--to", str(tmp_path / "a"), *labels]) == 0
+    captured = capsys.readouterr()
+    assert "eeg4students: INFO: reading" in captured.err
+    assert "note: its timestamps are LSL clock seconds" in captured.out
+    assert main(["-q", "import", str(path), "--to", str(tmp_path / "b"), *labels]) == 0
+    captured = capsys.readouterr()
+    assert "note:" not in captured.out and "INFO" not in captured.err
+    assert "-> sub-p1" in captured.out
+    assert main(["import", str(path), "--to", str(tmp_path / "c"), *labels]) == 0
+    assert "INFO" not in capsys.readouterr().err
+
+
+def test_handout_markdown_and_printable_html(tmp_path, capsys):
+    from eeg4students.handout import handout_markdown
+    from eeg4students.protocol import load_protocol
+
+    shipped = Path(__file__).resolve().parents[1] / "protocols" / "EEG4Students.md"
+    assert handout_markdown(load_protocol()) == shipped.read_text(encoding="utf-8")
+    assert main(["handout", "--protocol", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# EEG4Students-quick: the recording protocol")
+    words = " ".join(out.split())
+    assert "five tasks of 5 seconds each" in words
+    assert "Draw a simple house on the paper" in words
+    page = tmp_path / "handout.html"
+    assert main(["handout", "--out", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<table>" in text and "@page" in text
+    assert "src=" not in text and "<link" not in text  # nothing outside the page
+    assert main(["handout", "--out", str(tmp_path / "handout.pdf")]) == 1
+    assert "give a file ending in .html" in capsys.readouterr().err
+    assert main(["handout", "--protocol", "nosuch"]) == 1
+    assert "built-in protocols: eeg4students, quick" in capsys.readouterr().err

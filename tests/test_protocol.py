@@ -65,8 +65,9 @@ def test_mistakes_name_file_key_and_problem(tmp_path, mutate, key, problem):
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(ProtocolError, match="no such protocol file"):
+    with pytest.raises(ProtocolError, match="no such protocol file") as info:
         load_protocol(tmp_path / "nope.yaml")
+    assert "built-in protocols: eeg4students, quick" in str(info.value)
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ProtocolError, match="line 2: not valid YAML"):

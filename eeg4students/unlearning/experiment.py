@@ -22,6 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
+from eeg4students._progress import progress_bar
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
@@ -213,8 +214,6 @@ def sweep(
         privacy check and ``forgotten``, the gold's ``gold_llr``,
         ``noise_kept`` (noisy copies of P in the kept model) and ``note``.
     """
-    from tqdm.auto import tqdm
-
     grid = grid or SWEEP_GRID
     common = {"model": model, "model_params": model_params, "n_shadows": n_shadows}
     base = forget_experiment(table, columns, participant, members, strangers, **common)
@@ -250,8 +249,8 @@ def sweep(
         for knobs in grid
     )
     results = Parallel(return_as="generator")(jobs)
-    for knobs, result in tqdm(
-        zip(grid, results, strict=True), total=len(grid), desc="sweep", disable=not progress
+    for knobs, result in progress_bar(
+        zip(grid, results, strict=True), total=len(grid), desc="sweep", enabled=progress
     ):
         rows.append(_row("conmu", knobs, result, retrain_seconds))
     return pd.DataFrame(rows)

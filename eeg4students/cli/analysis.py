@@ -1,0 +1,318 @@
+"""Commands that analyse a dataset: ``features``, ``evaluate``, ``train``, ``predict``,
+``live``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from eeg4students.cli._common import (
+    add_connection_options,
+    add_parallel_options,
+    connection_params,
+    output_dir,
+    positive_float,
+    positive_int,
+    print_table,
+)
+from eeg4students.names import FORMATS, MODEL_NAMES, SCHEMES
+
+
+def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in filter(None, text.split(",")):
+        if "/" not in item:
+            raise argparse.ArgumentTypeError(f"ratio {item!r} must look like theta/beta")
+        a, b = item.split("/", 1)
+        pairs.append((a.strip(), b.strip()))
+    return tuple(pairs)
+
+
+def _add_feature_options(p: argparse.ArgumentParser) -> None:
+    """Options of preprocessing and features, shared by features, evaluate and train."""
+    g = p.add_argument_group("preprocessing and features")
+    g.add_argument("--window", type=positive_float, default=2.0, help="seconds (default 2)")
+    g.add_argument("--hop", type=positive_float, default=1.0, help="seconds (default 1)")
+    g.add_argument(
+        "--band-pass",
+        nargs=2,
+        type=float,
+        default=(1.0, 40.0),
+        metavar=("LO", "HI"),
+        help="Hz (default 1 40)",
+    )
+    g.add_argument(
+        "--filter",
+        choices=("iir", "fir"),
+        default="iir",
+        help="band-pass design: 4th-order Butterworth (iir) or MNE's FIR",
+    )
+    g.add_argument("--line-freq", type=positive_float, help="Hz (default: recording's, else 50)")
+    g.add_argument(
+        "--reference",
+        choices=("none", "average"),
+        default="none",
+        help="re-reference after filtering: none or the channels' mean",
+    )
+    g.add_argument("--channels", help="comma-separated EEG channels (default: all)")
+    g.add_argument("--transition", type=float, default=0.3, help="share dropped per block")
+    g.add_argument("--max-ptp", type=float, default=500.0, help="uV, 0 turns it off")
+    g.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
+    g.add_argument("--relative", action="store_true", help="add relative band power")
+    g.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
+    g.add_argument("--participants", help="comma-separated labels (default: all)")
+
+
+def _feature_settings(args: argparse.Namespace):
+    """PreprocessParams, FeatureParams and the participant list from the shared options."""
+    from eeg4students.features import FeatureParams
+    from eeg4students.preprocess import PreprocessParams
+
+    pre = PreprocessParams(
+        l_freq=args.band_pass[0],
+        h_freq=args.band_pass[1],
+        filter_method=args.filter,
+        line_freq=args.line_freq,
+        reference=None if args.reference == "none" else args.reference,
+        channels=tuple(args.channels.split(",")) if args.channels else None,
+        window=args.window,
+        hop=args.hop,
+        transition_share=args.transition,
+        max_ptp_uv=args.max_ptp or None,
+        min_kept=args.min_kept,
+    )
+    feat = FeatureParams(relative=args.relative, ratios=args.ratios)
+    participants = args.participants.split(",") if args.participants else None
+    return pre, feat, participants
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from eeg4students.featureset import compute_features, quality_by_recording
+
+    pre, feat, participants = _feature_settings(args)
+    result = compute_features(args.dataset, pre, feat, participants=participants)
+    print("Quality (share of windows kept, and why the rest was dropped, in %):")
+    print_table(quality_by_recording(result.quality))
+    if len(result.excluded):
+        print(f"Excluded (below {pre.min_kept:.0%} kept):")
+        print_table(result.excluded.fillna("").round({"share_kept": 2}))
+    if result.left_out:
+        print(
+            f"Left out {', '.join(result.left_out)}: bad (flat, railed or not connected) in "
+            "every recording; name the channels to use with --channels."
+        )
+    for problem in result.problems:
+        print(f"warning: {problem}")
+    print(
+        f"{len(result.table)} windows x {len(result.feature_columns)} features from "
+        f"{result.table['block'].nunique()} blocks ({result.cached} recordings from cache); "
+        f"files in {result.folder}"
+    )
+    return 0
+
+
+def _model_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from eeg4students.evaluation import evaluate
+    from eeg4students.featureset import compute_features
+    from eeg4students.report import write_report
+
+    pre, feat, participants = _feature_settings(args)
+    output_dir(args.out)
+    features = compute_features(args.dataset, pre, feat, participants=participants)
+    if args.scheme == "shuffled":
+        print("warning: the shuffled scheme is LEAKY (overlapping windows on both sides);")
+        print("         its accuracies are inflated and only show by how much.")
+    result = evaluate(
+        features.table,
+        features.feature_columns,
+        args.models,
+        args.scheme,
+        n_splits=args.folds,
+        window=pre.window,
+        k=args.k,
+    )
+    report = write_report(
+        result,
+        args.out,
+        quality=features.quality,
+        feature_settings={"preprocess": pre.as_dict(), "features": feat.as_dict()},
+        dataset=str(args.dataset),
+    )
+    leaky = " (LEAKY)" if result.settings["leaky"] else ""
+    print(f"Mean accuracy per participant, {args.scheme}{leaky}:")
+    print(result.summary().round(3).to_string())
+    for note in result.skipped:
+        print(f"left out: {note}")
+    print(f"Table, figures and report in {args.out} ({report.name}).")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from eeg4students.modelstore import export_model, train_model
+
+    pre, feat, participants = _feature_settings(args)
+    out = output_dir(args.out) if args.out else None
+    unlearnable = None
+    if args.unlearnable:
+        unlearnable = {"kind": args.unlearnable, "q": args.q, "shards": args.shards}
+    saved = train_model(
+        args.dataset,
+        args.model,
+        args.name,
+        pre=pre,
+        feat=feat,
+        participants=participants,
+        unlearnable=unlearnable,
+        overwrite=args.overwrite,
+    )
+    trained = saved.card["trained_on"]
+    print(
+        f"Trained {args.model} on {trained['n_windows']} windows of "
+        f"{len(trained['participants'])} participants ({len(trained['recordings'])} "
+        f"recordings); saved in {saved.path}"
+    )
+    if saved.card.get("tmv_ranking"):
+        print(f"TMV base ranking: {', '.join(saved.card['tmv_ranking'])}")
+    if out is not None:
+        print(f"Exported a copy to {export_model(saved, out)}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from eeg4students.io import read_recording
+    from eeg4students.modelstore import load_model
+    from eeg4students.predict import predict_recording
+
+    saved = load_model(args.model)
+    options = {"board": args.board} if args.board else {}
+    raw = read_recording(args.recording, args.format, **options)
+    table = predict_recording(saved, raw)
+    print_table(table.round({"agreement": 2}))
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from eeg4students.live import run_live
+    from eeg4students.modelstore import load_model
+
+    saved = load_model(args.model)
+
+    def show(update: dict) -> None:
+        if update["rejected"]:
+            print(f"{update['time']:7.1f} s  (window rejected: {update['rejected']})", flush=True)
+        elif update["top"] is not None:
+            print(
+                f"{update['time']:7.1f} s  {update['label']:<12} "
+                f"(top base {update['top']}, second {update['second']})",
+                flush=True,
+            )
+        else:
+            print(f"{update['time']:7.1f} s  {update['label']}", flush=True)
+
+    print(
+        f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C stops."
+    )
+    updates = run_live(
+        saved, args.board, seconds=args.seconds, on_update=show, **connection_params(args)
+    )
+    print(f"{len(updates)} windows classified.")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add this group's commands to the ``eeg4students`` subparsers."""
+    p = sub.add_parser(
+        "features",
+        help="preprocess, reject bad windows and extract band powers",
+        description="Filter every recording, cut its task blocks into windows, reject "
+        "windows with plateaus, clipping, large amplitude or BAD annotations, and store "
+        "log band powers as Parquet under derivatives/eeg4students/. Prints the quality "
+        "table; cached results are reused while recordings and settings are unchanged.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    _add_feature_options(p)
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate classifiers honestly and write a report",
+        description="Extract features (cached), evaluate the chosen models under a scheme "
+        "(time-blocked: the study's chunks of each block with a gap; cross-session; loso: "
+        "leave one participant out; shuffled: LEAKY, for comparison only) and write "
+        "scores.csv, figures and report.html.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    p.add_argument(
+        "--scheme",
+        choices=SCHEMES,
+        default="time-blocked",
+        help="how test data is kept apart from training data",
+    )
+    p.add_argument(
+        "--models",
+        type=_model_list,
+        default=["rf", "svm", "tmv"],
+        help=f"comma-separated, from {','.join(MODEL_NAMES)} (default rf,svm,tmv)",
+    )
+    p.add_argument("--folds", type=positive_int, default=7, help="time-blocked/shuffled folds")
+    p.add_argument("--k", type=positive_int, default=5, help="causal TMV vote length (windows)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_feature_options(p)
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model and save it in the dataset with a model card",
+        description="Train on the dataset's features and save the model with skops under "
+        "derivatives/eeg4students/models/NAME/ with card.json listing what it was trained on.",
+    )
+    p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    p.add_argument("--model", default="tmv", help=f"one of {','.join(MODEL_NAMES)}")
+    p.add_argument("--name", required=True, help="model name (letters and digits)")
+    p.add_argument("--out", type=Path, help="also export a copy to this folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a model of this name")
+    p.add_argument(
+        "--unlearnable",
+        choices=("sharded",),
+        help="train the sharded form, which forgets a participant fast and exactly",
+    )
+    p.add_argument("--q", type=float, default=0.25, help="sharded RF: share of trees per person")
+    p.add_argument("--shards", type=positive_int, default=4, help="sharded SVM and others: shards")
+    _add_feature_options(p)
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict the task of each block of a recording",
+        description="Apply a saved model (its folder) to a recording file; prints one line "
+        "per task block with the predicted task.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder (from train)")
+    p.add_argument("recording", metavar="RECORDING", help="recording file, any supported format")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", *FORMATS),
+        help="the recording's format (auto: recognised from its content)",
+    )
+    p.add_argument("--board", help="headset that wrote a BrainFlow file")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "live",
+        help="classify a headset's stream live with causal TMV",
+        description="Stream from a BrainFlow board and print the model's label for every "
+        "new window (causal Time Majority Voting for TMV models).",
+    )
+    p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
+    p.add_argument("--model", required=True, help="model folder (from train)")
+    p.add_argument("--seconds", type=positive_float, help="stop after this long")
+    add_connection_options(p)
+    p.set_defaults(func=cmd_live)

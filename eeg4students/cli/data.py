@@ -1,0 +1,268 @@
+"""Commands that bring recordings in and look at them: ``import``, ``dataset``, ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from eeg4students.cli._common import (
+    EXIT_ERROR,
+    add_parallel_options,
+    output_file,
+    positive_float,
+    positive_int,
+    print_table,
+    quiet,
+)
+from eeg4students.names import FORMATS
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from eeg4students._files import removed_on_failure
+    from eeg4students._progress import progress_bar
+    from eeg4students.importing import (
+        ImportPlanError,
+        import_each,
+        plan_import,
+        read_all,
+        read_attributes_table,
+        write_all,
+    )
+    from eeg4students.store import Dataset
+
+    jobs, unmatched = plan_import(
+        args.paths,
+        pattern=args.pattern,
+        participant=args.participant,
+        session=args.session,
+        task=args.task,
+        run=args.run,
+    )
+    options = {}
+    if args.board:
+        options["board"] = args.board
+    if args.channels:
+        options["channels"] = [c.strip() for c in args.channels.split(",")]
+    participants = sorted({job.participant for job in jobs})
+    attributes = read_attributes_table(args.participants_table) if args.participants_table else {}
+    given = {k: getattr(args, k) for k in ("age", "sex", "hand") if getattr(args, k) is not None}
+    if given:
+        if len(participants) > 1:
+            raise ImportPlanError(
+                f"--age, --sex and --hand describe one participant but these files are of "
+                f"{len(participants)}; give a --participants-table instead."
+            )
+        attributes[participants[0]] = {**attributes.get(participants[0], {}), **given}
+    batch = args.pattern is not None or any(Path(p).is_dir() for p in args.paths)
+    if not batch:
+        # Files named one by one: all are read and checked before anything is written.
+        loaded = []
+        for job in progress_bar(jobs, desc="read", unit="file", enabled=len(jobs) > 1):
+            loaded += read_all([job], fmt=args.format, options=options)
+        with removed_on_failure(Path(args.to)):
+            dataset = Dataset.create(args.to)
+            results = write_all(
+                dataset,
+                loaded,
+                attributes=attributes.get(participants[0], {}),
+                overwrite=args.overwrite,
+            )
+        for result in results:
+            _print_imported(result)
+        return 0
+    if unmatched:
+        print(f"{len(unmatched)} file(s) do not match the pattern and are left alone.")
+    results = []
+    with removed_on_failure(Path(args.to)):
+        dataset = Dataset.create(args.to)
+        progress = progress_bar(total=len(jobs), desc="import", unit="file")
+        for result in import_each(
+            dataset,
+            jobs,
+            fmt=args.format,
+            options=options,
+            attributes=attributes,
+            overwrite=args.overwrite,
+        ):
+            results.append(result)
+            progress.update()
+        progress.close()
+        if not any(r.ref for r in results):
+            _print_import_summary(results)
+            raise ImportPlanError(f"None of the {len(jobs)} files could be imported (see above).")
+    _print_import_summary(results)
+    failed = [r for r in results if r.error]
+    if failed:
+        print(
+            f"eeg4students: error: {len(failed)} of {len(results)} files could not be "
+            "imported (listed above); fix them and import those again.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return 0
+
+
+def _print_imported(result) -> None:
+    ref = result.ref
+    print(
+        f"{result.job.path.name} ({result.fmt}, {result.seconds:.1f} s) -> sub-{ref.participant} "
+        f"ses-{ref.session} task-{ref.task} run-{ref.run}"
+    )
+    for note in [] if quiet() else result.notes:
+        print(f"  note: {note}")
+
+
+def _print_import_summary(results) -> None:
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "file": str(r.job.path.name),
+                "participant": r.job.participant,
+                "session": r.job.session,
+                "task": r.job.task,
+                "run": r.ref.run if r.ref else (r.job.run or ""),
+                "format": r.fmt or "",
+                "seconds": round(r.seconds, 1) if r.ref else "",
+                "result": "imported" if r.ref else "FAILED",
+            }
+        )
+    print_table(pd.DataFrame(rows))
+    for r in results:
+        for note in [] if quiet() else r.notes:
+            print(f"note: {r.job.path}: {note}")
+        if r.error:
+            print(f"failed: {r.error}")
+    done = sum(r.ref is not None for r in results)
+    seconds = sum(r.seconds for r in results if r.ref)
+    print(f"{done} of {len(results)} files imported ({seconds / 60:.1f} min of EEG).")
+
+
+def cmd_dataset_info(args: argparse.Namespace) -> int:
+    from eeg4students.store import Dataset
+
+    dataset = Dataset(args.dataset)
+    table = dataset.recordings()
+    if table.empty:
+        print(f"{dataset.root}: no recordings yet.")
+        return 0
+    summary = dataset.summary()
+    print(
+        f"{dataset.root}: {summary['participants']} participants, {summary['sessions']} "
+        f"sessions, {summary['recordings']} recordings, {summary['hours']:.2f} h; "
+        f"EEG channels {summary['channels']}, sampling rates {summary['sfreqs']} Hz"
+    )
+    shown = table[
+        ["participant", "session", "task", "run", "duration_s", "n_channels", "sfreq", "notes"]
+    ].rename(columns={"duration_s": "seconds", "n_channels": "channels", "sfreq": "Hz"})
+    print_table(shown.round({"seconds": 1}))
+    flagged = int((table["notes"] != "").sum())
+    if flagged:
+        print(f"{flagged} recording(s) need a look: see the notes column.")
+    if args.csv:
+        from eeg4students._files import atomic_write_text
+
+        csv = output_file(args.csv)
+        atomic_write_text(csv, table.drop(columns=["path"]).to_csv(index=False))
+        print(f"table written to {csv}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from eeg4students.protocol import load_protocol
+    from eeg4students.simulate import simulate_to_dataset
+
+    refs = simulate_to_dataset(
+        args.to,
+        args.participants,
+        args.sessions,
+        seed=args.seed,
+        protocol=load_protocol(args.protocol),
+        task_seconds=args.task_seconds,
+    )
+    print(f"{len(refs)} simulated recordings written to {args.to}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add this group's commands to the ``eeg4students`` subparsers."""
+    p = sub.add_parser(
+        "import",
+        help="add recordings from headset files (or a whole folder) to a BIDS dataset",
+        description="Read recordings (muse-lsl, Mind Monitor, OpenBCI GUI, BrainFlow, "
+        "EDF/BDF/BrainVision/FIF) and add them to a dataset. Files named one by one: all "
+        "are checked before anything is written, and several files for one participant, "
+        "session and task become runs 1, 2, ... A folder (with --pattern): every file whose "
+        "path matches is imported with the labels in its name; a file that fails is "
+        "reported and skipped, nothing of it is kept, and the command exits 1 at the end.",
+        epilog="example: eeg4students import recordings/ --to class --pattern "
+        "'{participant}-{task}-{session}.csv'",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="recording files or folders")
+    p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder")
+    p.add_argument(
+        "--pattern",
+        help="file-name pattern giving the labels, with {participant} {session} {task} {run} "
+        "and * (matched against the path below each folder)",
+    )
+    p.add_argument("--participant", help="pseudonym (letters and digits), if not in --pattern")
+    p.add_argument("--session", help="session label, e.g. 1, if not in --pattern")
+    p.add_argument("--task", help="task label, e.g. relaxed, if not in --pattern")
+    p.add_argument("--run", type=positive_int, help="first run number (default: next free)")
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", *FORMATS),
+        help="the files' format (auto: recognised from each file's content)",
+    )
+    p.add_argument("--board", help="headset that wrote a BrainFlow file (e.g. muse_2)")
+    p.add_argument(
+        "--channels",
+        metavar="NAMES",
+        help="comma-separated names of the EEG channels in file order, e.g. Fp1,Fp2,C3,C4 "
+        "(OpenBCI files only carry EXG1..EXGn)",
+    )
+    p.add_argument("--age", help="the participant's age in years (never taken from a file)")
+    p.add_argument("--sex", help="the participant's sex: M, F or O")
+    p.add_argument("--hand", help="the participant's handedness: R, L or A")
+    p.add_argument(
+        "--participants-table",
+        metavar="FILE",
+        help="CSV/TSV with participant, age, sex, hand columns for many participants",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "dataset",
+        help="look at a dataset",
+        description="Look at a dataset without changing it.",
+    )
+    dsub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    q = dsub.add_parser(
+        "info",
+        help="participants, sessions, recordings, durations and quality notes",
+        description="List every recording with its duration, channels and sampling rate, "
+        "and flag short recordings, gaps, clipping and bad channels.",
+    )
+    q.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    q.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
+    q.set_defaults(func=cmd_dataset_info)
+
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a class recorded under the protocol",
+        description="Simulate participants following the EEG4Students protocol (Muse "
+        "layout, 256 Hz) and store them as a BIDS dataset.",
+    )
+    p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder to create")
+    p.add_argument("--participants", type=positive_int, default=8, help="simulated students")
+    p.add_argument("--sessions", type=positive_int, default=2, help="sessions per student")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    p.add_argument("--protocol", type=Path, help="protocol YAML (default: EEG4Students)")
+    p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    add_parallel_options(p)
+    p.set_defaults(func=cmd_simulate)
