@@ -523,8 +523,10 @@ class Dataset:
             ``run``, ``duration_s``, ``n_channels`` (EEG), ``sfreq`` (Hz),
             ``device``, ``n_gaps``, ``gap_s``, ``max_clipped_share``,
             ``bad_channels``, ``source_file``, ``read_notes`` (what the
-            reader noticed at import), ``notes`` (what needs a look: those,
-            short, gaps, clipping, bad channels) and ``path``.
+            reader noticed at import), ``interruption`` (why a recording
+            stopped early, or empty), ``missing`` (files of the recording
+            that are gone), ``notes`` (what needs a look: those, short,
+            gaps, clipping, bad channels) and ``path``.
         """
         rows = []
         for ref in self.references():
@@ -552,6 +554,8 @@ class Dataset:
             "bad_channels",
             "source_file",
             "read_notes",
+            "interruption",
+            "missing",
             "notes",
             "path",
         ]
@@ -695,6 +699,12 @@ def _describe(ref: RecordingRef, sidecar: dict) -> dict:
         "bad_channels": [str(c) for c in meta.get("bad_channels", [])],
         "source_file": meta.get("source_file"),
         "read_notes": [str(n) for n in meta.get("read_notes", [])],
+        "interruption": str(meta.get("interruption") or ""),
+        "missing": [
+            name
+            for name in _PARTS
+            if not ref.path.with_name(ref.path.name.replace("_eeg.vhdr", name)).is_file()
+        ],
         "path": ref.path,
     }
 
@@ -822,8 +832,17 @@ def _without_subject_info(raw: mne.io.BaseRaw):
             raw.info["subject_info"] = saved
 
 
+#: Files besides the header that every stored recording has.
+_PARTS = ("_eeg.eeg", "_eeg.vmrk", "_channels.tsv")
+
+
 def _notes(row, median_duration: float) -> str:
-    notes = list(row.read_notes)
+    notes = []
+    if row.missing:
+        notes.append("INCOMPLETE: missing " + ", ".join(row.missing))
+    if row.interruption:
+        notes.append(f"interrupted ({row.interruption})")
+    notes += list(row.read_notes)
     if row.duration_s < SHORT_SHARE * median_duration:
         notes.append(f"short ({row.duration_s:.1f} s)")
     if row.n_gaps:

@@ -151,3 +151,23 @@ def test_truncated_data_file_is_named(tmp_path, recording):
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     with pytest.raises(DatasetError, match="truncated or replaced"):
         dataset.load("p01", "1", "eeg4students")
+
+
+def test_info_flags_interrupted_and_incomplete_recordings(tmp_path, recording, capsys):
+    from eeg4students.cli import main
+
+    dataset = Dataset.create(tmp_path / "ds")
+    dataset.add_recording(recording, "p01", "1", "eeg4students")
+    dataset.add_recording(
+        recording, "p01", "2", "eeg4students", extra={"interruption": "Ctrl-C in task Count"}
+    )
+    third = dataset.add_recording(recording, "p02", "1", "eeg4students")
+    third.path.with_suffix(".eeg").unlink()
+    table = dataset.recordings().set_index(["participant", "session"])
+    notes = table["notes"]
+    assert "interrupted" not in notes[("p01", "1")] and "INCOMPLETE" not in notes[("p01", "1")]
+    assert notes[("p01", "2")].startswith("interrupted (Ctrl-C in task Count)")
+    assert notes[("p02", "1")].startswith("INCOMPLETE: missing _eeg.eeg")
+    assert main(["dataset", "info", str(dataset.root)]) == 0
+    out = capsys.readouterr().out
+    assert "interrupted (Ctrl-C in task Count)" in out and "INCOMPLETE: missing _eeg.eeg" in out
