@@ -24,6 +24,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import skops.io as sio
 
 from eeg4students.errors import ModelError, first_line
@@ -204,5 +205,57 @@ def load_model_file(path: Path):
 
 
 def save_model_file(estimator, path: Path) -> None:
-    """Write an estimator to a skops file (the caller makes it atomic)."""
+    """Write an estimator to a skops file (the caller makes it atomic).
+
+    The padding bytes of every decision tree's node records are zeroed
+    first (:func:`clear_tree_padding`): they are uninitialised memory, which
+    can hold whatever the process had there before, a forgotten
+    participant's label included.
+    """
+    clear_tree_padding(estimator)
     sio.dump(estimator, path)
+
+
+def clear_tree_padding(estimator) -> int:
+    """Zero the unused bytes in the node records of every tree inside an estimator.
+
+    scikit-learn stores a tree's nodes as C structs of 57 bytes of fields
+    padded to 64; the padding is never written, so it keeps old memory
+    contents, and a saved model carries them. Each tree's state is rebuilt
+    from its fields into zeroed records; predictions are unchanged.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted estimator; pipelines, ensembles and the toolkit's models
+        are searched through their attributes.
+
+    Returns
+    -------
+    n_trees : int
+        How many trees were cleaned.
+    """
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    stack, cleaned = [estimator], 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | np.ndarray):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tree):
+            state = obj.__getstate__()
+            nodes = state["nodes"]
+            clean = np.zeros(nodes.shape, nodes.dtype)
+            for name in nodes.dtype.names:
+                clean[name] = nodes[name]
+            obj.__setstate__({**state, "nodes": clean})
+            cleaned += 1
+        elif isinstance(obj, list | tuple | set):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif type(obj).__module__.split(".")[0] in ("sklearn", "eeg4students"):
+            stack.extend(vars(obj).values() if hasattr(obj, "__dict__") else ())
+    return cleaned

@@ -53,6 +53,7 @@ from eeg4students._files import (
 from eeg4students.errors import DatasetError, EEG4StudentsError, LabelError, first_line
 from eeg4students.store import (
     LABEL,
+    MAX_AGE,
     RECORDING_STEM,
     Dataset,
     check_label,
@@ -86,8 +87,6 @@ _SCANS_FILE = re.compile(
 _SESSIONS_FILE = re.compile(rf"sub-(?P<folder_sub>{LABEL})/sub-(?P<sub>{LABEL})_sessions\.tsv")
 #: Files every recording of a package must have.
 _REQUIRED = ("eeg.vhdr", "eeg.vmrk", "eeg.eeg", "eeg.json", "channels.tsv")
-#: Largest age (years) a participants row may give.
-MAX_AGE = 130
 _COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _MAX_COLUMNS, _MAX_CELL = 64, 256
 

@@ -772,6 +772,7 @@ def read_tsv(path: Path) -> pd.DataFrame:
 _MNE_BIDS_ATTRIBUTES = ("age", "sex", "hand", "weight", "height")
 #: What ``participants.tsv`` may say of a participant, and the values allowed (BIDS).
 ATTRIBUTES = {"sex": ("M", "F", "O", "n/a"), "hand": ("R", "L", "A", "n/a")}
+#: Largest age (years) a participant may be given (here and in packages' rows).
 MAX_AGE = 130
 
 

@@ -145,3 +145,31 @@ def test_card_must_match_the_model(lab, tmp_path):
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="must be a list of text labels"):
         load_model(folder)
+
+
+def test_saved_trees_carry_no_leftover_memory(tmp_path):
+    """Node records are padded; the padding must not carry old memory (a label) to disk."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from eeg4students.modelfile import save_model_file
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 4)), rng.integers(0, 3, 200)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    expected = forest.predict_proba(X)
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    fields = nodes.dtype.fields
+    used = max(fields[n][1] + fields[n][0].itemsize for n in nodes.dtype.names)
+    assert used < nodes.dtype.itemsize  # there is padding to leak through
+    raw = nodes.view(np.uint8).reshape(len(nodes), -1)
+    raw[:, used : used + 5] = np.frombuffer(b"sim03", dtype=np.uint8)
+    tree.__setstate__({**state, "nodes": nodes})  # as if the memory held a label before
+    assert b"sim03" in tree.__getstate__()["nodes"].tobytes()
+    path = tmp_path / "model.skops"
+    save_model_file(forest, path)
+    with zipfile.ZipFile(path) as archive:
+        assert all(b"sim03" not in archive.read(name) for name in archive.namelist())
+    back = load_model_file(path)
+    np.testing.assert_allclose(back.predict_proba(X), expected)
