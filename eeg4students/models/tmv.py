@@ -168,6 +168,11 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
         that overlap its training windows.
     n_jobs : int | None
         Parallel jobs for the inner cross-validation.
+    rank_trees : int | None
+        Trees of a Random Forest base while it is ranked (its final fit keeps
+        its own number): the ranking only orders the bases, and a forest's
+        accuracy settles long before 300 trees, so ranking with 100 costs a
+        third. None ranks every base exactly as given.
 
     Attributes
     ----------
@@ -181,12 +186,13 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
         The top two bases, refitted on all the training data.
     """
 
-    def __init__(self, estimators=None, mode="block", k=5, cv=2, n_jobs=None):
+    def __init__(self, estimators=None, mode="block", k=5, cv=2, n_jobs=None, rank_trees=100):
         self.estimators = estimators
         self.mode = mode
         self.k = k
         self.cv = cv
         self.n_jobs = n_jobs
+        self.rank_trees = rank_trees
 
     def _bases(self) -> list[tuple[str, BaseEstimator]]:
         if self.estimators is not None:
@@ -230,7 +236,7 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
                 scores[name] = float("nan")
                 continue
             scores[name] = float(
-                cross_val_score(clone(base), X, y, cv=splitter, n_jobs=self.n_jobs).mean()
+                cross_val_score(self._ranked(base), X, y, cv=splitter, n_jobs=self.n_jobs).mean()
             )
         # Stable ranking: equal (or unknown) scores keep the given order.
         order = sorted(
@@ -244,6 +250,17 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
             for i in order[:2]
         ]
         return self
+
+    def _ranked(self, base: BaseEstimator) -> BaseEstimator:
+        """The unfitted copy of a base that is ranked: a forest with ``rank_trees`` trees."""
+        ranked = clone(base)
+        if (
+            self.rank_trees is not None
+            and isinstance(ranked, RandomForestClassifier)
+            and ranked.n_estimators > self.rank_trees
+        ):
+            ranked.set_params(n_estimators=self.rank_trees)
+        return ranked
 
     def _inner_cv(self, y, groups):
         """Inner folds: chunks of every block if blocks are known, else stratified.
