@@ -21,6 +21,7 @@ from eeg4students._files import atomic_write_text
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.evaluation import Evaluation, evaluate
 from eeg4students.featureset import FeatureSet, compute_features, quality_by_recording
+from eeg4students.importing import ImportJob, import_each
 from eeg4students.modelstore import SavedModel, train_model
 from eeg4students.report import write_report
 from eeg4students.simulate import simulate_to_dataset
@@ -35,6 +36,13 @@ from eeg4students.unlearning.experiment import (
 from eeg4students.unlearning.forget import forget_participant
 
 _MARKER = ".eeg4students-demo"
+#: The project's sample recordings (present in a source checkout).
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "data"
+#: The sample recordings the demo imports: (path below the folder, participant, task).
+_SAMPLES = (
+    ("muse-lsl/data_2017-09-27-14.50.29.csv", "lsl1", "ssaep"),
+    ("openbci-gui/OpenBCI_GUI-v6-blinks-jawClench-alpha.txt", "obci1", "artifacts"),
+)
 #: Time-blocked folds per block in the demo: fewer, larger folds than the study's 7
 #: (``eeg4students evaluate --folds 7`` for those), so the demo runs in about a minute
 #: and a half.
@@ -49,6 +57,7 @@ def run_demo(
     seed: int = 0,
     schemes: tuple[str, ...] = ("cross-session", "time-blocked"),
     forget: bool = True,
+    real_data: str | Path | None = SAMPLE_DATA,
     n_jobs: int = -1,
     progress: bool = True,
 ) -> dict:
@@ -72,6 +81,10 @@ def run_demo(
         itself forgets them with ``sharded`` (audit log, models updated).
         Models are trained on three quarters of the class; the rest are the
         never-seen participants the privacy attacks need.
+    real_data : str | Path | None
+        Folder of the sample recordings (the project's ``data/``: a muse-lsl
+        and an OpenBCI GUI recording), imported into ``out/real-data`` with
+        their quality; skipped (None in the result) when absent.
     n_jobs : int
         Parallel folds (-1: every core).
     progress : bool
@@ -81,8 +94,10 @@ def run_demo(
     -------
     result : dict
         ``n_sessions`` (int), ``dataset`` (Path), ``summary`` (dict from
-        :meth:`Dataset.summary`), ``features`` (FeatureSet), ``quality``
-        (DataFrame, one line per recording), ``evaluations`` (dict scheme ->
+        :meth:`Dataset.summary`), ``real`` (dict or None: ``dataset``,
+        ``imported`` (list of ImportResult), ``quality`` (DataFrame)),
+        ``features`` (FeatureSet), ``quality`` (DataFrame, one line per
+        recording), ``evaluations`` (dict scheme ->
         Evaluation), ``model`` (SavedModel), ``forgetting`` (dict or None),
         ``seconds`` (float, wall time)
         and ``summary_file`` (Path).
@@ -128,6 +143,7 @@ def run_demo(
     forgetting = None
     if forget and strangers and len(members) > 1:
         forgetting = _forget_stage(out, dataset, features, members, strangers, progress)
+    real = _real_data_stage(out, Path(real_data), progress) if real_data else None
     seconds = time.perf_counter() - start
     summary_file = out / "summary.md"
     text = _summary_text(
@@ -135,6 +151,8 @@ def run_demo(
     )
     if forgetting is not None:
         text += _forgetting_text(forgetting)
+    if real is not None:
+        text += _real_data_text(real)
     atomic_write_text(summary_file, text)
     return {
         "n_sessions": n_sessions,
@@ -145,6 +163,7 @@ def run_demo(
         "evaluations": evaluations,
         "model": model,
         "forgetting": forgetting,
+        "real": real,
         "seconds": seconds,
         "summary_file": summary_file,
     }
@@ -275,5 +294,53 @@ def _forgetting_text(forgetting: dict) -> str:
         "models "
         + ", ".join(f"{m['name']} ({m['strategy']})" for m in result.models)
         + f", audit entry {result.audit_entry['seq']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _real_data_stage(out: Path, folder: Path, progress: bool) -> dict | None:
+    """Import the sample recordings and measure their quality; None if they are absent."""
+    jobs = [
+        ImportJob(folder / name, participant, "1", task)
+        for name, participant, task in _SAMPLES
+        if (folder / name).is_file()
+    ]
+    if not jobs:
+        return None
+    root = out / "real-data"
+    if root.exists():
+        shutil.rmtree(root)
+    dataset = Dataset.create(root, name="eeg4students sample recordings")
+    imported = list(import_each(dataset, jobs))
+    failed = [r.error for r in imported if r.error]
+    if failed:
+        raise EEG4StudentsError(f"A sample recording could not be imported: {failed[0]}")
+    features = compute_features(dataset, progress=progress)
+    return {
+        "dataset": root,
+        "imported": imported,
+        "quality": quality_by_recording(features.quality),
+        "left_out": features.left_out,
+    }
+
+
+def _real_data_text(real: dict) -> str:
+    lines = [
+        "",
+        "## Real recordings (`data/`)",
+        "",
+        f"Imported into `{real['dataset']}`:",
+        "",
+    ]
+    for r in real["imported"]:
+        notes = "; ".join(r.notes) or "no notes"
+        lines.append(f"- `{r.job.path.name}` ({r.fmt}, {r.seconds:.1f} s): {notes}")
+    lines += [
+        "",
+        "Share of 2 s windows kept and why the rest was dropped (%):",
+        "",
+        "```",
+        real["quality"].to_string(index=False),
+        "```",
     ]
     return "\n".join(lines) + "\n"

@@ -115,9 +115,17 @@ def test_demo_writes_summary_reports_and_model(tmp_path, capsys):
         assert (out / "evaluation" / scheme / "report.html").is_file()
     assert (out / "dataset" / "derivatives" / "eeg4students" / "models" / "demo").is_dir()
     assert (out / "quality.tsv").is_file()
+    # The real sample recordings shipped in data/ are imported and measured too.
+    assert "Real sample recordings (data/)" in printed
+    assert "## Real recordings (`data/`)" in text and "measurement date is unknown" in text
+    real = Dataset(out / "real-data").recordings()
+    assert sorted(real["participant"]) == ["lsl1", "obci1"]
+    assert set(real["duration_s"].round()) == {120.0, 90.0}
     # Running again starts afresh rather than piling up; with three participants
     # there is someone to forget and someone never seen.
-    result = run_demo(out, n_participants=3, n_sessions=1, schemes=(), progress=False)
+    result = run_demo(
+        out, n_participants=3, n_sessions=1, schemes=(), real_data=None, progress=False
+    )
     forgotten = result["forgetting"]["participant"]
     assert Dataset(out / "dataset").participants() == sorted(
         {"sim01", "sim02", "sim03"} - {forgotten}

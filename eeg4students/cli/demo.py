@@ -41,6 +41,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(frontier(forgetting["tradeoff"]))
         entry = forgetting["result"].audit_entry
         print(f"The dataset forgot {forgetting['participant']} (audit entry {entry['seq']}).")
+    real = result["real"]
+    if real is not None:
+        print(f"Real sample recordings (data/) imported into {real['dataset']}:")
+        for r in real["imported"]:
+            print(f"  {r.job.path.name} ({r.fmt}, {r.seconds:.1f} s)")
+        print_table(real["quality"])
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")
     return 0
 
