@@ -46,3 +46,20 @@ def test_notebook_runs_top_to_bottom(path):
         if o.output_type == "error"
     ]
     assert not errors
+
+
+def test_notebook_02_shows_the_shipped_samples_without_shared_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("EEG4STUDENTS_SHARED_DATA", str(tmp_path))  # no muse-mental-state here
+    path = next(p for p in NOTEBOOKS if p.stem.startswith("02"))
+    book = nbformat.read(path, as_version=4)
+    resources = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(book, timeout=600, kernel_name="python3", resources=resources).execute()
+    text = "\n".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+        for c in book.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "showing the sample recordings" in text
+    assert "lsl1" in text and "obci1" in text
+    assert "ssaep" in text and "artifacts" in text
