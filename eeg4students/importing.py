@@ -257,6 +257,7 @@ def _write(
     notes: list[str],
     attributes: dict,
     overwrite: bool,
+    keep_source_name: bool = False,
 ) -> ImportResult:
     ref = dataset.add_recording(
         raw,
@@ -268,6 +269,7 @@ def _write(
         source_format=fmt,
         notes=notes,
         attributes=attributes,
+        keep_source_name=keep_source_name,
         overwrite=overwrite,
     )
     seconds = raw.n_times / raw.info["sfreq"]
@@ -302,8 +304,12 @@ def write_all(
     *,
     attributes: dict | None = None,
     overwrite: bool = False,
+    keep_source_name: bool = False,
 ) -> list[ImportResult]:
     """Write recordings read by :func:`read_all`; a run of None takes the next free one.
+
+    ``attributes`` are the participant's (age, sex, hand); ``keep_source_name``
+    also records each source file's name (see :meth:`Dataset.add_recording`).
 
     Returns
     -------
@@ -311,7 +317,7 @@ def write_all(
     """
     attributes = check_attributes(attributes or {})
     return [
-        _write(dataset, job, raw, fmt, notes, attributes, overwrite)
+        _write(dataset, job, raw, fmt, notes, attributes, overwrite, keep_source_name)
         for job, raw, fmt, notes in loaded
     ]
 
@@ -324,6 +330,7 @@ def import_each(
     options: dict | None = None,
     attributes: dict[str, dict] | None = None,
     overwrite: bool = False,
+    keep_source_name: bool = False,
 ) -> Iterator[ImportResult]:
     """Import files one at a time; a file that fails is reported, not fatal.
 
@@ -342,6 +349,8 @@ def import_each(
         ``participants.tsv``.
     overwrite : bool
         Replace recordings stored under the same labels.
+    keep_source_name : bool
+        Also record each source file's name (off: names can carry real names).
 
     Yields
     ------
@@ -361,6 +370,7 @@ def import_each(
                 notes,
                 attributes.get(job.participant, {}),
                 overwrite,
+                keep_source_name,
             )
         except EEG4StudentsError as exc:
             yield ImportResult(job, error=str(exc))

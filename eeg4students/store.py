@@ -264,6 +264,7 @@ class Dataset:
         extra: dict | None = None,
         notes: Sequence[str] = (),
         attributes: dict[str, str] | None = None,
+        keep_source_name: bool = False,
         overwrite: bool = False,
     ) -> RecordingRef:
         """Write a recording into the dataset.
@@ -279,7 +280,8 @@ class Dataset:
         run : int | None
             Run number; None takes the next free one.
         source : str | Path | None
-            The file it was imported from; its name and SHA-256 are recorded.
+            The file it was imported from; its SHA-256 is recorded (and its
+            name with ``keep_source_name``).
         source_format : str | None
             The source file's format name.
         extra : dict | None
@@ -293,6 +295,10 @@ class Dataset:
             (R, L, A) for ``participants.tsv``, given by the user. Personal
             data in a file header (EDF patient fields) is never used: the
             dataset holds pseudonyms.
+        keep_source_name : bool
+            Also record the source file's name. Off by default: file names
+            often carry a participant's real name into a pseudonymised
+            dataset; the SHA-256 identifies the file as well.
         overwrite : bool
             Replace a recording already stored under the same labels.
 
@@ -316,7 +322,7 @@ class Dataset:
         quality = recording_quality(raw)
         meta = {
             "device": device_model(raw),
-            "source_file": Path(source).name if source else None,
+            "source_file": Path(source).name if source and keep_source_name else None,
             "source_sha256": sha256(Path(source)) if source else None,
             "source_format": source_format,
             **quality,

@@ -533,3 +533,16 @@ def test_participant_attributes_are_checked(tmp_path, rng, capsys):
     )
     people = pd.read_csv(dataset / "participants.tsv", sep="\t", dtype=str)
     assert people.set_index("participant_id").loc["sub-p1", ["age", "sex"]].tolist() == ["14", "M"]
+
+
+def test_source_file_names_stay_out_unless_asked(tmp_path, rng):
+    path = write_muse_lsl(
+        tmp_path / "AnnaSmith-rest.csv", muse_samples(rng, 600), T0 + np.arange(600) / 256
+    )
+    for keep, dataset in ((False, tmp_path / "a"), (True, tmp_path / "b")):
+        argv = ["import", str(path), "--to", str(dataset), *_labels()]
+        assert main([*argv, *(["--keep-source-name"] if keep else [])]) == 0
+        stored = "".join(p.read_text(errors="replace") for p in dataset.rglob("*.json"))
+        assert ("AnnaSmith" in stored) is keep
+        table = Dataset(dataset).recordings()
+        assert table["source_file"].iloc[0] == ("AnnaSmith-rest.csv" if keep else None)

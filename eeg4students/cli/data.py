@@ -67,6 +67,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 loaded,
                 attributes=attributes.get(participants[0], {}),
                 overwrite=args.overwrite,
+                keep_source_name=args.keep_source_name,
             )
         for result in results:
             _print_imported(result)
@@ -84,6 +85,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             options=options,
             attributes=attributes,
             overwrite=args.overwrite,
+            keep_source_name=args.keep_source_name,
         ):
             results.append(result)
             progress.update()
@@ -234,6 +236,12 @@ def add_parsers(sub) -> None:
         help="CSV/TSV with participant, age, sex, hand columns for many participants",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    p.add_argument(
+        "--keep-source-name",
+        action="store_true",
+        help="also store each file's original name (only its SHA-256 otherwise: names often "
+        "carry a real name into a pseudonymised dataset)",
+    )
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
