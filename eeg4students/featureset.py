@@ -98,36 +98,37 @@ class FeatureSet:
     left_out: list[str] = field(default_factory=list)
 
 
-def always_bad_channels(dataset: Dataset) -> tuple[list[str], list[str]]:
-    """EEG channels of the dataset, and those marked bad in every recording.
+def always_bad_channels(recordings: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """EEG channels of a dataset, and those marked bad in every recording.
 
     Parameters
     ----------
-    dataset : Dataset
-        The dataset (its ``channels.tsv`` files are read, no EEG).
+    recordings : pandas.DataFrame
+        :meth:`Dataset.recordings` of the dataset: its ``bad_channels`` (the
+        channels marked bad at import) decide; only when some channel is bad
+        everywhere are the ``channels.tsv`` files read, for the channel order.
 
     Returns
     -------
     channels : list of str
-        EEG channels every recording has, in the first recording's order.
+        EEG channels every recording has, in the first recording's order
+        (empty when no channel is bad everywhere).
     always_bad : list of str
-        Those whose status is ``bad`` in every recording (an electrode that
-        was never connected, a channel a headset does not wire).
+        Those marked bad in every recording (an electrode that was never
+        connected, a channel a headset does not wire).
     """
+    bad_sets = [set(bad) for bad in recordings["bad_channels"]]
+    if not bad_sets or not set.intersection(*bad_sets):
+        return [], []
     common: list[str] | None = None
-    bad_everywhere: set[str] | None = None
-    for ref in dataset.references():
-        table = read_tsv(ref.path.with_name(ref.path.name.replace("_eeg.vhdr", "_channels.tsv")))
+    for vhdr in recordings["path"]:
+        table = read_tsv(vhdr.with_name(vhdr.name.replace("_eeg.vhdr", "_channels.tsv")))
         if not {"name", "type"} <= set(table.columns):
             return [], []
-        eeg = table[table["type"].str.upper() == "EEG"]
-        names = eeg["name"].tolist()
-        bad = set(eeg.loc[eeg.get("status", pd.Series("", index=eeg.index)) == "bad", "name"])
+        names = table.loc[table["type"].str.upper() == "EEG", "name"].tolist()
         common = names if common is None else [c for c in common if c in set(names)]
-        bad_everywhere = bad if bad_everywhere is None else bad_everywhere & bad
-    if common is None:
-        return [], []
-    return common, [c for c in common if c in (bad_everywhere or set())]
+    everywhere = set.intersection(*bad_sets)
+    return common, [c for c in common if c in everywhere]
 
 
 _WHY_NOTHING_KEPT = {
@@ -308,11 +309,12 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
         refs = [r for r in refs if r.participant in set(participants)]
     if not refs:
         raise DatasetError(f"{dataset.root} has no recordings to extract features from.")
+    recordings = dataset.recordings()
     left_out: list[str] = []
     if pre.channels is None:
         # Channels bad in every recording (never connected) would drop every window:
         # leave them out. Channels bad in some recordings keep the per-window rule.
-        channels, always_bad = always_bad_channels(dataset)
+        channels, always_bad = always_bad_channels(recordings)
         if always_bad and len(always_bad) < len(channels):
             left_out = always_bad
             pre = replace(pre, channels=tuple(c for c in channels if c not in always_bad))
@@ -345,7 +347,6 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
         )
     quality, excluded = quality_summary(blocks, pre.min_kept)
     # What the store noticed at import (short, gaps, clipping) explains low shares.
-    recordings = dataset.recordings()
     notes = dict(
         zip(
             recordings["path"].map(lambda p: p.name[: -len("_eeg.vhdr")]),

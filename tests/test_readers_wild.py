@@ -496,41 +496,16 @@ def test_edf_recordings_of_one_participant_import_without_header_personal_data(
 def test_participant_attributes_are_checked(tmp_path, rng, capsys):
     path = write_muse_lsl(tmp_path / "m.csv", muse_samples(rng, 600), T0 + np.arange(600) / 256)
     dataset = tmp_path / "ds"
-    assert main(["import", str(path), "--to", str(dataset), *_labels(), "--age", "300"]) == 1
+    argv = ["import", str(path), "--to", str(dataset), *_labels()]
+    assert main([*argv, "--age", "300"]) == 1
     assert "age '300'" in capsys.readouterr().err
     assert not dataset.exists()
     table = tmp_path / "people.csv"
     table.write_text("participant,age,name\np1,14,Ann\n")
-    assert (
-        main(
-            [
-                "import",
-                str(path),
-                "--to",
-                str(dataset),
-                *_labels(),
-                "--participants-table",
-                str(table),
-            ]
-        )
-        == 1
-    )
+    assert main([*argv, "--participants-table", str(table)]) == 1
     assert "'name' is not a participant attribute" in capsys.readouterr().err
     table.write_text("participant,age,sex\np1,14,M\n")
-    assert (
-        main(
-            [
-                "import",
-                str(path),
-                "--to",
-                str(dataset),
-                *_labels(),
-                "--participants-table",
-                str(table),
-            ]
-        )
-        == 0
-    )
+    assert main([*argv, "--participants-table", str(table)]) == 0
     people = pd.read_csv(dataset / "participants.tsv", sep="\t", dtype=str)
     assert people.set_index("participant_id").loc["sub-p1", ["age", "sex"]].tolist() == ["14", "M"]
 

@@ -47,27 +47,29 @@ def leading_lines(path: Path, prefix: str) -> list[str]:
     return lines
 
 
-def _tail_lines(path: Path, n_bytes: int = 65536) -> tuple[int, list[str], bool]:
-    """The last non-empty lines of a file, the 1-based number of the last, and whether
+def _tail_lines(path: Path, n_bytes: int = 65536) -> tuple[list[str], bool]:
+    """The last non-empty lines of a file (read from its end only), and whether
     the file ends with a line break."""
-    number = 0
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            number += chunk.count(b"\n")
-        size = fh.tell()
+        size = fh.seek(0, 2)
         fh.seek(max(0, size - n_bytes))
-        tail = fh.read()
-    text = tail.decode("utf-8", errors="replace")
-    ends_with_break = text.endswith(("\n", "\r"))
-    if not ends_with_break and text:
-        number += 1  # the last line has no line break
+        text = fh.read().decode("utf-8", errors="replace")
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
-        number -= 1
     if size > n_bytes and lines:
         lines = lines[1:]  # the first may be a part of a line
-    return number, lines, ends_with_break
+    return lines, text.endswith(("\n", "\r"))
+
+
+def _last_line_number(path: Path) -> int:
+    """The 1-based number of the last non-empty line (one pass over the file)."""
+    last = 0
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                last = number
+    return last
 
 
 def _cut_off_last_line(path: Path, sep: str) -> tuple[int, int, int] | None:
@@ -75,9 +77,10 @@ def _cut_off_last_line(path: Path, sep: str) -> tuple[int, int, int] | None:
 
     The last line is cut off when it has fewer fields than the lines before it
     usually have (rows that are always one field short, as Mind Monitor writes
-    them, are not), or when the file stops right after a separator.
+    them, are not), or when the file stops right after a separator. Only the
+    end of the file is read unless it was.
     """
-    number, lines, ends_with_break = _tail_lines(path)
+    lines, ends_with_break = _tail_lines(path)
     if len(lines) < 2:
         return None
     counts = [len(line.split(sep)) for line in lines[-51:-1]]
@@ -85,7 +88,7 @@ def _cut_off_last_line(path: Path, sep: str) -> tuple[int, int, int] | None:
     last = lines[-1]
     seen = len(last.split(sep))
     if seen < typical or (not ends_with_break and last.rstrip().endswith(sep)):
-        return number, seen, typical
+        return _last_line_number(path), seen, typical
     return None
 
 
