@@ -171,3 +171,22 @@ def test_info_flags_interrupted_and_incomplete_recordings(tmp_path, recording, c
     assert main(["dataset", "info", str(dataset.root)]) == 0
     out = capsys.readouterr().out
     assert "interrupted (Ctrl-C in task Count)" in out and "INCOMPLETE: missing _eeg.eeg" in out
+
+
+def test_write_path_tables_read_without_pandas(tmp_path, recording):
+    """The csv-module reads on the write path agree with pandas and name damage."""
+    root = tmp_path / "ds"
+    dataset = Dataset.create(root)
+    dataset.add_recording(recording, "p01", "1", "eeg4students", attributes={"age": "15"})
+    dataset.add_recording(recording, "p01", "1", "eeg4students")  # run 2 keeps the age
+    people = pd.read_csv(root / "participants.tsv", sep="\t", dtype=str)
+    assert people.set_index("participant_id").loc["sub-p01", "age"] == "15"
+    scans = pd.read_csv(next(root.glob("sub-p01/ses-1/*_scans.tsv")), sep="\t", dtype=str)
+    sessions = (root / "sub-p01" / "sub-p01_sessions.tsv").read_text().splitlines()
+    assert sessions == ["session_id\tacq_time", f"ses-1\t{min(scans['acq_time'])}"]
+    table = root / "participants.tsv"
+    table.write_text(table.read_text().replace("\n", "\textra\n", 1).rstrip("\n") + "\tx\ty\n")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(DatasetError, match="participants.tsv is damaged"):
+        dataset.add_recording(recording, "p01", "2", "eeg4students")
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
