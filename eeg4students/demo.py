@@ -26,6 +26,7 @@ from eeg4students.modelstore import SavedModel, train_model
 from eeg4students.report import write_report
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.tables import format_table, quality_view
 from eeg4students.unlearning.experiment import (
     TRADEOFF_COLUMNS,
     frontier,
@@ -135,6 +136,7 @@ def run_demo(
             evaluations[scheme],
             out / "evaluation" / scheme,
             quality=features.quality,
+            feature_settings=features.settings(),
             dataset=str(root),
         )
     people = sorted(features.table["participant"].unique())
@@ -197,7 +199,7 @@ def _summary_text(
         "## Quality (share of windows kept, and why the rest was dropped, in %)",
         "",
         "```",
-        quality.to_string(index=False),
+        format_table(quality_view(quality)),
         "```",
         "",
         "## Classification (mean accuracy over participants; chance 0.20)",
@@ -283,17 +285,20 @@ def _forgetting_text(forgetting: dict) -> str:
         "positives):",
         "",
         "```",
-        table.round(3).to_string(index=False),
+        format_table(table),
         "```",
         "",
         frontier(forgetting["tradeoff"]),
         "",
         f"Trade-off figure: `{forgetting['figure']}`.",
         "",
-        f"Then the dataset forgot them (`sharded`): {len(result.files_removed)} files removed, "
-        "models "
-        + ", ".join(f"{m['name']} ({m['strategy']})" for m in result.models)
-        + f", audit entry {result.audit_entry['seq']}.",
+        "Then the dataset forgot them for real. Beside the TMV model `demo`, the demo "
+        "trained `demofast`, a Random Forest whose trees each saw a quarter of the "
+        "participants (`train --unlearnable sharded`), so forgetting regrows only the trees "
+        "that saw P: "
+        f"{len(result.files_removed)} files removed, models updated: "
+        + ", ".join(f"`{m['name']}` ({m['strategy']})" for m in result.models)
+        + f"; audit entry {result.audit_entry['seq']} (`eeg4students audit verify`).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -340,7 +345,7 @@ def _real_data_text(real: dict) -> str:
         "Share of 2 s windows kept and why the rest was dropped (%):",
         "",
         "```",
-        real["quality"].to_string(index=False),
+        format_table(quality_view(real["quality"])),
         "```",
     ]
     return "\n".join(lines) + "\n"

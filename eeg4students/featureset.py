@@ -85,6 +85,8 @@ class FeatureSet:
         EEG channels left out because they are bad (flat, railed,
         unconnected) in every recording of the dataset; only when no
         channels were asked for.
+    params : FeatureParams | None
+        The feature settings used.
     """
 
     table: pd.DataFrame
@@ -96,6 +98,14 @@ class FeatureSet:
     problems: list[str]
     preprocess: PreprocessParams | None = None
     left_out: list[str] = field(default_factory=list)
+    params: FeatureParams | None = None
+
+    def settings(self) -> dict:
+        """How the features were made: ``{"preprocess": ..., "features": ...}`` as plain values."""
+        return {
+            "preprocess": self.preprocess.as_dict() if self.preprocess else {},
+            "features": self.params.as_dict() if self.params else {},
+        }
 
 
 def always_bad_channels(recordings: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -365,7 +375,9 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     keep = set(quality.loc[quality["excluded"] == "", "block"])
     table = table[table["block"].isin(keep)].reset_index(drop=True)
     columns = [c for c in frames[0].columns if c not in META_COLUMNS]
-    return FeatureSet(table, quality, excluded, columns, folder, cached, problems, pre, left_out)
+    return FeatureSet(
+        table, quality, excluded, columns, folder, cached, problems, pre, left_out, feat
+    )
 
 
 def quality_by_recording(quality: pd.DataFrame) -> pd.DataFrame:

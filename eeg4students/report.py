@@ -1,13 +1,16 @@
 """Figures and the HTML report of an evaluation.
 
 Every figure names the scheme it comes from, and a leaky scheme says so in
-its title. Figures are written as PNG with matplotlib's object API (no
-pyplot state); the report is one self-contained HTML page that links them.
+its title. Figures are drawn with matplotlib's object API (no pyplot state),
+written as PNG beside the report, and embedded in one self-contained HTML
+file made by :class:`mne.Report` (no file beside it is needed to read it).
 """
 
 from __future__ import annotations
 
 import html
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,26 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from eeg4students import __version__
-from eeg4students._files import atomic_write_text
+from eeg4students._files import atomic_path
 from eeg4students.evaluation import Evaluation
+
+#: What each scheme tests, for captions and the report's introduction.
+SCHEME_TEXT = {
+    "time-blocked": "each task block cut into {n} consecutive parts; each part tested in "
+    "turn by a model trained on the rest of the participant's data, training windows "
+    "that overlap a test window dropped",
+    "cross-session": "each session of a participant tested by a model trained on their "
+    "other sessions, as on a new day",
+    "loso": "each participant tested by a model trained on everyone else, as a new student",
+    "shuffled": "windows shuffled into {n} folds: overlapping windows of one block on both "
+    "sides of the split, so accuracies are inflated (LEAKY)",
+}
+
+
+def scheme_text(settings: Mapping) -> str:
+    """One clause saying how a scheme splits the data (from ``Evaluation.settings``)."""
+    text = SCHEME_TEXT.get(settings["scheme"], settings["scheme"])
+    return text.format(n=settings.get("n_splits") or "k")
 
 
 def _title(evaluation: Evaluation, what: str) -> str:
@@ -27,43 +48,62 @@ def _title(evaluation: Evaluation, what: str) -> str:
 
 def _figure(width: float, height: float):
     """A figure and its axes, without pyplot's global state (safe in threads and servers)."""
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.subplots()
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return path
 
 
+def _chance(evaluation: Evaluation) -> int:
+    return len(next(iter(evaluation.confusion.values())))
+
+
 def accuracy_by_participant(evaluation: Evaluation, path: Path) -> Path:
-    """Bars of mean accuracy per participant and pipeline, best participants first."""
+    """Bars of mean accuracy per participant and pipeline, best participants first (PNG)."""
+    return _save(_accuracy_by_participant(evaluation), Path(path))
+
+
+def _accuracy_by_participant(evaluation: Evaluation) -> Figure:
     table = evaluation.summary().drop(index="mean")
     order = table.max(axis=1).sort_values(ascending=False).index
     table = table.loc[order]
-    n_tasks = len(next(iter(evaluation.confusion.values())))
-    fig, ax = _figure(max(6, 0.9 * len(table) + 3), 5)
+    n_tasks = _chance(evaluation)
+    fig, ax = _figure(max(6.5, 0.9 * len(table) + 3), 4.8)
     width = 0.8 / table.shape[1]
     x = np.arange(len(table))
     for i, pipeline in enumerate(table.columns):
-        ax.bar(x + i * width, table[pipeline], width, label=pipeline)
+        ax.bar(x + i * width, table[pipeline].fillna(0), width, label=pipeline)
     ax.axhline(1 / n_tasks, color="k", ls="--", lw=1, label=f"chance (1/{n_tasks})")
     ax.set_xticks(x + width * (table.shape[1] - 1) / 2, table.index, rotation=45, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy")
+    ax.set_xlabel("participant")
+    ax.set_ylabel("mean accuracy over folds")
     ax.set_title(_title(evaluation, "Accuracy per participant"))
-    ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.3))
-    return _save(fig, path)
+    ax.legend(
+        fontsize=8,
+        ncol=min(6, table.shape[1] + 1),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.08),
+        frameon=False,
+    )
+    return fig
 
 
 def confusion_heatmap(evaluation: Evaluation, pipeline: str, path: Path) -> Path:
-    """Confusion over tasks for one pipeline, summed over participants, rows normalised."""
+    """Confusion over tasks for one pipeline, summed over participants, rows normalised (PNG)."""
+    return _save(_confusion_heatmap(evaluation, pipeline), Path(path))
+
+
+def _confusion_heatmap(evaluation: Evaluation, pipeline: str) -> Figure:
     matrices = [m for (_, p), m in evaluation.confusion.items() if p == pipeline]
     total = sum(m.to_numpy() for m in matrices)
     labels = list(matrices[0].index)
     share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
-    fig, ax = _figure(1.1 * len(labels) + 2, 1.0 * len(labels) + 1.5)
+    fig, ax = _figure(1.1 * len(labels) + 2.5, 1.0 * len(labels) + 1.8)
     image = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
     for i in range(len(labels)):
         for j in range(len(labels)):
@@ -78,49 +118,108 @@ def confusion_heatmap(evaluation: Evaluation, pipeline: str, path: Path) -> Path
             )
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
+    ax.set_xlabel("predicted task")
     ax.set_ylabel("true task")
     ax.set_title(_title(evaluation, f"Confusion, {pipeline}"), fontsize=9)
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true task's windows")
+    return fig
 
 
 def accuracy_vs_time(evaluation: Evaluation, path: Path) -> Path:
-    """Mean accuracy against mean fit + predict time per fold, one point per pipeline."""
+    """Mean accuracy against mean fit + predict time per fold, one point per pipeline (PNG)."""
+    return _save(_accuracy_vs_time(evaluation), Path(path))
+
+
+def _accuracy_vs_time(evaluation: Evaluation) -> Figure:
     scores = evaluation.scores
     per = scores.assign(seconds=scores["fit_time"] + scores["predict_time"])
     per = per.groupby("pipeline")[["accuracy", "seconds"]].mean()
-    fig, ax = _figure(5.5, 4)
-    ax.scatter(per["seconds"], per["accuracy"])
+    fig, ax = _figure(6, 4.2)
     for name, row in per.iterrows():
-        ax.annotate(
-            name,
-            (row["seconds"], row["accuracy"]),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
-        )
+        ax.scatter(row["seconds"], row["accuracy"], s=40, label=name)
     ax.set_xscale("log")
-    ax.set_xlabel("fit + predict time per fold (s, log)")
+    low, high = per["seconds"].min(), per["seconds"].max()
+    ax.set_xlim(low / 2, high * 2)
+    ax.set_xlabel("fit + predict time per fold (s, log scale)")
     ax.set_ylabel("mean accuracy")
+    ax.set_ylim(0, 1)
+    ax.axhline(1 / _chance(evaluation), color="k", ls="--", lw=1)
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(_title(evaluation, "Accuracy vs run time"), fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
 def kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame, path: Path) -> Path:
-    """Share of windows kept against accuracy, one point per participant and pipeline."""
+    """Share of windows kept against accuracy, one point per participant and pipeline (PNG).
+
+    The x axis spans the shares observed (padded), not 0-1: shares usually
+    differ by a few points and would otherwise sit on top of each other.
+    """
+    return _save(_kept_vs_accuracy(evaluation, quality), Path(path))
+
+
+def _kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame) -> Figure:
     kept = quality.groupby("participant")["share_kept"].mean()
     table = evaluation.summary().drop(index="mean")
-    fig, ax = _figure(5.5, 4)
+    x = kept.reindex(table.index)
+    fig, ax = _figure(6, 4.2)
     for pipeline in table.columns:
-        ax.scatter(kept.reindex(table.index), table[pipeline], label=pipeline, s=18)
-    ax.set_xlabel("share of windows kept (mean over blocks)")
-    ax.set_ylabel("accuracy")
-    ax.set_xlim(0, 1.02)
+        ax.scatter(x, table[pipeline], label=pipeline, s=22, alpha=0.8)
+    low, high = float(np.nanmin(x)), float(np.nanmax(x))
+    pad = max(0.02, 0.1 * (high - low))
+    ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad) + 0.005)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("windows kept after artifact and contact checks (mean over blocks)")
+    ax.set_ylabel("mean accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(_title(evaluation, "Data kept vs accuracy"), fontsize=9)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    ax.legend(fontsize=8, loc="lower left", ncol=2)
+    return fig
+
+
+def settings_html(settings: Mapping) -> str:
+    """An HTML table of settings; nested settings become nested tables, lists comma lists."""
+
+    def cell(value) -> str:
+        if isinstance(value, Mapping):
+            return settings_html(value) if value else "(none)"
+        if isinstance(value, list | tuple):
+            return html.escape(", ".join(str(v) for v in value)) or "(none)"
+        if value is None:
+            return "(not used)"
+        return html.escape(str(value))
+
+    rows = "".join(
+        f"<tr><th>{html.escape(str(key))}</th><td>{cell(value)}</td></tr>"
+        for key, value in settings.items()
+    )
+    return f"<table class='table table-sm settings'>{rows}</table>"
+
+
+def table_html(table: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
+    """A table as HTML, numbers rounded, missing values shown as an en dash."""
+    return table.round(digits).to_html(index=index, na_rep="–", classes="table table-sm", border=0)
+
+
+def new_report(title: str):
+    """An :class:`mne.Report` that embeds figures as PNG (quick, sharp for plots)."""
+    import mne
+
+    return mne.Report(title=title, image_format="png", verbose="error")
+
+
+def save_report(report, path: Path) -> Path:
+    """Save a report atomically as one self-contained HTML file."""
+    import mne
+
+    with atomic_path(path) as tmp, mne.utils.use_log_level("error"):
+        staged = tmp.with_suffix(".html")  # mne.Report wants an .html name
+        try:
+            report.save(staged, open_browser=False, overwrite=True, verbose="error")
+            os.replace(staged, tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+    return path
 
 
 def write_report(
@@ -131,7 +230,7 @@ def write_report(
     feature_settings: dict | None = None,
     dataset: str | None = None,
 ) -> Path:
-    """Write the scores table, figures and an HTML report.
+    """Write the scores table, figures and a self-contained HTML report.
 
     Parameters
     ----------
@@ -142,75 +241,104 @@ def write_report(
     quality : pandas.DataFrame | None
         ``FeatureSet.quality``, for the data-kept figure.
     feature_settings : dict | None
-        How the features were made, shown in the report.
+        How the features were made (e.g. ``{"preprocess": ..., "features":
+        ...}``), shown as tables in the report.
     dataset : str | None
         The dataset's path or name, shown in the report.
 
     Returns
     -------
     report : Path
-        ``out/report.html``. Beside it: ``scores.csv`` (one row per
-        participant x pipeline x fold), ``summary.csv`` (mean accuracy per
-        participant and pipeline), ``confusion_<pipeline>.csv`` and the PNGs.
+        ``out/report.html``: one file with the figures embedded. Beside it:
+        ``scores.csv`` (one row per participant x pipeline x fold),
+        ``summary.csv`` (mean accuracy per participant and pipeline),
+        ``confusion_<pipeline>.csv`` and each figure as PNG.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scheme = evaluation.settings["scheme"]
+    settings = evaluation.settings
+    scheme = settings["scheme"]
+    how = scheme_text(settings)
     evaluation.scores.to_csv(out / "scores.csv", index=False)
     summary = evaluation.summary()
     summary.to_csv(out / "summary.csv")
-    figures = [accuracy_by_participant(evaluation, out / "accuracy_by_participant.png")]
+    n_tasks = _chance(evaluation)
+    n_people = len(summary) - 1
+
+    report = new_report(f"eeg4students evaluation: {scheme}")
+    leaky = ""
+    if settings["leaky"]:
+        leaky = (
+            "<p style='background:#fdd;padding:.5em;border:2px solid #c00'><b>LEAKY.</b> "
+            "Shuffled folds put overlapping windows of one task block on both sides of the "
+            "split; these accuracies are inflated and only show how much. Use time-blocked, "
+            "cross-session or loso numbers.</p>"
+        )
+    report.add_html(
+        f"{leaky}<p>Scheme <b>{html.escape(scheme)}</b>: {html.escape(how)}. "
+        f"{n_people} participants, {n_tasks} tasks (chance {1 / n_tasks:.2f}). Every "
+        "block's windows are counted, including blocks where the classifiers do poorly. "
+        "<code>tmv-block</code> votes over each window's whole task block (block "
+        "boundaries from the protocol's cue markers); <code>tmv-causal</code> votes over "
+        "the last windows only, as in live use.</p>"
+        "<p>Mean accuracy per participant (rows) and pipeline (columns); the last row is "
+        "the mean over participants; a dash means the pipeline could not be scored for "
+        f"that participant (see Left out). Per-fold scores are in scores.csv beside this "
+        "file.</p>" + table_html(summary),
+        "Mean accuracy",
+    )
+    figures = [
+        (
+            "accuracy_by_participant.png",
+            _accuracy_by_participant(evaluation),
+            "Accuracy per participant",
+            f"Mean accuracy of each pipeline for each participant. Scheme: {how}. Participants "
+            f"are sorted by their best pipeline; the dashed line is chance (1/{n_tasks}).",
+        )
+    ]
     for pipeline in summary.columns:
         matrices = [m for (_, p), m in evaluation.confusion.items() if p == pipeline]
         sum(m for m in matrices).to_csv(out / f"confusion_{pipeline}.csv")
-        figures.append(confusion_heatmap(evaluation, pipeline, out / f"confusion_{pipeline}.png"))
-    figures.append(accuracy_vs_time(evaluation, out / "accuracy_vs_time.png"))
-    if quality is not None:
-        figures.append(kept_vs_accuracy(evaluation, quality, out / "kept_vs_accuracy.png"))
-    warning = ""
-    if evaluation.settings["leaky"]:
-        warning = (
-            "<p class='leaky'><b>LEAKY.</b> Shuffled folds put overlapping windows of one "
-            "task block on both sides of the split; these accuracies are inflated and only "
-            "show how much. Use time-blocked, cross-session or loso numbers.</p>"
+        figures.append(
+            (
+                f"confusion_{pipeline}.png",
+                _confusion_heatmap(evaluation, pipeline),
+                f"Confusion: {pipeline}",
+                f"How often {pipeline} predicted each task (columns) for windows of each "
+                "true task (rows), summed over participants and folds; each row adds up to "
+                "1 and the diagonal is the share recognised. Counts are in "
+                f"confusion_{pipeline}.csv.",
+            )
         )
-    settings = {**evaluation.settings, "toolkit version": __version__}
+    figures.append(
+        (
+            "accuracy_vs_time.png",
+            _accuracy_vs_time(evaluation),
+            "Accuracy vs run time",
+            "Mean accuracy of each pipeline against the time it took to train and predict "
+            "one fold (log scale): up and to the left is better. The dashed line is chance.",
+        )
+    )
+    if quality is not None:
+        figures.append(
+            (
+                "kept_vs_accuracy.png",
+                _kept_vs_accuracy(evaluation, quality),
+                "Data kept vs accuracy",
+                "One point per participant and pipeline: the share of the participant's "
+                "windows that passed the artifact and electrode-contact checks against their "
+                "accuracy. Low accuracy with little data kept points at the headset's fit "
+                "rather than the classifier.",
+            )
+        )
+    for name, fig, title, caption in figures:
+        _save(fig, out / name)
+        report.add_figure(fig, title, caption=caption, image_format="png")
+
+    shown = {**settings, "toolkit version": __version__}
     if dataset:
-        settings["dataset"] = dataset
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in {**settings, **(feature_settings or {})}.items()
-    )
-    skipped = "".join(f"<li>{html.escape(s)}</li>" for s in evaluation.skipped) or "<li>none</li>"
-    images = "".join(
-        f"<figure><img src='{f.name}' alt='{f.stem}'><figcaption>{f.stem}</figcaption></figure>"
-        for f in figures
-    )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>eeg4students evaluation: {html.escape(scheme)}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 2px 8px; }}
-.leaky {{ background: #fdd; padding: 0.5em; border: 2px solid #c00; }}
-figure {{ display: inline-block; margin: 0.5em; }} img {{ max-width: 32em; }}
-</style></head><body>
-<h1>Evaluation: {html.escape(scheme)}</h1>
-{warning}
-<p>Mean accuracy per participant (rows) and pipeline (columns). <code>tmv-block</code>
-votes over each window's whole task block (block boundaries from the protocol's cue
-markers); <code>tmv-causal</code> votes over the last windows only, as in live use.
-Every block's windows are counted, including blocks where the bases do poorly.</p>
-{summary.round(3).to_html()}
-<h2>Figures</h2>
-{images}
-<h2>Settings</h2>
-<table>{rows}</table>
-<h2>Left out</h2>
-<ul>{skipped}</ul>
-<p>Per-fold scores: <a href="scores.csv">scores.csv</a>.</p>
-</body></html>
-"""
-    report = out / "report.html"
-    atomic_write_text(report, page)
-    return report
+        shown["dataset"] = dataset
+    report.add_html(settings_html({"evaluation": shown, **(feature_settings or {})}), "Settings")
+    skipped = "".join(f"<li>{html.escape(s)}</li>" for s in evaluation.skipped)
+    report.add_html(f"<ul>{skipped or '<li>nothing</li>'}</ul>", "Left out")
+    return save_report(report, out / "report.html")

@@ -179,6 +179,21 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, argv, message):
     assert result.stderr.count("\n") == 1
 
 
+def _check_self_contained_report(path, n_figures):
+    """One HTML file: every image embedded, captions that explain, settings as tables."""
+    import re
+
+    page = path.read_text()
+    sources = re.findall(r"""<img[^>]*\bsrc=['"]([^'"]*)""", page)
+    assert len(sources) >= n_figures  # mne.Report adds its logo
+    assert all(src.startswith("data:image/png;base64,") for src in sources)
+    assert not re.search(r"""<(script|link)[^>]*(src|href)=['"](?!data:)[^'"#]""", page)
+    assert "Mean accuracy of each pipeline for each participant. Scheme:" in page
+    assert "How often" in page and "each row adds up to 1" in page
+    assert re.search(r"<th>preprocess</th><td><table", page)  # nested settings, not dict text
+    assert "{'" not in page
+
+
 def test_evaluate_train_predict_commands(tmp_path, capsys):
     root = tmp_path / "sim"
     argv = ["simulate", "--to", str(root), "--participants", "2", "--sessions", "2"]
@@ -197,6 +212,10 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
         "kept_vs_accuracy.png",
     ):
         assert (out / name).is_file(), name
+    _check_self_contained_report(out / "report.html", n_figures=6)
+    page = (out / "report.html").read_text()
+    for title in ("Accuracy per participant", "Confusion: tmv-block", "Data kept vs accuracy"):
+        assert title in page
     assert (
         main(
             [
@@ -226,7 +245,7 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
     recording = next(root.glob("sub-sim01/ses-1/eeg/*_eeg.vhdr"))
     assert main(["predict", str(model), str(recording)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "predicted" in lines[0] and len(lines) == 6
+    assert "predicted" in lines[0] and set(lines[1]) == {"-", " "} and len(lines) == 7
     assert main(["predict", str(tmp_path), str(recording)]) == 1
     assert "is not a saved model" in capsys.readouterr().err
 

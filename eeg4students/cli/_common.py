@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.tables import format_table
 
 if TYPE_CHECKING:  # pandas is imported where used: --help and --version stay fast
     import pandas as pd
@@ -38,11 +39,9 @@ def output_dir(path: str | Path) -> Path:
     return path
 
 
-def print_table(table: pd.DataFrame) -> None:
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", None, "display.width", 200):
-        print(table.to_string(index=False))
+def print_table(table: pd.DataFrame, *, index: bool = False) -> None:
+    """Print a table fitted to :data:`TABLE_WIDTH` columns (see :func:`format_table`)."""
+    print(format_table(table, index=index))
 
 
 def positive_int(text: str) -> int:

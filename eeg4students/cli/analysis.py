@@ -16,6 +16,7 @@ from eeg4students.cli._common import (
     print_table,
 )
 from eeg4students.names import FORMATS, MODEL_NAMES, SCHEMES
+from eeg4students.tables import quality_view
 
 
 def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -92,7 +93,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     pre, feat, participants = _feature_settings(args)
     result = compute_features(args.dataset, pre, feat, participants=participants)
     print("Quality (share of windows kept, and why the rest was dropped, in %):")
-    print_table(quality_by_recording(result.quality))
+    print_table(quality_view(quality_by_recording(result.quality)))
     if len(result.excluded):
         print(f"Excluded (below {pre.min_kept:.0%} kept):")
         print_table(result.excluded.fillna("").round({"share_kept": 2}))
@@ -139,12 +140,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result,
         args.out,
         quality=features.quality,
-        feature_settings={"preprocess": pre.as_dict(), "features": feat.as_dict()},
+        feature_settings=features.settings(),
         dataset=str(args.dataset),
     )
     leaky = " (LEAKY)" if result.settings["leaky"] else ""
     print(f"Mean accuracy per participant, {args.scheme}{leaky}:")
-    print(result.summary().round(3).to_string())
+    print_table(result.summary(), index=True)
     for note in result.skipped:
         print(f"left out: {note}")
     print(f"Table, figures and report in {args.out} ({report.name}).")

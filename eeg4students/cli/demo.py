@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eeg4students.cli._common import (
-    positive_int,
-    print_table,
-)
+from eeg4students.cli._common import positive_int, print_table
+from eeg4students.tables import quality_view
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -27,10 +25,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Features: {len(features.table)} windows x {len(features.feature_columns)} band powers."
     )
     print("Quality (share of windows kept, and why the rest was dropped, in %):")
-    print_table(result["quality"])
+    print_table(quality_view(result["quality"]))
     for scheme, evaluation in result["evaluations"].items():
         print(f"Mean accuracy per participant, {scheme} (chance 0.20):")
-        print(evaluation.summary().round(3).to_string())
+        print_table(evaluation.summary(), index=True)
     print(f"Saved model {result['model'].card['name']!r} in {result['model'].path}")
     forgetting = result["forgetting"]
     if forgetting is not None:
@@ -46,7 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Real sample recordings (data/) imported into {real['dataset']}:")
         for r in real["imported"]:
             print(f"  {r.job.path.name} ({r.fmt}, {r.seconds:.1f} s)")
-        print_table(real["quality"])
+        print_table(quality_view(real["quality"]))
     print(f"Summary written to {result['summary_file']} ({result['seconds']:.1f} s).")
     return 0
 

@@ -13,6 +13,7 @@ from eeg4students.cli._common import (
     print_table,
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError
+from eeg4students.tables import format_table
 
 
 def _conmu_settings(args: argparse.Namespace):
@@ -87,7 +88,7 @@ def _print_privacy(metrics: dict) -> None:
         f"{check['power']:.0%}{'' if check['conclusive'] else ' (weak: the check says little)'}"
     )
     table = pd.DataFrame(rows)
-    print("    " + table.round(3).to_string(index=False).replace("\n", "\n    "))
+    print("    " + format_table(table, width=96).replace("\n", "\n    "))
     print(
         f"  agreement with gold {metrics['agreement']:.3f}, speed-up over retrain "
         f"{metrics['speedup']}x"

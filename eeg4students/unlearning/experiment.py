@@ -22,6 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
+from eeg4students._files import atomic_path
 from eeg4students._progress import progress_bar
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
@@ -313,30 +314,75 @@ def frontier(results: pd.DataFrame) -> str:
 
 
 def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """P's privacy (likelihood ratio above the threshold) vs accuracy, sized by run time."""
-    fig = Figure(figsize=(7.5, 5.0))
+    """P's privacy (likelihood ratio above the threshold) vs accuracy, sized by run time.
+
+    Each setting is a numbered point; the legend beside the axes names it
+    with its run time, so labels never overlap however close the points are.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        From :func:`sweep` (``strategy``, ``setting``, ``seconds``, ``llr``,
+        ``threshold``, ``test_accuracy``).
+    path : str | Path
+        The PNG to write (atomically).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    path : Path
+    """
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(9.0, 4.8), layout="constrained")
     ax = fig.subplots()
-    sizes = 30 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
+    sizes = 40 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
     palette = {"retrain": "tab:red", "sharded": "tab:green", "conmu": "tab:blue"}
-    colours = [palette.get(s, "tab:gray") for s in results["strategy"]]
     excess = results["llr"] - results["threshold"]
-    ax.scatter(excess, results["test_accuracy"], s=sizes, c=colours, alpha=0.7)
-    for row, x in zip(results.itertuples(), excess, strict=True):
+    handles = []
+    places: dict[tuple[float, float], list[str]] = {}
+    for number, (row, x, size) in enumerate(
+        zip(results.itertuples(), excess, sizes, strict=True), start=1
+    ):
+        colour = palette.get(row.strategy, "tab:gray")
+        ax.scatter(x, row.test_accuracy, s=size, color=colour, alpha=0.55)
+        places.setdefault((round(float(x), 3), round(float(row.test_accuracy), 4)), []).append(
+            str(number)
+        )
+        setting = "" if pd.isna(row.setting) else f" {row.setting}"
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=colour,
+                alpha=0.6,
+                label=f"{number}. {row.strategy}{setting} ({row.seconds:.2f} s)",
+            )
+        )
+    for (x, y), numbers in places.items():  # settings with equal results share one label
         ax.annotate(
-            f"{row.strategy} {row.setting}\n{row.seconds:.2f} s".strip(),
-            (x, row.test_accuracy),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
+            ",".join(numbers), (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8
         )
     ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
-    ax.set_xscale("symlog")
     ax.set_xlabel(
-        "P's likelihood ratio above the 5%-FPR threshold (<= 0: as a model that never saw P)"
+        "P's likelihood ratio above the 5%-false-positive threshold\n"
+        "(at or left of the dashed line: as a model that never saw P)"
     )
     ax.set_ylabel("accuracy on never-seen participants")
-    ax.set_title(title or "Forgetting one participant: privacy, utility, run time", fontsize=9)
-    ax.margins(x=0.15, y=0.1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    ax.set_title(title or "Forgetting one participant: privacy, utility, run time", fontsize=10)
+    ax.margins(x=0.15, y=0.15)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        title="setting (run time; point size)",
+        title_fontsize=8,
+        frameon=False,
+    )
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return Path(path)

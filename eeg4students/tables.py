@@ -1,0 +1,126 @@
+"""Tables for people: fitted to a console's width, quality in one line per recording.
+
+Free of heavy imports at module level (the command line imports it at
+start-up); pandas is only needed by the caller's tables.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TABLE_WIDTH", "format_table", "quality_view"]
+
+#: Console tables are fitted to this many columns (a terminal's default width is 80-100).
+TABLE_WIDTH = 100
+#: Narrowest a wrapped text column gets.
+_MIN_TEXT = 12
+_GAP = "  "
+
+
+def _cell(value, digits: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "–" if value != value else str(round(value, digits))  # NaN shows as a dash
+    text = str(value)
+    return ", ".join(part.strip() for part in text.split(",")) if "," in text else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text in ("", "–")
+    return True
+
+
+def format_table(
+    table: pd.DataFrame, *, index: bool = False, width: int = TABLE_WIDTH, digits: int = 3
+) -> str:
+    """Render a table for the console in at most ``width`` columns.
+
+    Headers wrap at underscores, long text cells (notes, task orders) wrap
+    at spaces and commas onto more lines, numbers are right-aligned and never
+    wrapped, floats show at most ``digits`` decimals and missing values a dash.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    index : bool
+        Show the index as the first column.
+    width : int
+        Most characters per line (exceeded only by a table of many numeric
+        columns, which cannot wrap).
+    digits : int
+        Decimals of float cells.
+
+    Returns
+    -------
+    text : str
+    """
+    frame = table.reset_index() if index else table
+    headers = [str(c).replace("_", " ") for c in frame.columns]
+    rows = [[_cell(v, digits) for v in row] for row in frame.itertuples(index=False)]
+    n = len(headers)
+    widest = [max((len(r[i]) for r in rows), default=0) for i in range(n)]
+    words = [max((len(w) for w in h.split()), default=1) for h in headers]
+    limits = [
+        max(widest[i], words[i] if len(headers[i]) > widest[i] else len(headers[i]), 1)
+        for i in range(n)
+    ]
+    numeric = [all(_is_number(r[i]) for r in rows) for i in range(n)]
+    budget = width - len(_GAP) * (n - 1)
+    while sum(limits) > budget:
+        wrappable = [i for i in range(n) if not numeric[i] and limits[i] > _MIN_TEXT]
+        if not wrappable:
+            break
+        limits[max(wrappable, key=lambda i: limits[i])] -= 1
+
+    def wrap(text: str, i: int) -> list[str]:
+        if numeric[i] or len(text) <= limits[i]:
+            return [text]
+        return textwrap.wrap(text, limits[i], break_on_hyphens=False) or [""]
+
+    def lines(cells: list[list[str]], top: bool) -> list[str]:
+        height = max(len(c) for c in cells)
+        out = []
+        for k in range(height):
+            parts = []
+            for i, c in enumerate(cells):
+                pad = height - len(c) if not top else 0  # headers sit on the rule
+                text = c[k - pad] if 0 <= k - pad < len(c) else ""
+                parts.append(text.rjust(limits[i]) if numeric[i] else text.ljust(limits[i]))
+            out.append(_GAP.join(parts).rstrip())
+        return out
+
+    header = [textwrap.wrap(h, limits[i]) or [""] for i, h in enumerate(headers)]
+    out = lines(header, top=False)
+    out.append(_GAP.join("-" * w for w in limits))
+    for row in rows:
+        out += lines([wrap(text, i) for i, text in enumerate(row)], top=True)
+    return "\n".join(out)
+
+
+def quality_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-recording quality table for the console: reasons in one column.
+
+    ``dropped %`` lists the reasons windows were rejected with their share
+    (``plateau 8, clipped 1``); the full table, one column per reason, is in
+    ``quality.tsv`` and the report.
+    """
+    from eeg4students.preprocess import REASONS
+
+    reasons = [r for r in REASONS if r in table.columns]
+    dropped = table[reasons].apply(
+        lambda row: ", ".join(f"{r.replace('_', ' ')} {v}" for r, v in row.items() if v),
+        axis=1,
+    )
+    shown = table.drop(columns=reasons).assign(**{"dropped %": dropped})
+    columns = [c for c in shown.columns if c not in ("excluded", "notes", "dropped %")]
+    extra = [c for c in ("excluded",) if c in shown and shown[c].astype(bool).any()]
+    return shown[[*columns, "dropped %", *extra, "notes"]]
