@@ -316,6 +316,7 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         source=partial,
         source_format="brainflow",
         extra=extra,
+        task_fields=protocol.bids_task_fields(note["session"]),
     )
     partial.unlink()
     _note_path(partial).unlink(missing_ok=True)

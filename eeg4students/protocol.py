@@ -68,6 +68,8 @@ class Protocol:
         Share (0..1) of each block dropped at analysis as transition.
     source : str
         The file it was read from.
+    description : str
+        What the protocol is for, in a sentence or two.
     """
 
     name: str
@@ -78,6 +80,30 @@ class Protocol:
     lead_in_seconds: float
     transition_share: float
     source: str
+    description: str = ""
+
+    def bids_task_fields(self, session: str | int) -> dict[str, str]:
+        """``TaskDescription`` and ``Instructions`` of a session for its BIDS sidecar.
+
+        Parameters
+        ----------
+        session : str | int
+            The session label (its task order).
+
+        Returns
+        -------
+        fields : dict of str to str
+            The protocol and the session's block timing, and each task's
+            instruction to the participant in the order given.
+        """
+        order = self.order(session)
+        description = (
+            f"{self.name} protocol. {self.description} Session {session}: "
+            f"{', '.join(order)}; each task {self.task_seconds:g} s, "
+            f"{self.rest_seconds:g} s rest between tasks, marked in events.tsv."
+        )
+        instructions = " ".join(f"{name}: {self.task(name).instruction}" for name in order)
+        return {"TaskDescription": " ".join(description.split()), "Instructions": instructions}
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -208,6 +234,7 @@ def parse_protocol(data: Any, source: str = "<protocol>") -> Protocol:
         lead_in_seconds=lead_in,
         transition_share=share,
         source=source,
+        description=str(data.get("description") or "").strip(),
     )
 
 

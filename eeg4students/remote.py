@@ -78,7 +78,8 @@ _CHUNK = 1 << 20
 
 _RECORDING_FILE = re.compile(
     rf"sub-(?P<folder_sub>{LABEL})/ses-(?P<folder_ses>{LABEL})/eeg/(?P<stem>{RECORDING_STEM})_"
-    r"(?P<suffix>eeg\.vhdr|eeg\.vmrk|eeg\.eeg|eeg\.json|channels\.tsv|events\.tsv|events\.json)"
+    r"(?P<suffix>eeg\.vhdr|eeg\.vmrk|eeg\.eeg|eeg\.json|eeg4students\.json|channels\.tsv|"
+    r"events\.tsv|events\.json)"
 )
 _SCANS_FILE = re.compile(
     rf"sub-(?P<folder_sub>{LABEL})/ses-(?P<folder_ses>{LABEL})/sub-(?P<sub>{LABEL})_"

@@ -425,7 +425,12 @@ def simulate_to_dataset(
     refs : list of RecordingRef
         Where each recording was stored (task label ``eeg4students``).
     """
-    dataset = Dataset.create(root, name="eeg4students simulated classroom")
+    dataset = Dataset.create(
+        root,
+        name="eeg4students simulated classroom",
+        authors=["eeg4students simulator"],
+        license="CC0",
+    )
     if n_participants < 1 or n_sessions < 1:
         raise EEG4StudentsError(
             "A simulated class needs at least one participant and one session, "
@@ -450,6 +455,9 @@ def simulate_to_dataset(
 def _simulate_one(root: Path, participant: int, session: int, options: dict) -> RecordingRef:
     """Simulate one recording and store it (runs in a worker, writes to the dataset path)."""
     raw = simulate_recording(participant, session, **options)
+    protocol = (options.get("protocol") or load_protocol()).with_timing(
+        options.get("task_seconds")
+    )
     return Dataset(root).add_recording(
         raw,
         participant_label(participant),
@@ -457,4 +465,5 @@ def _simulate_one(root: Path, participant: int, session: int, options: dict) -> 
         "eeg4students",
         run=1,
         source_format="simulated",
+        task_fields=protocol.bids_task_fields(session),
     )

@@ -33,6 +33,7 @@ import mne
 import pandas as pd
 from mne_bids import BIDSPath, make_dataset_description, read_raw_bids, write_raw_bids
 
+from eeg4students import __version__
 from eeg4students._files import atomic_write_json, atomic_write_text, locked, sha256
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
@@ -50,7 +51,16 @@ _HEADER_RE = re.compile(rf"{RECORDING_STEM}_eeg\.vhdr")
 LOCK_NAME = ".eeg4students.lock"
 #: The forgetting audit log (written by :mod:`eeg4students.unlearning.audit`).
 AUDIT_LOG = Path("derivatives") / "eeg4students" / "audit" / "forget-log.jsonl"
-_META_KEY = "EEG4Students"
+#: What the toolkit learned of a recording (source, device, gaps, notes) is kept
+#: in this file beside it, listed in ``.bidsignore``: BIDS validators accept it,
+#: where a custom key in ``*_eeg.json`` fails the older validator's schema.
+META_SUFFIX = "_eeg4students.json"
+#: Where datasets written by versions before 0.5 kept it (still read).
+_LEGACY_META_KEY = "EEG4Students"
+#: Lines of ``.bidsignore``: the toolkit's files that are not part of BIDS.
+BIDSIGNORE = (f"*{META_SUFFIX}", LOCK_NAME)
+#: BIDS keys of ``*_eeg.json`` that describe the task (filled from a protocol).
+TASK_FIELDS = ("TaskDescription", "Instructions")
 #: A recording shorter than this share of the dataset's median is "short".
 SHORT_SHARE = 0.5
 #: A channel with more than this share of samples at the rail is "clipped".
@@ -152,7 +162,14 @@ class Dataset:
             )
 
     @classmethod
-    def create(cls, root: str | Path, name: str = "eeg4students dataset") -> Dataset:
+    def create(
+        cls,
+        root: str | Path,
+        name: str = "eeg4students dataset",
+        *,
+        authors: Sequence[str] = (),
+        license: str | None = None,
+    ) -> Dataset:
         """Open the dataset at ``root``, creating it if the folder is new or empty.
 
         Parameters
@@ -161,6 +178,11 @@ class Dataset:
             The dataset folder.
         name : str
             The dataset's name in ``dataset_description.json`` (new datasets).
+        authors : sequence of str
+            Its authors (new datasets; :meth:`describe` changes them later).
+            None given: no ``Authors`` entry (never placeholder names).
+        license : str | None
+            Its licence, e.g. ``CC0`` or ``CC-BY-4.0`` (new datasets).
 
         Returns
         -------
@@ -187,7 +209,91 @@ class Dataset:
                 make_dataset_description(
                     path=root, name=name, dataset_type="raw", overwrite=False, verbose="error"
                 )
+                dataset = cls(root)
+                dataset._ensure_bidsignore()
+                dataset.describe(authors=authors, license=license)
+                dataset._drop_placeholder_authors()
         return cls(root)
+
+    def describe(
+        self,
+        *,
+        name: str | None = None,
+        authors: Sequence[str] | None = None,
+        license: str | None = None,
+    ) -> dict:
+        """Set the dataset's name, authors and licence in ``dataset_description.json``.
+
+        Parameters
+        ----------
+        name : str | None
+            New name; None keeps it.
+        authors : sequence of str | None
+            The authors, in order; None keeps them, an empty list removes them.
+        license : str | None
+            The licence (``CC0``, ``CC-BY-4.0``, ``PDDL``...); None keeps it.
+
+        Returns
+        -------
+        description : dict
+            The description as written.
+
+        Raises
+        ------
+        DatasetError
+            If an author or the licence is empty, or the file is damaged.
+        """
+        path = self.root / "dataset_description.json"
+        with self.lock():
+            content = read_sidecar(path)
+            if name is not None:
+                if not name.strip():
+                    raise DatasetError("The dataset's name is empty; give a name.")
+                content["Name"] = name.strip()
+            if authors is not None:
+                cleaned = [a.strip() for a in authors]
+                if any(not a for a in cleaned):
+                    raise DatasetError("An author's name is empty; give each --author a name.")
+                if cleaned:
+                    content["Authors"] = cleaned
+                else:
+                    content.pop("Authors", None)
+            if license is not None:
+                if not license.strip():
+                    raise DatasetError("The licence is empty; give e.g. --license CC-BY-4.0.")
+                content["License"] = license.strip()
+            tools = [g for g in content.get("GeneratedBy", []) if g.get("Name") != "eeg4students"]
+            content["GeneratedBy"] = [
+                {
+                    "Name": "eeg4students",
+                    "Version": __version__,
+                    "Description": "EEG4Students protocol recordings, imports and simulations",
+                },
+                *tools,
+            ]
+            atomic_write_json(path, content)
+        return content
+
+    def _drop_placeholder_authors(self) -> None:
+        """Remove the ``[Unspecified]`` authors mne-bids adds when a dataset names none."""
+        path = self.root / "dataset_description.json"
+        content = read_sidecar(path)
+        authors = content.get("Authors")
+        if (
+            isinstance(authors, list)
+            and authors
+            and all(isinstance(a, str) and a.startswith("[Unspecified") for a in authors)
+        ):
+            del content["Authors"]
+            atomic_write_json(path, content)
+
+    def _ensure_bidsignore(self) -> None:
+        """List the toolkit's own files in ``.bidsignore`` (kept lines of the user stay)."""
+        path = self.root / ".bidsignore"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        missing = [line for line in BIDSIGNORE if line not in lines]
+        if missing:
+            atomic_write_text(path, "\n".join([*lines, *missing]) + "\n")
 
     # -- writing -------------------------------------------------------------
 
@@ -266,6 +372,7 @@ class Dataset:
         notes: Sequence[str] = (),
         attributes: dict[str, str] | None = None,
         keep_source_name: bool = False,
+        task_fields: dict[str, str] | None = None,
         overwrite: bool = False,
     ) -> RecordingRef:
         """Write a recording into the dataset.
@@ -296,6 +403,9 @@ class Dataset:
             (R, L, A) for ``participants.tsv``, given by the user. Personal
             data in a file header (EDF patient fields) is never used: the
             dataset holds pseudonyms.
+        task_fields : dict | None
+            ``TaskDescription`` and ``Instructions`` for the BIDS sidecar
+            (from the protocol: :meth:`eeg4students.protocol.Protocol.bids_task_fields`).
         keep_source_name : bool
             Also record the source file's name. Off by default: file names
             often carry a participant's real name into a pseudonymised
@@ -320,6 +430,7 @@ class Dataset:
         session = check_label("session", session)
         task = check_label("task", task)
         attributes = check_attributes(attributes or {})
+        task_fields = {k: str(v) for k, v in (task_fields or {}).items() if k in TASK_FIELDS}
         quality = recording_quality(raw)
         meta = {
             "device": device_model(raw),
@@ -344,6 +455,7 @@ class Dataset:
             with self._rollback(participant), _without_subject_info(raw):
                 # mne-bids refuses a participant whose row differs from the recording's
                 # (empty) subject fields: blank the row while it writes, then put it back.
+                self._ensure_bidsignore()
                 kept = self._take_attributes(participant)
                 write_raw_bids(
                     raw,
@@ -353,7 +465,8 @@ class Dataset:
                     overwrite=overwrite,
                     verbose="error",
                 )
-                self._write_sidecar_extras(bids_path, meta)
+                self._write_sidecar_extras(bids_path, meta, task_fields)
+                self._drop_placeholder_authors()
                 self.refresh_sessions_tsv(participant)
                 if kept or attributes:
                     self._set_attributes(participant, {**kept, **attributes})
@@ -364,7 +477,14 @@ class Dataset:
         """Undo every file change under the participant and the shared files on error."""
         shared = [
             self.root / name
-            for name in ("participants.tsv", "participants.json", "README", "README.md")
+            for name in (
+                "participants.tsv",
+                "participants.json",
+                "README",
+                "README.md",
+                ".bidsignore",
+                "dataset_description.json",
+            )
         ]
         sub_dir = self.root / f"sub-{participant}"
         before = {p for p in sub_dir.rglob("*") if p.is_file()} if sub_dir.exists() else set()
@@ -409,15 +529,19 @@ class Dataset:
     def _sidecar(bids_path: BIDSPath) -> Path:
         return bids_path.fpath.with_suffix(".json")
 
-    def _write_sidecar_extras(self, bids_path: BIDSPath, meta: dict) -> None:
+    def _write_sidecar_extras(
+        self, bids_path: BIDSPath, meta: dict, task_fields: dict[str, str] | None = None
+    ) -> None:
         sidecar = self._sidecar(bids_path)
         content = json.loads(sidecar.read_text(encoding="utf-8"))
         device = meta.get("device")
         if device:
             content["Manufacturer"] = _MANUFACTURERS.get(device, "n/a")
             content["ManufacturersModelName"] = device
-        content[_META_KEY] = meta
+        content.update(task_fields or {})
+        content.pop(_LEGACY_META_KEY, None)
         atomic_write_json(sidecar, content)
+        atomic_write_json(meta_path(bids_path.fpath), meta)
 
     def _take_attributes(self, participant: str) -> dict[str, str]:
         """Blank the participant's attributes that mne-bids writes; return those known."""
@@ -544,8 +668,9 @@ class Dataset:
         for ref in self.references():
             path = ref.path.with_suffix(".json")
             sidecar = read_sidecar(path)
+            meta = read_meta(ref.path, sidecar)
             try:
-                rows.append(_describe(ref, sidecar))
+                rows.append(_describe(ref, sidecar, meta))
             except (AttributeError, TypeError, ValueError) as exc:
                 raise DatasetError(
                     f"{path} is damaged ({first_line(exc)}); re-import the recording or restore "
@@ -657,7 +782,7 @@ def open_recording(bids_path: BIDSPath, *, preload: bool = True) -> mne.io.BaseR
     """
     vhdr = bids_path.fpath
     sidecar = read_sidecar(vhdr.with_suffix(".json"))
-    meta = sidecar.get(_META_KEY, {})
+    meta = read_meta(vhdr, sidecar)
     try:
         brainvision_files(vhdr)
         raw = read_raw_bids(bids_path, verbose="error")
@@ -691,9 +816,8 @@ def _check_length(raw: mne.io.BaseRaw, sidecar: dict, vhdr: Path) -> None:
         )
 
 
-def _describe(ref: RecordingRef, sidecar: dict) -> dict:
-    """One row of :meth:`Dataset.recordings` from a recording's sidecar."""
-    meta = sidecar.get(_META_KEY, {})
+def _describe(ref: RecordingRef, sidecar: dict, meta: dict) -> dict:
+    """One row of :meth:`Dataset.recordings` from a recording's sidecar and toolkit facts."""
     clipped = {str(k): float(v) for k, v in meta.get("clipped_share", {}).items()}
     return {
         "participant": ref.participant,
@@ -719,6 +843,40 @@ def _describe(ref: RecordingRef, sidecar: dict) -> dict:
         ],
         "path": ref.path,
     }
+
+
+def meta_path(vhdr: Path) -> Path:
+    """The toolkit's file of facts about a recording (``*_eeg4students.json``)."""
+    return vhdr.with_name(vhdr.name.replace("_eeg.vhdr", META_SUFFIX))
+
+
+def read_meta(vhdr: Path, sidecar: dict | None = None) -> dict:
+    """What the toolkit learned of a recording at import or recording.
+
+    Parameters
+    ----------
+    vhdr : Path
+        The recording's ``*_eeg.vhdr``.
+    sidecar : dict | None
+        Its ``*_eeg.json`` already read: datasets made before 0.5 kept the
+        facts there, under ``EEG4Students``.
+
+    Returns
+    -------
+    meta : dict
+        Device, source file hash, gaps, clipping, bad channels, reader
+        notes, interruption... (empty for a recording without them).
+
+    Raises
+    ------
+    DatasetError
+        If the file is damaged.
+    """
+    path = meta_path(vhdr)
+    if path.is_file():
+        return read_sidecar(path)
+    legacy = (sidecar or {}).get(_LEGACY_META_KEY, {})
+    return legacy if isinstance(legacy, dict) else {}
 
 
 def read_sidecar(path: Path) -> dict:

@@ -22,14 +22,14 @@ import eeg4students.acquire as acquire
 from eeg4students.acquire import PARTIAL_DIR, RecordingInterrupted, check_signal, record_session
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
-from eeg4students.store import Dataset
+from eeg4students.store import Dataset, read_meta
 
 # Sessions run in real time with BrainFlow's synthetic board.
 pytestmark = pytest.mark.slow
 
 
 def _sidecar(ref) -> dict:
-    return json.loads(ref.path.with_suffix(".json").read_text())["EEG4Students"]
+    return read_meta(ref.path)
 
 
 def test_full_short_session(tmp_path, monkeypatch):

@@ -52,7 +52,42 @@ def test_bids_files_on_disk(tmp_path, recording):
     events = pd.read_csv(eeg_dir / f"{stem}_events.tsv", sep="\t")
     assert (events["trial_type"].str.startswith("task/")).sum() == 5
     sidecar = json.loads((eeg_dir / f"{stem}_eeg.json").read_text())
-    assert sidecar["EEG4Students"]["duration_s"] == pytest.approx(recording.times[-1], abs=0.01)
+    assert "EEG4Students" not in sidecar  # the older validator refuses unknown keys
+    meta = json.loads((eeg_dir / f"{stem}_eeg4students.json").read_text())
+    assert meta["duration_s"] == pytest.approx(recording.times[-1], abs=0.01)
+    assert "*_eeg4students.json" in (root / ".bidsignore").read_text().splitlines()
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert "Authors" not in description  # no "[Unspecified]" placeholders
+    assert description["GeneratedBy"][0]["Name"] == "eeg4students"
+
+
+def test_recordings_written_before_the_meta_file_still_read(tmp_path, recording):
+    """Datasets of earlier versions kept the toolkit's facts in *_eeg.json."""
+    root = tmp_path / "ds"
+    dataset = Dataset.create(root)
+    ref = dataset.add_recording(recording, "p01", "1", "eeg4students")
+    meta_file = ref.path.with_name(ref.path.name.replace("_eeg.vhdr", "_eeg4students.json"))
+    sidecar_file = ref.path.with_suffix(".json")
+    sidecar = json.loads(sidecar_file.read_text())
+    sidecar["EEG4Students"] = {**json.loads(meta_file.read_text()), "bad_channels": ["AF7"]}
+    sidecar_file.write_text(json.dumps(sidecar))
+    meta_file.unlink()
+    table = dataset.recordings()
+    assert table["bad_channels"].iloc[0] == ["AF7"] and table["device"].iloc[0] == "simulated"
+
+
+def test_describe_sets_authors_and_licence(tmp_path, recording):
+    root = tmp_path / "ds"
+    dataset = Dataset.create(root, authors=["Ada Lovelace"], license="CC0")
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert description["Authors"] == ["Ada Lovelace"] and description["License"] == "CC0"
+    dataset.describe(authors=["Ada Lovelace", "Alan Turing"], license="CC-BY-4.0")
+    dataset.add_recording(recording, "p01", "1", "eeg4students")  # mne-bids keeps it
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert description["Authors"] == ["Ada Lovelace", "Alan Turing"]
+    assert description["License"] == "CC-BY-4.0"
+    with pytest.raises(DatasetError, match="author's name is empty"):
+        dataset.describe(authors=[" "])
 
 
 def test_listing_runs_and_summary(tmp_path, recording):
@@ -169,7 +204,7 @@ def test_info_flags_interrupted_and_incomplete_recordings(tmp_path, recording, c
     assert notes[("p01", "2")].startswith("interrupted (Ctrl-C in task Count)")
     assert notes[("p02", "1")].startswith("INCOMPLETE: missing _eeg.eeg")
     assert main(["dataset", "info", str(dataset.root)]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # table cells wrap onto more lines
     assert "interrupted (Ctrl-C in task Count)" in out and "INCOMPLETE: missing _eeg.eeg" in out
 
 

@@ -15,6 +15,7 @@ from eeg4students.cli._common import (
     print_table,
     quiet,
 )
+from eeg4students.errors import EEG4StudentsError
 from eeg4students.names import FORMATS
 
 
@@ -29,7 +30,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         read_attributes_table,
         write_all,
     )
-    from eeg4students.store import Dataset
 
     jobs, unmatched = plan_import(
         args.paths,
@@ -61,7 +61,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for job in progress_bar(jobs, desc="read", unit="file", enabled=len(jobs) > 1):
             loaded += read_all([job], fmt=args.format, options=options)
         with removed_on_failure(Path(args.to)):
-            dataset = Dataset.create(args.to)
+            dataset = _open_described(args)
             results = write_all(
                 dataset,
                 loaded,
@@ -76,7 +76,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{len(unmatched)} file(s) do not match the pattern and are left alone.")
     results = []
     with removed_on_failure(Path(args.to)):
-        dataset = Dataset.create(args.to)
+        dataset = _open_described(args)
         progress = progress_bar(total=len(jobs), desc="import", unit="file")
         for result in import_each(
             dataset,
@@ -143,6 +143,33 @@ def _print_import_summary(results) -> None:
     print(f"{done} of {len(results)} files imported ({seconds / 60:.1f} min of EEG).")
 
 
+def _open_described(args: argparse.Namespace):
+    """Open (or create) the import's dataset, with the authors and licence given."""
+    from eeg4students.store import Dataset
+
+    dataset = Dataset.create(args.to)
+    if args.author or args.license:
+        dataset.describe(authors=args.author or None, license=args.license)
+    return dataset
+
+
+def cmd_dataset_describe(args: argparse.Namespace) -> int:
+    from eeg4students.store import Dataset
+
+    dataset = Dataset(args.dataset)
+    if args.name is None and args.author is None and args.license is None:
+        raise EEG4StudentsError(
+            "Nothing to change: give --name, --author (once per author) or --license."
+        )
+    content = dataset.describe(name=args.name, authors=args.author, license=args.license)
+    authors = ", ".join(content.get("Authors", [])) or "none given"
+    print(
+        f"{dataset.root}: {content['Name']!r}, authors {authors}, licence "
+        f"{content.get('License', 'none given')}."
+    )
+    return 0
+
+
 def cmd_dataset_info(args: argparse.Namespace) -> int:
     from eeg4students.store import Dataset
 
@@ -187,6 +214,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     print(f"{len(refs)} simulated recordings written to {args.to}")
     return 0
+
+
+def _add_description_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--author",
+        action="append",
+        metavar="NAME",
+        help="an author of the dataset, for dataset_description.json (repeat for each, in "
+        "order; replaces the list)",
+    )
+    p.add_argument(
+        "--license",
+        metavar="NAME",
+        help="the dataset's licence, e.g. CC0 or CC-BY-4.0 (default: none stated)",
+    )
 
 
 def add_parsers(sub) -> None:
@@ -236,6 +278,7 @@ def add_parsers(sub) -> None:
         help="CSV/TSV with participant, age, sex, hand columns for many participants",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    _add_description_options(p)
     p.add_argument(
         "--keep-source-name",
         action="store_true",
@@ -246,8 +289,9 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser(
         "dataset",
-        help="look at a dataset",
-        description="Look at a dataset without changing it.",
+        help="look at a dataset, or name its authors and licence",
+        description="Look at a dataset (info) or set its name, authors and licence in "
+        "dataset_description.json (describe).",
     )
     dsub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
     q = dsub.add_parser(
@@ -259,6 +303,18 @@ def add_parsers(sub) -> None:
     q.add_argument("dataset", metavar="DATASET", help="the dataset folder")
     q.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
     q.set_defaults(func=cmd_dataset_info)
+    q = dsub.add_parser(
+        "describe",
+        help="set the dataset's name, authors and licence",
+        description="Set the name, authors and licence in dataset_description.json (BIDS); "
+        "options not given are kept.",
+        epilog="example: eeg4students dataset describe class --author 'Ada Lovelace' "
+        "--author 'Alan Turing' --license CC-BY-4.0",
+    )
+    q.add_argument("dataset", metavar="DATASET", help="the dataset folder")
+    q.add_argument("--name", help="the dataset's name")
+    _add_description_options(q)
+    q.set_defaults(func=cmd_dataset_describe)
 
     p = sub.add_parser(
         "simulate",
