@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -210,7 +209,7 @@ def test_two_headsets_into_one_dataset_at_once(tmp_path):
 def test_boards_command(capsys):
     assert main(["boards"]) == 0
     out = capsys.readouterr().out
-    assert "muse_2" in out and "TP9,AF7,AF8,TP10" in out and "256.0" in out
+    assert "muse_2" in out and "TP9, AF7, AF8, TP10" in out and "256.0" in out
     assert (
         main(
             [

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import mne
+import numpy as np
 import pytest
 
 from eeg4students.cli import main
-from eeg4students.live import run_live
+from eeg4students.events import task_description
+from eeg4students.features import blocks_to_frames
+from eeg4students.live import (
+    DEFAULT_LAG_SECONDS,
+    classify_window,
+    run_live,
+    samples_needed,
+    summarise,
+)
 from eeg4students.modelstore import ModelError, train_model
-from eeg4students.simulate import Montage, simulate_to_dataset
+from eeg4students.preprocess import iter_blocks
+from eeg4students.simulate import Montage, simulate_recording, simulate_to_dataset
 
 SYNTHETIC = Montage(
     ch_names=("Fz", "C3", "Cz", "C4"), sfreq=250.0, rail_uv=None, resolution_uv=None
 )
+
+
+_MODELS: dict = {}
+
+
+def _model_for(montage):
+    if montage not in _MODELS:
+        root = Path(tempfile.mkdtemp()) / "ds"
+        simulate_to_dataset(root, 2, 1, seed=0, montage=montage, task_seconds=10, progress=False)
+        _MODELS[montage] = train_model(root, "lda", "parity", progress=False)
+    return _MODELS[montage]
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +50,10 @@ def synthetic_model(tmp_path_factory):
 
 def test_live_on_the_synthetic_board(synthetic_model):
     seen = []
-    updates = run_live(synthetic_model, "synthetic", seconds=4.5, on_update=seen.append)
+    # The first window comes after 2 s of history + the 2 s window + the lag.
+    updates = run_live(synthetic_model, "synthetic", seconds=6.5, lag=0.5, on_update=seen.append)
     assert updates == seen and len(updates) >= 2
+    assert all(u["time"] >= 4.5 and u["window_end"] == round(u["time"] - 0.5, 2) for u in updates)
     classes = set(synthetic_model.card["classes"])
     for update in updates:
         assert update["rejected"] is not None or update["label"] in classes
@@ -43,11 +72,62 @@ def test_live_command_prints_labels(synthetic_model, capsys):
         "--model",
         str(synthetic_model.path),
         "--seconds",
-        "3.5",
+        "6",
+        "--lag",
+        "0.5",
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "windows classified" in out and " s  " in out
+    assert "the first comes after 4.5 s" in out and " s  " in out
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ windows: \d+ classified, \d+ rejected( \(.*\))?\.", last), last
+
+
+def test_live_rejects_and_measures_the_windows_offline_processing_does():
+    """Same rejections and band powers as offline, given signal after the window."""
+    recording = simulate_recording(0, 1, seed=4, montage=SYNTHETIC, task_seconds=30)
+    sfreq = recording.info["sfreq"]
+    data = recording.get_data() * 1e6
+    saved = _model_for(SYNTHETIC)
+    pre = replace(saved.preprocess, channels=SYNTHETIC.ch_names, transition_share=0.0)
+    raw = recording.copy().set_annotations(
+        mne.Annotations([0.0], [recording.times[-1]], [task_description("live")])
+    )
+    meta = {"participant": "", "session": "", "run": 1}
+    frame, _ = blocks_to_frames(iter_blocks(raw, pre), saved.features, meta, "x", round(2 * sfreq))
+    kept = dict(
+        zip(frame["start"].round(2), frame[saved.card["feature_columns"]].to_numpy(), strict=True)
+    )
+    starts = {round((b.origin + s) / sfreq, 2) for b in iter_blocks(raw, pre) for s in b.starts}
+
+    def compare(lag):
+        needed = samples_needed(saved, sfreq, lag)
+        agree, distances = [], []
+        for stop in range(needed, data.shape[1], round(sfreq)):
+            start = round((stop - round((lag + 2.0) * sfreq)) / sfreq, 2)
+            if start not in starts:
+                continue
+            features, reason = classify_window(saved, data[:, stop - needed : stop], sfreq, lag)
+            agree.append((reason is None) == (start in kept))
+            if features is not None and start in kept:
+                distances.append(np.abs(features - kept[start]))
+        return np.mean(agree), np.percentile(np.concatenate(distances), 95), len(agree)
+
+    share, p95, n = compare(DEFAULT_LAG_SECONDS)
+    assert n >= 20 and share == 1.0 and p95 < 0.05, (share, p95)
+    _, p95_no_lag, _ = compare(0.0)
+    assert p95_no_lag > 5 * p95  # the newest window's band powers are the filters' edge
+
+
+def test_summary_counts_classified_and_rejected_windows():
+    updates = [
+        {"rejected": None},
+        {"rejected": "amplitude"},
+        {"rejected": "plateau"},
+        {"rejected": "amplitude"},
+    ]
+    assert summarise(updates) == "4 windows: 1 classified, 3 rejected (amplitude 2, plateau 1)."
+    assert summarise([]) == "0 windows: 0 classified, 0 rejected."
 
 
 def test_live_refuses_a_model_for_other_channels(tmp_path):

@@ -222,6 +222,6 @@ def test_write_path_tables_read_without_pandas(tmp_path, recording):
     table = root / "participants.tsv"
     table.write_text(table.read_text().replace("\n", "\textra\n", 1).rstrip("\n") + "\tx\ty\n")
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
-    with pytest.raises(DatasetError, match="participants.tsv is damaged"):
+    with pytest.raises(DatasetError, match=r"participants\.tsv is damaged"):
         dataset.add_recording(recording, "p01", "2", "eeg4students")
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before

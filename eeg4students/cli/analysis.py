@@ -197,30 +197,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from eeg4students.live import run_live
+    from eeg4students.live import LIVE_HISTORY_SECONDS, run_live, summarise
     from eeg4students.modelstore import load_model
 
     saved = load_model(args.model)
 
     def show(update: dict) -> None:
+        when = f"{update['time']:7.1f} s"
         if update["rejected"]:
-            print(f"{update['time']:7.1f} s  (window rejected: {update['rejected']})", flush=True)
+            print(f"{when}  (window rejected: {update['rejected']})", flush=True)
         elif update["top"] is not None:
             print(
-                f"{update['time']:7.1f} s  {update['label']:<12} "
+                f"{when}  {update['label']:<12} "
                 f"(top base {update['top']}, second {update['second']})",
                 flush=True,
             )
         else:
-            print(f"{update['time']:7.1f} s  {update['label']}", flush=True)
+            print(f"{when}  {update['label']}", flush=True)
 
+    warmup = LIVE_HISTORY_SECONDS + saved.preprocess.window + args.lag
     print(
-        f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C stops."
+        f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C "
+        f"stops. Each line is the window that ended {args.lag:g} s earlier (the filters need "
+        f"signal after it); the first comes after {warmup:g} s."
     )
     updates = run_live(
-        saved, args.board, seconds=args.seconds, on_update=show, **connection_params(args)
+        saved,
+        args.board,
+        seconds=args.seconds,
+        lag=args.lag,
+        on_update=show,
+        **connection_params(args),
     )
-    print(f"{len(updates)} windows classified.")
+    print(summarise(updates))
     return 0
 
 
@@ -315,5 +324,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
     p.add_argument("--model", required=True, help="model folder (from train)")
     p.add_argument("--seconds", type=positive_float, help="stop after this long")
+    p.add_argument(
+        "--lag",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="classify the window that ended this long ago: the filters need signal after "
+        "it to treat it as offline (0.25 s gives offline's rejections, 2 s its band powers)",
+    )
     add_connection_options(p)
     p.set_defaults(func=cmd_live)
