@@ -24,6 +24,7 @@ from eeg4students.featureset import FeatureSet, compute_features, quality_by_rec
 from eeg4students.importing import ImportJob, import_each
 from eeg4students.modelstore import SavedModel, train_model
 from eeg4students.report import write_report
+from eeg4students.sample_data import SAMPLES, SAMPLES_DIR
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.tables import format_table, quality_view
@@ -37,13 +38,6 @@ from eeg4students.unlearning.experiment import (
 from eeg4students.unlearning.forget import forget_participant
 
 _MARKER = ".eeg4students-demo"
-#: The project's sample recordings (present in a source checkout).
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "data"
-#: The sample recordings the demo imports: (path below the folder, participant, task).
-_SAMPLES = (
-    ("muse-lsl/data_2017-09-27-14.50.29.csv", "lsl1", "ssaep"),
-    ("openbci-gui/OpenBCI_GUI-v6-blinks-jawClench-alpha.txt", "obci1", "artifacts"),
-)
 #: Time-blocked folds per block in the demo: fewer, larger folds than the study's 7
 #: (``eeg4students evaluate --folds 7`` for those), so the demo runs in about a minute
 #: and a half.
@@ -58,7 +52,7 @@ def run_demo(
     seed: int = 0,
     schemes: tuple[str, ...] = ("cross-session", "time-blocked"),
     forget: bool = True,
-    real_data: str | Path | None = SAMPLE_DATA,
+    real_data: str | Path | None = SAMPLES_DIR,
     n_jobs: int = -1,
     progress: bool = True,
 ) -> dict:
@@ -83,9 +77,10 @@ def run_demo(
         Models are trained on three quarters of the class; the rest are the
         never-seen participants the privacy attacks need.
     real_data : str | Path | None
-        Folder of the sample recordings (the project's ``data/``: a muse-lsl
-        and an OpenBCI GUI recording), imported into ``out/real-data`` with
-        their quality; skipped (None in the result) when absent.
+        Folder of the sample recordings (those shipped with the package: a
+        muse-lsl and an OpenBCI GUI recording, see
+        :mod:`eeg4students.sample_data`), imported into ``out/real-data``
+        with their quality; None skips them.
     n_jobs : int
         Parallel folds (-1: every core).
     progress : bool
@@ -306,9 +301,9 @@ def _forgetting_text(forgetting: dict) -> str:
 def _real_data_stage(out: Path, folder: Path, progress: bool) -> dict | None:
     """Import the sample recordings and measure their quality; None if they are absent."""
     jobs = [
-        ImportJob(folder / name, participant, "1", task)
-        for name, participant, task in _SAMPLES
-        if (folder / name).is_file()
+        ImportJob(folder / sample.path, sample.participant, "1", sample.task)
+        for sample in SAMPLES
+        if (folder / sample.path).is_file()
     ]
     if not jobs:
         return None
@@ -332,7 +327,7 @@ def _real_data_stage(out: Path, folder: Path, progress: bool) -> dict | None:
 def _real_data_text(real: dict) -> str:
     lines = [
         "",
-        "## Real recordings (`data/`)",
+        "## Real sample recordings (shipped with the toolkit)",
         "",
         f"Imported into `{real['dataset']}`:",
         "",

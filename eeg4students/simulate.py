@@ -110,6 +110,32 @@ class Montage:
 MUSE = Montage()
 
 
+def board_montage(board: str) -> Montage:
+    """The channels, sampling rate and rail of a BrainFlow headset, for simulating it.
+
+    A class simulated with a board's layout trains models that ``live`` and
+    ``record`` can use with that board (e.g. ``synthetic`` for rehearsals).
+
+    Parameters
+    ----------
+    board : str
+        A friendly board name (see :func:`eeg4students.boards.board_names`).
+
+    Returns
+    -------
+    montage : Montage
+    """
+    from eeg4students.boards import get_board
+
+    spec = get_board(board)
+    return Montage(
+        ch_names=tuple(spec.eeg_names),
+        sfreq=float(spec.sfreq),
+        rail_uv=spec.rail_uv,
+        resolution_uv=None,
+    )
+
+
 def _region(name: str) -> str:
     upper = name.upper()
     if upper.startswith(("FP", "AF", "F")) and not upper.startswith("FT"):
@@ -425,17 +451,17 @@ def simulate_to_dataset(
     refs : list of RecordingRef
         Where each recording was stored (task label ``eeg4students``).
     """
+    if n_participants < 1 or n_sessions < 1:
+        raise EEG4StudentsError(
+            "A simulated class needs at least one participant and one session, "
+            f"not {n_participants} and {n_sessions}."
+        )
     dataset = Dataset.create(
         root,
         name="eeg4students simulated classroom",
         authors=["eeg4students simulator"],
         license="CC0",
     )
-    if n_participants < 1 or n_sessions < 1:
-        raise EEG4StudentsError(
-            "A simulated class needs at least one participant and one session, "
-            f"not {n_participants} and {n_sessions}."
-        )
     pairs = [(p, s) for p in range(n_participants) for s in range(1, n_sessions + 1)]
     jobs = (delayed(_simulate_one)(dataset.root, p, s, options) for p, s in pairs)
     refs = list(

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from eeg4students.cli import main
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data"
+from eeg4students.sample_data import SAMPLES_DIR as SAMPLES
 
 
 def _validator() -> str:

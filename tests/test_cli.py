@@ -116,8 +116,8 @@ def test_demo_writes_summary_reports_and_model(tmp_path, capsys):
     assert (out / "dataset" / "derivatives" / "eeg4students" / "models" / "demo").is_dir()
     assert (out / "quality.tsv").is_file()
     # The real sample recordings shipped in data/ are imported and measured too.
-    assert "Real sample recordings (data/)" in printed
-    assert "## Real recordings (`data/`)" in text and "measurement date is unknown" in text
+    assert "Real sample recordings (shipped with the toolkit)" in printed
+    assert "## Real sample recordings" in text and "measurement date is unknown" in text
     real = Dataset(out / "real-data").recordings()
     assert sorted(real["participant"]) == ["lsl1", "obci1"]
     assert set(real["duration_s"].round()) == {120.0, 90.0}

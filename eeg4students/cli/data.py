@@ -9,6 +9,7 @@ from pathlib import Path
 from eeg4students.cli._common import (
     EXIT_ERROR,
     add_parallel_options,
+    output_dir,
     output_file,
     positive_float,
     positive_int,
@@ -202,8 +203,9 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from eeg4students.protocol import load_protocol
-    from eeg4students.simulate import simulate_to_dataset
+    from eeg4students.simulate import MUSE, board_montage, simulate_to_dataset
 
+    montage = board_montage(args.board) if args.board else MUSE
     refs = simulate_to_dataset(
         args.to,
         args.participants,
@@ -211,8 +213,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         protocol=load_protocol(args.protocol),
         task_seconds=args.task_seconds,
+        montage=montage,
     )
-    print(f"{len(refs)} simulated recordings written to {args.to}")
+    print(
+        f"{len(refs)} simulated recordings ({len(montage.ch_names)} channels at "
+        f"{montage.sfreq:g} Hz) written to {args.to}"
+    )
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from eeg4students.sample_data import SAMPLES, copy_samples
+
+    out = output_dir(args.out)
+    for sample, path in zip(SAMPLES, copy_samples(out), strict=True):
+        print(f"{path} (licence {sample.licence})")
+    print(f"Provenance in {out / 'README.md'}, checksums in {out / 'SHA256SUMS'}.")
     return 0
 
 
@@ -328,5 +344,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
     p.add_argument("--protocol", type=Path, help="protocol YAML (default: EEG4Students)")
     p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    p.add_argument(
+        "--board",
+        help="simulate this headset's channels and sampling rate (e.g. synthetic, for a "
+        "model that live and record can use with it; default: Muse TP9, AF7, AF8, TP10, "
+        "256 Hz)",
+    )
     add_parallel_options(p)
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "samples",
+        help="copy the real sample recordings shipped with the toolkit",
+        description="Copy the two real sample recordings installed with the toolkit (a "
+        "muse-lsl Muse recording, BSD-3-Clause, and an OpenBCI GUI Cyton recording, MIT) "
+        "with their licences, provenance and checksums into a folder, to import and try.",
+        epilog="example: eeg4students samples --out samples",
+    )
+    p.add_argument("--out", required=True, metavar="FOLDER", help="folder to copy them into")
+    p.set_defaults(func=cmd_samples)

@@ -41,7 +41,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"The dataset forgot {forgetting['participant']} (audit entry {entry['seq']}).")
     real = result["real"]
     if real is not None:
-        print(f"Real sample recordings (data/) imported into {real['dataset']}:")
+        print(
+            f"Real sample recordings (shipped with the toolkit) imported into {real['dataset']}:"
+        )
         for r in real["imported"]:
             print(f"  {r.job.path.name} ({r.fmt}, {r.seconds:.1f} s)")
         print_table(quality_view(real["quality"]))
