@@ -21,13 +21,27 @@ _MIN_TEXT = 12
 _GAP = "  "
 
 
-def _cell(value, digits: int) -> str:
+def _cell(value, decimals: int | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return "–" if value != value else str(round(value, digits))  # NaN shows as a dash
+        if value != value:
+            return "–"  # NaN
+        return f"{value:.{decimals}f}" if decimals is not None else str(value)
     text = str(value)
     return ", ".join(part.strip() for part in text.split(",")) if "," in text else text
+
+
+def _decimals(values, digits: int) -> int | None:
+    """Decimals that show every float of a column (at most ``digits``), so points align."""
+    floats = [v for v in values if isinstance(v, float) and v == v]
+    if not floats:
+        return None
+    needed = 0
+    for value in floats:
+        text = f"{round(value, digits):.{digits}f}".rstrip("0")
+        needed = max(needed, len(text.split(".")[1]) if "." in text else 0)
+    return max(needed, 1)
 
 
 def _is_number(text: str) -> bool:
@@ -38,14 +52,20 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _height(cells: list[str], width: int) -> int:
+    return sum(len(textwrap.wrap(c, width, break_on_hyphens=False)) or 1 for c in cells)
+
+
 def format_table(
     table: pd.DataFrame, *, index: bool = False, width: int = TABLE_WIDTH, digits: int = 3
 ) -> str:
     """Render a table for the console in at most ``width`` columns.
 
     Headers wrap at underscores, long text cells (notes, task orders) wrap
-    at spaces and commas onto more lines, numbers are right-aligned and never
-    wrapped, floats show at most ``digits`` decimals and missing values a dash.
+    at spaces and commas onto more lines (the column whose wrapping adds the
+    fewest lines narrows first), numbers are right-aligned and never
+    wrapped, floats show the decimals their column needs (at most
+    ``digits``) and missing values a dash.
 
     Parameters
     ----------
@@ -65,7 +85,10 @@ def format_table(
     """
     frame = table.reset_index() if index else table
     headers = [str(c).replace("_", " ") for c in frame.columns]
-    rows = [[_cell(v, digits) for v in row] for row in frame.itertuples(index=False)]
+    decimals = [_decimals(frame[c].tolist(), digits) for c in frame.columns]
+    rows = [
+        [_cell(v, decimals[i]) for i, v in enumerate(row)] for row in frame.itertuples(index=False)
+    ]
     n = len(headers)
     widest = [max((len(r[i]) for r in rows), default=0) for i in range(n)]
     words = [max((len(w) for w in h.split()), default=1) for h in headers]
@@ -74,12 +97,21 @@ def format_table(
         for i in range(n)
     ]
     numeric = [all(_is_number(r[i]) for r in rows) for i in range(n)]
+    columns = [[r[i] for r in rows] for i in range(n)]
     budget = width - len(_GAP) * (n - 1)
     while sum(limits) > budget:
+        # Narrow the text column whose wrapping adds the fewest lines (then the widest).
         wrappable = [i for i in range(n) if not numeric[i] and limits[i] > _MIN_TEXT]
         if not wrappable:
             break
-        limits[max(wrappable, key=lambda i: limits[i])] -= 1
+        step = max(1, (sum(limits) - budget) // 8)
+        cost = {
+            i: _height(columns[i], max(limits[i] - step, _MIN_TEXT))
+            - _height(columns[i], limits[i])
+            for i in wrappable
+        }
+        chosen = min(wrappable, key=lambda i: (cost[i], -limits[i]))
+        limits[chosen] = max(limits[chosen] - step, _MIN_TEXT)
 
     def wrap(text: str, i: int) -> list[str]:
         if numeric[i] or len(text) <= limits[i]:
