@@ -23,6 +23,7 @@ from eeg4students.evaluation import Evaluation, evaluate
 from eeg4students.featureset import FeatureSet, compute_features, quality_by_recording
 from eeg4students.importing import ImportJob, import_each
 from eeg4students.modelstore import SavedModel, train_model
+from eeg4students.parallel import backend
 from eeg4students.report import write_report
 from eeg4students.sample_data import SAMPLES, SAMPLES_DIR
 from eeg4students.simulate import simulate_to_dataset
@@ -41,7 +42,7 @@ _MARKER = ".eeg4students-demo"
 #: Time-blocked folds per block in the demo: fewer, larger folds than the study's 7
 #: (``eeg4students evaluate --folds 7`` for those), so the demo runs in about a minute
 #: and a half.
-DEMO_FOLDS = 5
+DEMO_FOLDS = 4
 
 
 def run_demo(
@@ -82,7 +83,7 @@ def run_demo(
         :mod:`eeg4students.sample_data`), imported into ``out/real-data``
         with their quality; None skips them.
     n_jobs : int
-        Parallel folds (-1: every core).
+        Worker processes for every stage (-1: every core; 1: this process).
     progress : bool
         Show progress bars.
 
@@ -109,38 +110,40 @@ def run_demo(
     if root.exists():
         shutil.rmtree(root)
     start = time.perf_counter()
-    simulate_to_dataset(root, n_participants, n_sessions, seed=seed, progress=progress)
-    dataset = Dataset(root)
-    summary = dataset.summary()
-    features = compute_features(dataset, progress=progress)
-    quality = quality_by_recording(features.quality)
-    atomic_write_text(out / "quality.tsv", features.quality.to_csv(sep="\t", index=False))
-    evaluations = {}
-    # Cross-session evaluation needs two sessions per participant.
-    for scheme in (s for s in schemes if s != "cross-session" or n_sessions > 1):
-        evaluations[scheme] = evaluate(
-            features.table,
-            features.feature_columns,
-            ["rf", "svm", "tmv"],
-            scheme,
-            n_splits=DEMO_FOLDS,
-            n_jobs=n_jobs,
-            progress=progress,
-        )
-        write_report(
-            evaluations[scheme],
-            out / "evaluation" / scheme,
-            quality=features.quality,
-            feature_settings=features.settings(),
-            dataset=str(root),
-        )
-    people = sorted(features.table["participant"].unique())
-    members, strangers = split_members(people, 0.25, seed) if len(people) > 2 else (people, [])
-    model = train_model(dataset, "tmv", "demo", participants=members, progress=progress)
-    forgetting = None
-    if forget and strangers and len(members) > 1:
-        forgetting = _forget_stage(out, dataset, features, members, strangers, progress)
-    real = _real_data_stage(out, Path(real_data), progress) if real_data else None
+    # Every stage's joblib work (simulation, features, folds, shadows, settings) on n_jobs.
+    with backend(n_jobs=n_jobs):
+        simulate_to_dataset(root, n_participants, n_sessions, seed=seed, progress=progress)
+        dataset = Dataset(root)
+        summary = dataset.summary()
+        features = compute_features(dataset, progress=progress)
+        quality = quality_by_recording(features.quality)
+        atomic_write_text(out / "quality.tsv", features.quality.to_csv(sep="\t", index=False))
+        evaluations = {}
+        # Cross-session evaluation needs two sessions per participant.
+        for scheme in (s for s in schemes if s != "cross-session" or n_sessions > 1):
+            evaluations[scheme] = evaluate(
+                features.table,
+                features.feature_columns,
+                ["rf", "svm", "tmv"],
+                scheme,
+                n_splits=DEMO_FOLDS,
+                n_jobs=n_jobs,
+                progress=progress,
+            )
+            write_report(
+                evaluations[scheme],
+                out / "evaluation" / scheme,
+                quality=features.quality,
+                feature_settings=features.settings(),
+                dataset=str(root),
+            )
+        people = sorted(features.table["participant"].unique())
+        members, strangers = split_members(people, 0.25, seed) if len(people) > 2 else (people, [])
+        model = train_model(dataset, "tmv", "demo", participants=members, progress=progress)
+        forgetting = None
+        if forget and strangers and len(members) > 1:
+            forgetting = _forget_stage(out, dataset, features, members, strangers, progress)
+        real = _real_data_stage(out, Path(real_data), progress) if real_data else None
     seconds = time.perf_counter() - start
     summary_file = out / "summary.md"
     text = _summary_text(

@@ -152,16 +152,18 @@ def check_model_file(path: Path) -> list[str]:
     Returns
     -------
     types : list of str
-        The types skops asks the caller to trust (all on the allow-list).
+        The types the file holds, all on the allow-list: what to pass to
+        ``skops.io.load`` as ``trusted`` (it refuses anything else).
 
     Raises
     ------
     ModelError
         Naming the first few foreign types or node kinds.
     """
+    found = schema_types(path)
     foreign = sorted(
         f"{name} ({node})"
-        for node, name in schema_types(path)
+        for node, name in found
         if node not in ALLOWED_NODES or name not in ALLOWED_TYPES
     )
     if foreign:
@@ -171,16 +173,21 @@ def check_model_file(path: Path) -> list[str]:
             f"{path} holds {shown}: types eeg4students does not trust (none of its models "
             "contains them), so it was refused unread; only load models trained by eeg4students."
         )
-    return sio.get_untrusted_types(file=path)
+    # Every type in the file is on the allow-list: those are the ones to trust. (skops's
+    # own get_untrusted_types would rebuild the whole node tree once more to list them.)
+    return sorted({name for _, name in found})
 
 
-def load_model_file(path: Path):
+def load_model_file(path: Path, trusted: list[str] | None = None):
     """Load an estimator from a skops file after :func:`check_model_file`.
 
     Parameters
     ----------
     path : Path
         The ``.skops`` file.
+    trusted : list of str | None
+        What :func:`check_model_file` returned for this file, if the caller
+        already checked it; None checks it here.
 
     Returns
     -------
@@ -191,7 +198,8 @@ def load_model_file(path: Path):
     ModelError
         If the file is refused or cannot be rebuilt.
     """
-    trusted = check_model_file(path)
+    if trusted is None:
+        trusted = check_model_file(path)
     try:
         estimator = sio.load(path, trusted=trusted)
     except Exception as exc:

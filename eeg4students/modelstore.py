@@ -118,9 +118,9 @@ def load_model(path: str | Path) -> SavedModel:
             f"{folder} is not a saved model (it needs {MODEL_FILE} and {CARD_FILE}); "
             "give the folder that `eeg4students train` wrote."
         )
-    check_model_file(model_file)
+    trusted = check_model_file(model_file)  # refused unread if it holds a foreign type
     card = read_card(card_file)
-    estimator = load_model_file(model_file)
+    estimator = load_model_file(model_file, trusted=trusted)
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     if classes != card["classes"]:
         raise ModelError(

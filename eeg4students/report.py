@@ -202,7 +202,7 @@ def table_html(table: pd.DataFrame, *, index: bool = True, digits: int = 3) -> s
 
 
 def new_report(title: str):
-    """An :class:`mne.Report` that embeds figures as PNG (quick, sharp for plots)."""
+    """An :class:`mne.Report` (it embeds the PNGs added to it)."""
     import mne
 
     return mne.Report(title=title, image_format="png", verbose="error")
@@ -332,8 +332,8 @@ def write_report(
             )
         )
     for name, fig, title, caption in figures:
-        _save(fig, out / name)
-        report.add_figure(fig, title, caption=caption, image_format="png")
+        # Drawn once: the PNG beside the report is the image embedded in it.
+        report.add_image(_save(fig, out / name), title, caption=caption)
 
     shown = {**settings, "toolkit version": __version__}
     if dataset:

@@ -164,3 +164,30 @@ def test_every_named_model_fits(name):
 def test_unknown_model_name():
     with pytest.raises(EEG4StudentsError, match="Unknown model 'xgb'"):
         make_model("xgb")
+
+
+def test_sharded_forest_trees_learn_class_indices_and_older_forests_still_predict():
+    import copy
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = np.array(["Count", "Think", "Draw"])[rng.integers(0, 3, 120)]
+    groups = np.repeat(["a", "b", "c", "d"], 30)
+    forest = ShardedForest(n_estimators=12, q=0.5).fit(X, y, groups)
+    assert forest.encoded_ and all(
+        t is None or t.classes_.dtype.kind in "iuf" for t in forest.estimators_
+    )
+    # A forest saved before: its trees learned the labels themselves.
+    old = copy.deepcopy(forest)
+    del old.encoded_
+    for tree in old.estimators_:
+        if tree is not None:
+            tree.classes_ = forest.classes_[tree.classes_.astype(int)]
+    np.testing.assert_array_equal(old.predict_proba(X), forest.predict_proba(X))
+    keep = groups != "b"
+    forest.forget("b", X[keep], y[keep], groups[keep])
+    fresh = ShardedForest(n_estimators=12, q=0.5).fit(X[keep], y[keep], groups[keep])
+    kept = [t for t in range(12) if fresh.estimators_[t] is not None]
+    np.testing.assert_array_equal(
+        forest.predict_proba(X, trees=kept), fresh.predict_proba(X, trees=kept)
+    )

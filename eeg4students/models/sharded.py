@@ -109,6 +109,9 @@ class ShardedForest(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
         Trees that saw each participant.
     estimators_ : list of DecisionTreeClassifier | None
         One per tree; None for a tree that no participant was assigned to.
+        Trees learn class indices into ``classes_`` (``encoded_``).
+    encoded_ : bool
+        True (absent in forests saved before trees learned indices).
     """
 
     def __init__(self, n_estimators=300, q=0.25, max_features="sqrt", random_state=0, n_jobs=None):
@@ -159,11 +162,15 @@ class ShardedForest(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
         if not 0 < self.q <= 1:
             raise ValueError(f"q must be in (0, 1], not {self.q}")
         self.classes_ = np.unique(y)
+        # Trees learn class indices: the same trees as on the labels (sklearn encodes
+        # them so anyway), without each tree re-checking an array of strings.
+        self.encoded_ = True
+        codes = np.searchsorted(self.classes_, y)
         self.participants_ = sorted(np.unique(participants).tolist())
         self.assignment_ = {p: self.trees_of(p) for p in self.participants_}
         rows = self._rows_per_tree(participants)
         self.estimators_ = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._grow)(t, X, y, rows[t]) for t in range(self.n_estimators)
+            delayed(self._grow)(t, X, codes, rows[t]) for t in range(self.n_estimators)
         )
         return self
 
@@ -193,6 +200,11 @@ class ShardedForest(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
         affected = self.assignment_.pop(participant)
         self.participants_ = [p for p in self.participants_ if p != participant]
         rows = self._rows_per_tree(participants)
+        if getattr(self, "encoded_", False):
+            unknown = ~np.isin(y, self.classes_)
+            if unknown.any():
+                raise ValueError(f"y holds labels the forest was not fitted on: {y[unknown][:3]}")
+            y = np.searchsorted(self.classes_, y)
         grown = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._grow)(t, X, y, rows[t]) for t in affected
         )
@@ -202,7 +214,10 @@ class ShardedForest(ParticipantUnlearning, ClassifierMixin, BaseEstimator):
 
     def _tree_proba(self, tree, X) -> np.ndarray:
         proba = np.zeros((len(X), len(self.classes_)))
-        columns = np.searchsorted(self.classes_, tree.classes_)
+        if getattr(self, "encoded_", False):
+            columns = tree.classes_.astype(np.intp)
+        else:  # saved by versions whose trees learned the labels themselves
+            columns = np.searchsorted(self.classes_, tree.classes_)
         proba[:, columns] = tree.predict_proba(X)
         return proba
 
