@@ -34,7 +34,7 @@ from eeg4students.unlearning.experiment import (
     frontier,
     split_members,
     sweep,
-    tradeoff_figure,
+    tradeoff_report,
 )
 from eeg4students.unlearning.forget import forget_participant
 
@@ -253,10 +253,19 @@ def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
         n_shadows=DEMO_SHADOWS,
         progress=progress,
     )
-    atomic_write_text(folder / "tradeoff.csv", tradeoff.to_csv(index=False))
-    figure = tradeoff_figure(
-        tradeoff, folder / "tradeoff.png", title=f"Forgetting {target}: privacy, utility, run time"
+    report = tradeoff_report(
+        tradeoff,
+        folder,
+        target,
+        settings={
+            "model": f"Random Forest, {DEMO_TREES} trees",
+            "members (trained on)": members,
+            "never seen": strangers,
+            "shadow models": DEMO_SHADOWS,
+            "ConMU settings": [str(g) for g in DEMO_GRID],
+        },
     )
+    figure = folder / "tradeoff.png"
     train_model(
         dataset,
         "rf",
@@ -266,7 +275,13 @@ def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
         progress=progress,
     )
     result = forget_participant(dataset, target, "sharded")
-    return {"participant": target, "tradeoff": tradeoff, "figure": figure, "result": result}
+    return {
+        "participant": target,
+        "tradeoff": tradeoff,
+        "figure": figure,
+        "report": report,
+        "result": result,
+    }
 
 
 def _forgetting_text(forgetting: dict) -> str:
@@ -288,7 +303,7 @@ def _forgetting_text(forgetting: dict) -> str:
         "",
         frontier(forgetting["tradeoff"]),
         "",
-        f"Trade-off figure: `{forgetting['figure']}`.",
+        f"Trade-off figure: `{forgetting['figure']}`; report: `{forgetting['report']}`.",
         "",
         "Then the dataset forgot them for real. Beside the TMV model `demo`, the demo "
         "trained `demofast`, a Random Forest whose trees each saw a quarter of the "

@@ -514,6 +514,9 @@ def test_forget_command_and_sweep(lab, tmp_path, capsys):
     assert len(table) == 2 + len(SWEEP_GRID) and (out / "tradeoff.png").is_file()
     assert bool(table.loc[table["strategy"] == "retrain", "forgotten"].iloc[0])
     assert frontier(table) in printed
+    page = (out / "report.html").read_text()  # one self-contained file
+    assert page.count("data:image/png;base64,") >= 1 and "tradeoff.png" not in page
+    assert "Forgetting sim02" in page and "<th>shadow models</th><td>4</td>" in page
     assert "sim02" in lab.participants()  # the sweep works on a copy
 
 

@@ -177,7 +177,7 @@ def _forget_sweep(args: argparse.Namespace) -> int:
         frontier,
         split_members,
         sweep,
-        tradeoff_figure,
+        tradeoff_report,
     )
 
     out = output_dir(args.out or Path("forget-sweep"))
@@ -198,16 +198,26 @@ def _forget_sweep(args: argparse.Namespace) -> int:
         model=args.model,
         n_shadows=args.shadows,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(out / "tradeoff.csv", index=False)
-    figure = tradeoff_figure(results, out / "tradeoff.png")
+    report = tradeoff_report(
+        results,
+        out,
+        args.participant,
+        settings={
+            "dataset": str(args.dataset),
+            "model": args.model,
+            "members (trained on)": [args.participant, *members],
+            "never seen": strangers,
+            "shadow models": args.shadows,
+            "features": features.settings(),
+        },
+    )
     print(
         f"Sweep on a copy (the dataset is unchanged): {len(results)} settings, model trained on "
         f"{len(members) + 1} participants, {len(strangers)} never seen."
     )
     print_table(results.reindex(columns=TRADEOFF_COLUMNS).round(3))
     print(frontier(results))
-    print(f"Table and figure in {out} ({figure.name}).")
+    print(f"Table, figure and report in {out} ({report.name}).")
     return 0
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
-from eeg4students._files import atomic_path
+from eeg4students._files import atomic_path, atomic_write_text
 from eeg4students._progress import progress_bar
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
@@ -386,3 +386,60 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     return Path(path)
+
+
+def tradeoff_report(
+    results: pd.DataFrame,
+    out: str | Path,
+    participant: str,
+    *,
+    settings: dict | None = None,
+) -> Path:
+    """Write ``tradeoff.csv``, ``tradeoff.png`` and a self-contained ``report.html``.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        From :func:`sweep`.
+    out : str | Path
+        Output folder (created).
+    participant : str
+        Who was forgotten.
+    settings : dict | None
+        How the sweep was run (model, members, strangers, shadows...), shown
+        as a table.
+
+    Returns
+    -------
+    report : Path
+        ``out/report.html``, the figure embedded.
+    """
+    from eeg4students.report import new_report, save_report, settings_html, table_html
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "tradeoff.csv", results.to_csv(index=False))
+    title = f"Forgetting {participant}: privacy, utility, run time"
+    figure = tradeoff_figure(results, out / "tradeoff.png", title=title)
+    report = new_report(title)
+    report.add_html(
+        f"<p>Every strategy forgot participant <b>{participant}</b> from a copy of the same "
+        "model; each is compared with the gold model retrained without them. "
+        "<code>llr</code> is P's likelihood ratio under shadow models trained with and "
+        "without P; <code>forgotten</code> when it is at or below the threshold that models "
+        "which never saw P stay under 95% of the time. <code>test_accuracy</code> is on "
+        "participants the model never saw.</p>"
+        + table_html(results.reindex(columns=TRADEOFF_COLUMNS), index=False)
+        + f"<p>{frontier(results)}</p>",
+        "Strategies",
+    )
+    report.add_image(
+        figure,
+        "Privacy against accuracy",
+        caption="One numbered point per setting (named in the legend with its run time; "
+        "larger points took longer): left of the dashed line, P's likelihood ratio is "
+        "within what a model that never saw P gives; higher is more accurate on never-seen "
+        "participants. Settings with equal results share a label.",
+    )
+    report.add_html(settings_html(settings or {}), "Settings")
+    return save_report(report, out / "report.html")
