@@ -55,7 +55,7 @@ AUDIT_LOG = Path("derivatives") / "eeg4students" / "audit" / "forget-log.jsonl"
 #: in this file beside it, listed in ``.bidsignore``: BIDS validators accept it,
 #: where a custom key in ``*_eeg.json`` fails the older validator's schema.
 META_SUFFIX = "_eeg4students.json"
-#: Where datasets written by versions before 0.5 kept it (still read).
+#: Where datasets written by earlier versions kept it (still read).
 _LEGACY_META_KEY = "EEG4Students"
 #: Lines of ``.bidsignore``: the toolkit's files that are not part of BIDS.
 BIDSIGNORE = (f"*{META_SUFFIX}", LOCK_NAME)
@@ -672,8 +672,9 @@ class Dataset:
             try:
                 rows.append(_describe(ref, sidecar, meta))
             except (AttributeError, TypeError, ValueError) as exc:
+                where = f"{path} or {meta_path(ref.path).name}"  # a value of either file
                 raise DatasetError(
-                    f"{path} is damaged ({first_line(exc)}); re-import the recording or restore "
+                    f"{where} is damaged ({first_line(exc)}); re-import the recording or restore "
                     "the file from a backup."
                 ) from exc
         columns = [
@@ -858,7 +859,7 @@ def read_meta(vhdr: Path, sidecar: dict | None = None) -> dict:
     vhdr : Path
         The recording's ``*_eeg.vhdr``.
     sidecar : dict | None
-        Its ``*_eeg.json`` already read: datasets made before 0.5 kept the
+        Its ``*_eeg.json`` already read: datasets made by earlier versions kept the
         facts there, under ``EEG4Students``.
 
     Returns

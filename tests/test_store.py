@@ -225,3 +225,17 @@ def test_write_path_tables_read_without_pandas(tmp_path, recording):
     with pytest.raises(DatasetError, match=r"participants\.tsv is damaged"):
         dataset.add_recording(recording, "p01", "2", "eeg4students")
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_a_damaged_toolkit_file_is_named(tmp_path, recording):
+    dataset = Dataset.create(tmp_path / "ds")
+    ref = dataset.add_recording(recording, "p01", "1", "eeg4students")
+    meta = ref.path.with_name(ref.path.name.replace("_eeg.vhdr", "_eeg4students.json"))
+    meta.write_text('{"n_gaps": "many"}')
+    with pytest.raises(DatasetError, match=r"_eeg4students\.json is damaged"):
+        dataset.recordings()
+    meta.write_text("{")
+    with pytest.raises(DatasetError, match=r"_eeg4students\.json is damaged"):
+        dataset.recordings()
+    with pytest.raises(DatasetError, match=r"_eeg4students\.json is damaged"):
+        dataset.load("p01", "1", "eeg4students")
