@@ -127,6 +127,11 @@ def board_montage(board: str) -> Montage:
     """
     from eeg4students.boards import get_board
 
+    if board.strip().lower() == "playback":
+        raise EEG4StudentsError(
+            "The playback board replays a recording of another headset; simulate that "
+            "headset instead (e.g. --board muse_2)."
+        )
     spec = get_board(board)
     return Montage(
         ch_names=tuple(spec.eeg_names),

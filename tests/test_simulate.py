@@ -113,3 +113,14 @@ def test_within_participant_is_clearly_easier_than_across():
     # chance and clearly above leave-participant-out.
     assert np.mean(within) > 0.4
     assert np.mean(within) > np.mean(across) + 0.15
+
+
+def test_simulating_a_board_layout(tmp_path, capsys):
+    from eeg4students.cli import main
+
+    root = tmp_path / "rehearsal"
+    argv = ["simulate", "--to", str(root), "--participants", "1", "--sessions", "1"]
+    assert main([*argv, "--board", "synthetic", "--task-seconds", "4"]) == 0
+    assert "(16 channels at 250 Hz)" in capsys.readouterr().out
+    assert main([*argv, "--board", "playback"]) == 1
+    assert "simulate that headset instead" in capsys.readouterr().err
