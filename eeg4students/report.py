@@ -12,6 +12,7 @@ import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from matplotlib.figure import Figure
 from eeg4students import __version__
 from eeg4students._files import atomic_path
 from eeg4students.evaluation import Evaluation
+
+if TYPE_CHECKING:  # mne is imported where a report is made
+    import mne
 
 #: What each scheme tests, for captions and the report's introduction.
 SCHEME_TEXT = {
@@ -178,7 +182,18 @@ def _kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame) -> Figure:
 
 
 def settings_html(settings: Mapping) -> str:
-    """An HTML table of settings; nested settings become nested tables, lists comma lists."""
+    """An HTML table of settings; nested settings become nested tables, lists comma lists.
+
+    Parameters
+    ----------
+    settings : mapping
+        Setting name -> value (mappings, lists, None and plain values).
+
+    Returns
+    -------
+    html : str
+        A ``<table>``; None shows as "(not used)", empty values as "(none)".
+    """
 
     def cell(value) -> str:
         if isinstance(value, Mapping):
@@ -197,19 +212,55 @@ def settings_html(settings: Mapping) -> str:
 
 
 def table_html(table: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
-    """A table as HTML, numbers rounded, missing values shown as an en dash."""
+    """A table as HTML, numbers rounded, missing values shown as an en dash.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    index : bool
+        Show the index.
+    digits : int
+        Decimals of floats.
+
+    Returns
+    -------
+    html : str
+    """
     return table.round(digits).to_html(index=index, na_rep="–", classes="table table-sm", border=0)
 
 
-def new_report(title: str):
-    """An :class:`mne.Report` (it embeds the PNGs added to it)."""
+def new_report(title: str) -> mne.Report:
+    """An empty :class:`mne.Report` with a title (it embeds the PNGs added to it).
+
+    Parameters
+    ----------
+    title : str
+        The report's title.
+
+    Returns
+    -------
+    report : mne.Report
+    """
     import mne
 
     return mne.Report(title=title, image_format="png", verbose="error")
 
 
-def save_report(report, path: Path) -> Path:
-    """Save a report atomically as one self-contained HTML file."""
+def save_report(report: mne.Report, path: Path) -> Path:
+    """Save a report atomically as one self-contained HTML file.
+
+    Parameters
+    ----------
+    report : mne.Report
+        The report.
+    path : Path
+        The ``.html`` file to (re)place; readers see the old or the new file.
+
+    Returns
+    -------
+    path : Path
+    """
     import mne
 
     with atomic_path(path) as tmp, mne.utils.use_log_level("error"):

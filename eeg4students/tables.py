@@ -144,6 +144,16 @@ def quality_view(table: pd.DataFrame) -> pd.DataFrame:
     ``dropped %`` lists the reasons windows were rejected with their share
     (``plateau 8, clipped 1``); the full table, one column per reason, is in
     ``quality.tsv`` and the report.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`eeg4students.featureset.quality_by_recording`.
+
+    Returns
+    -------
+    view : pandas.DataFrame
+        The same rows; ``excluded`` only when some recording is excluded.
     """
     from eeg4students.preprocess import REASONS
 
