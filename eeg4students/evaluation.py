@@ -38,6 +38,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold
 
 from eeg4students._progress import progress_bar
+from eeg4students.adaptation import adapt_table
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
 from eeg4students.names import SCHEMES
@@ -148,6 +149,9 @@ class Evaluation:
         How the numbers were produced (scheme, folds, window, models).
     tmv_ranking : pandas.DataFrame
         TMV's chosen base order per participant and fold.
+    notes : list of str
+        What may mislead in these numbers (e.g. sessions where session
+        adaptation leans on one task).
     """
 
     scores: pd.DataFrame
@@ -155,6 +159,7 @@ class Evaluation:
     skipped: list[str]
     settings: dict
     tmv_ranking: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
         """Mean accuracy per participant and pipeline (columns), with an overall mean row."""
@@ -295,6 +300,7 @@ def evaluate(
     k: int = 5,
     random_state: int = 0,
     model_params: dict[str, dict] | None = None,
+    adapt: str | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
 ) -> Evaluation:
@@ -322,6 +328,12 @@ def evaluate(
     model_params : dict | None
         Settings per model name, e.g. ``{"rf": {"n_estimators": 100}}``;
         TMV's bases take the settings of ``rf`` and ``svm``.
+    adapt : str | None
+        ``"session"``: standardise every feature within each participant's
+        session from its own windows, labels unused
+        (:mod:`eeg4students.adaptation`); sessions where that may mislead
+        (a task missing or much rarer) are listed in ``notes``. None: as
+        the features are.
     n_jobs : int | None
         Folds run in parallel (joblib; ``-1`` for every core). None follows
         :func:`eeg4students.parallel.backend` (one process by default).
@@ -349,6 +361,10 @@ def evaluate(
         )
     if scheme == "loso" and table["participant"].nunique() < 2:
         raise EvaluationError("Leave-participant-out needs at least two participants.")
+    try:
+        table, adapt_notes = adapt_table(table, feature_columns, adapt)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from exc
     meta = table.sort_values(["participant", "session", "recording", "block", "start"])
     meta = meta.reset_index(drop=True)
     X = meta[list(feature_columns)].to_numpy(dtype=float)
@@ -408,7 +424,9 @@ def evaluate(
             "tmv_k": k,
             "models": list(models),
             "model_params": params,
+            "adapt": adapt,
             "random_state": random_state,
         },
         tmv_ranking=pd.DataFrame(ranking),
+        notes=adapt_notes,
     )

@@ -392,4 +392,7 @@ def write_report(
     report.add_html(settings_html({"evaluation": shown, **(feature_settings or {})}), "Settings")
     skipped = "".join(f"<li>{html.escape(s)}</li>" for s in evaluation.skipped)
     report.add_html(f"<ul>{skipped or '<li>nothing</li>'}</ul>", "Left out")
+    if evaluation.notes:
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in evaluation.notes)
+        report.add_html(f"<ul>{notes}</ul>", "Notes")
     return save_report(report, out / "report.html")

@@ -135,6 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         n_splits=args.folds,
         window=pre.window,
         k=args.k,
+        adapt=None if args.adapt == "none" else args.adapt,
     )
     report = write_report(
         result,
@@ -144,10 +145,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         dataset=str(args.dataset),
     )
     leaky = " (LEAKY)" if result.settings["leaky"] else ""
-    print(f"Mean accuracy per participant, {args.scheme}{leaky}:")
+    adapted = ", features standardised per session" if result.settings["adapt"] else ""
+    print(f"Mean accuracy per participant, {args.scheme}{adapted}{leaky}:")
     print_table(result.summary(), index=True)
     for note in result.skipped:
         print(f"left out: {note}")
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"Table, figures and report in {args.out} ({report.name}).")
     return 0
 
@@ -271,6 +275,14 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--folds", type=positive_int, default=7, help="time-blocked/shuffled folds")
     p.add_argument("--k", type=positive_int, default=5, help="causal TMV vote length (windows)")
+    p.add_argument(
+        "--adapt",
+        choices=("none", "session"),
+        default="none",
+        help="session: standardise every feature within each participant's session from its "
+        "own windows, labels unused (helps a model meet a new day when sessions hold every "
+        "task, as EEG4Students sessions do; sessions where it may mislead are listed)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_feature_options(p)
     add_parallel_options(p)

@@ -1,0 +1,75 @@
+"""Session adaptation: no labels used, a new day met better, confounded sessions named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eeg4students.adaptation import adapt_table, standardise_sessions, unbalanced_sessions
+from eeg4students.cli import main
+from eeg4students.evaluation import EvaluationError, evaluate
+from eeg4students.featureset import compute_features
+from eeg4students.simulate import simulate_to_dataset
+
+
+def _table(rng, tasks_per_session):
+    rows = []
+    for session, tasks in tasks_per_session.items():
+        offset = rng.normal(0, 5, 3)  # the day's contact offset
+        for task in tasks:
+            for _ in range(20):
+                rows.append(
+                    {
+                        "participant": "p1",
+                        "session": session,
+                        "task": task,
+                        **dict(zip("abc", offset + rng.normal(0, 1, 3), strict=True)),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_standardisation_uses_no_labels_and_centres_each_session(rng):
+    table = _table(rng, {"1": ["Think", "Count"], "2": ["Think", "Count"]})
+    out = standardise_sessions(table, ["a", "b", "c"])
+    shuffled = table.assign(task=rng.permutation(table["task"].to_numpy()))
+    again = standardise_sessions(shuffled, ["a", "b", "c"])
+    np.testing.assert_array_equal(out[["a", "b", "c"]], again[["a", "b", "c"]])
+    means = out.groupby("session")[["a", "b", "c"]].mean().to_numpy()
+    np.testing.assert_allclose(means, 0, atol=1e-12)
+    constant = standardise_sessions(table.assign(a=1.0), ["a"])
+    assert (constant["a"] == 0).all()
+
+
+def test_sessions_with_one_task_are_named(rng):
+    table = _table(rng, {"1": ["Think"], "2": ["Count"], "3": ["Think", "Count"]})
+    notes = unbalanced_sessions(table)
+    assert len(notes) == 2 and "p1 session 1 has no windows of Count" in notes[0]
+    _, again = adapt_table(table, ["a"], "session")
+    assert again == notes
+    with pytest.raises(ValueError, match="Unknown adaptation"):
+        adapt_table(table, ["a"], "zap")
+
+
+def test_a_new_day_is_met_better_with_session_standardisation(tmp_path):
+    root = tmp_path / "class"
+    simulate_to_dataset(root, 3, 2, seed=1, task_seconds=20, progress=False)
+    features = compute_features(root, progress=False)
+    args = (features.table, features.feature_columns, ["lda"], "cross-session")
+    plain = evaluate(*args, progress=False).summary().loc["mean", "lda"]
+    adapted = evaluate(*args, adapt="session", progress=False)
+    assert adapted.settings["adapt"] == "session"
+    assert adapted.summary().loc["mean", "lda"] > plain + 0.05
+    with pytest.raises(EvaluationError, match="Unknown adaptation"):
+        evaluate(*args, adapt="zap", progress=False)
+
+
+def test_evaluate_command_adapts_and_says_so(tmp_path, capsys):
+    root = tmp_path / "class"
+    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+    out = tmp_path / "results"
+    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "lda"]
+    assert main([*argv, "--adapt", "session", "--out", str(out)]) == 0
+    assert "cross-session, features standardised per session" in capsys.readouterr().out
+    assert "<th>adapt</th><td>session</td>" in (out / "report.html").read_text()
