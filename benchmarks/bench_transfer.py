@@ -1,13 +1,15 @@
 """Accuracy on a new day and a new student, with and without session adaptation.
 
-Evaluates RF, RBF SVM, LDA and TMV across sessions and leave-participant-out
+Evaluates RF, RBF SVM, LDA and TMV on band powers and the Riemannian
+pipelines (tangent space + logistic regression, MDM) on the windows'
+covariance matrices, across sessions and leave-participant-out
 on the simulated class (8 participants x 2 sessions, seed 0) and on the real
 Muse recordings (``../shared/data/muse-mental-state``, when present), once on
 the features as they are and once with ``adapt="session"`` (every feature
 standardised within each participant's session from its own windows,
 labels unused). Prints mean accuracy over participants with a 95% bootstrap
 interval over participants, and the sessions the adaptation names as
-unbalanced. About 4 minutes on 2 cores::
+unbalanced. About 6 minutes on 2 cores::
 
     .venv/bin/python benchmarks/bench_transfer.py
 """
@@ -21,10 +23,11 @@ import numpy as np
 from _data import real_dataset
 
 from eeg4students.evaluation import evaluate
+from eeg4students.features import FeatureParams
 from eeg4students.featureset import compute_features
 from eeg4students.simulate import simulate_to_dataset
 
-MODELS = ["rf", "svm", "lda", "tmv"]
+MODELS = ["rf", "svm", "lda", "tmv", "tslr", "mdm"]
 
 
 def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -34,7 +37,7 @@ def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
 
 
 def report(name: str, root: Path) -> None:
-    features = compute_features(root, progress=False)
+    features = compute_features(root, feat=FeatureParams(covariance=True), progress=False)
     for scheme in ("cross-session", "loso"):
         for adapt in (None, "session"):
             result = evaluate(

@@ -40,7 +40,13 @@ from sklearn.model_selection import StratifiedKFold
 from eeg4students._progress import progress_bar
 from eeg4students.adaptation import adapt_table
 from eeg4students.errors import EEG4StudentsError
-from eeg4students.models import MODEL_NAMES, TimeMajorityVoting, make_model, vote
+from eeg4students.models import (
+    MODEL_NAMES,
+    TimeMajorityVoting,
+    make_model,
+    model_columns,
+    vote,
+)
 from eeg4students.names import SCHEMES
 
 LEAKY_SCHEMES = ("shuffled",)
@@ -228,8 +234,14 @@ def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str]]:
     return too_small, notes
 
 
-def _run_fold(X, y, blocks, person, fold, train, test, names, labels, k, random_state, params):
-    """Fit and score every model on one fold; each base is fitted once and shared with TMV."""
+def _run_fold(
+    X, y, blocks, person, fold, train, test, names, labels, k, random_state, params, columns
+):
+    """Fit and score every model on one fold; each base is fitted once and shared with TMV.
+
+    ``columns`` maps each model name to the positions of its columns in X
+    (covariance columns for the Riemannian models, band powers for the rest).
+    """
     if len(np.unique(y[train])) < 2 or not len(test):
         return [], [], {}, f"{person} fold {fold}: too little training data for two tasks"
     rows, ranking, confusion = [], [], {}
@@ -244,11 +256,12 @@ def _run_fold(X, y, blocks, person, fold, train, test, names, labels, k, random_
         tmv = TimeMajorityVoting([("rf", build("rf")), ("svm", build("svm"))], k=k)
     for name in wanted:
         start = time.perf_counter()
-        fitted[name] = build(name).fit(X[train], y[train])
+        fitted[name] = build(name).fit(X[train][:, columns[name]], y[train])
         fit_times[name] = time.perf_counter() - start
     if tmv is not None:
         start = time.perf_counter()
-        tmv.fit(X[train], y[train], groups=blocks[train], prefitted=fitted)
+        Xt = X[:, columns["tmv"]]
+        tmv.fit(Xt[train], y[train], groups=blocks[train], prefitted=fitted)
         # TMV's cost includes its bases' fits, whether shared or not.
         shared = sum(fit_times.get(name, 0.0) for name, _ in tmv.estimators)
         fit_times["tmv"] = time.perf_counter() - start + shared
@@ -256,11 +269,11 @@ def _run_fold(X, y, blocks, person, fold, train, test, names, labels, k, random_
     outputs = {}
     for name in wanted:
         start = time.perf_counter()
-        outputs[name] = (fitted[name].predict(X[test]), fit_times[name])
+        outputs[name] = (fitted[name].predict(X[test][:, columns[name]]), fit_times[name])
         outputs[name] += (time.perf_counter() - start,)
     if tmv is not None:
         start = time.perf_counter()
-        top, second = tmv.predict_bases(X[test])
+        top, second = tmv.predict_bases(Xt[test])
         elapsed = time.perf_counter() - start
         for variant, mode in zip(TMV_VARIANTS, ("block", "causal"), strict=True):
             pred = vote(top, second, mode=mode, blocks=blocks[test], k=k)
@@ -384,9 +397,26 @@ def evaluate(
         blocks = meta["block"].to_numpy()
     folds = list(_folds(meta, scheme, splitter))
     labels = np.unique(y)
+    position = {c: i for i, c in enumerate(feature_columns)}
+    columns = {
+        name: np.array([position[c] for c in model_columns(base, list(feature_columns))])
+        for name, base in [(n, n) for n in names if n != "tmv"] + [("tmv", "rf")]
+    }
     jobs = (
         delayed(_run_fold)(
-            X, y, blocks, person, fold, train, test, names, labels, k, random_state, params
+            X,
+            y,
+            blocks,
+            person,
+            fold,
+            train,
+            test,
+            names,
+            labels,
+            k,
+            random_state,
+            params,
+            columns,
         )
         for person, fold, (train, test) in folds
     )

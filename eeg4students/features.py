@@ -63,12 +63,17 @@ class FeatureParams:
         Add ``log10(power_a / power_b)`` per channel, e.g. ``("theta", "beta")``.
     segment : float
         Welch segment length in seconds (50% overlap).
+    covariance : bool
+        Add the spatial covariance of each window (``cov_<a>_<b>``, the upper
+        triangle with the diagonal, uV^2, Oracle Approximating Shrinkage) for
+        the Riemannian models (``tslr``, ``mdm``).
     """
 
     bands: tuple[tuple[str, float, float], ...] = DEFAULT_BANDS
     relative: bool = False
     ratios: tuple[tuple[str, str], ...] = ()
     segment: float = 1.0
+    covariance: bool = False
 
     def __post_init__(self) -> None:
         bands = tuple((str(n), float(lo), float(hi)) for n, lo, hi in self.bands)
@@ -105,10 +110,17 @@ class FeatureParams:
             )
 
     def as_dict(self) -> dict:
-        """The settings as plain JSON-serialisable values."""
-        return {
+        """The settings as plain JSON-serialisable values.
+
+        ``covariance`` appears only when on, so the feature caches of settings
+        made before it existed keep their key.
+        """
+        values = {
             k: [list(x) for x in v] if isinstance(v, tuple) else v for k, v in asdict(self).items()
         }
+        if not values["covariance"]:
+            del values["covariance"]
+        return values
 
 
 def feature_names(ch_names: list[str], params: FeatureParams) -> list[str]:
@@ -118,7 +130,35 @@ def feature_names(ch_names: list[str], params: FeatureParams) -> list[str]:
     if params.relative:
         names += [f"{ch}_{band}_rel" for ch in ch_names for band in bands]
     names += [f"{ch}_{a}_{b}_ratio" for ch in ch_names for a, b in params.ratios]
+    if params.covariance:
+        names += covariance_names(ch_names)
     return names
+
+
+def covariance_names(ch_names: list[str]) -> list[str]:
+    """``cov_<a>_<b>`` for the upper triangle (with the diagonal), row by row."""
+    n = len(ch_names)
+    return [f"cov_{ch_names[i]}_{ch_names[j]}" for i in range(n) for j in range(i, n)]
+
+
+def window_covariances(block: Block, window: int) -> np.ndarray:
+    """Spatial covariance of each kept window of a block (filtered signal, uV^2).
+
+    Oracle Approximating Shrinkage (pyRiemann) keeps every matrix positive
+    definite, also for windows shorter than the channel count would need.
+
+    Returns
+    -------
+    covariances : ndarray, shape (n_kept, n_channels, n_channels)
+    """
+    from pyriemann.geometry.covariance import covariances
+
+    starts = block.starts[block.kept]
+    if not len(starts):
+        n = len(block.ch_names)
+        return np.zeros((0, n, n))
+    windows = np.stack([block.data[:, s : s + window] for s in starts])
+    return covariances(windows, estimator="oas")
 
 
 def _bin_weights(freqs: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -187,6 +227,9 @@ def block_features(block: Block, params: FeatureParams, window: int) -> np.ndarr
         index = [(names.index(a), names.index(b)) for a, b in params.ratios]
         ratio = np.stack([log_power[:, :, i] - log_power[:, :, j] for i, j in index], axis=2)
         parts.append(ratio.reshape(n, n_ch * len(index)))
+    if params.covariance:
+        upper = np.triu_indices(n_ch)
+        parts.append(window_covariances(block, window)[:, upper[0], upper[1]])
     return np.concatenate(parts, axis=1)
 
 

@@ -66,6 +66,11 @@ ALLOWED_TYPES = frozenset(
         "eeg4students.models.sharded.ShardedForest",
         "eeg4students.models.sharded.SISAEnsemble",
         "eeg4students.models.sharded.UnlearnableTMV",
+        "eeg4students.models.riemann.CovarianceColumns",
+        # pyRiemann's pipelines (tslr, mdm)
+        "pyriemann.tangentspace.TangentSpace",
+        "pyriemann.classification.MDM",
+        "sklearn.linear_model._logistic.LogisticRegression",
         # scikit-learn estimators and what they hold
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",

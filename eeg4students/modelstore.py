@@ -39,7 +39,9 @@ from eeg4students.models import (
     UnlearnableTMV,
     fit_model,
     make_model,
+    model_columns,
 )
+from eeg4students.names import RIEMANN_MODELS
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, check_label
 
@@ -225,6 +227,7 @@ def _card_features(card: dict, card_file: Path) -> FeatureParams:
             relative=bool(values["relative"]),
             ratios=tuple((str(r[0]), str(r[1])) for r in values["ratios"]),
             segment=float(values["segment"]),
+            covariance=values.get("covariance", False) is True,
         )
     except (KeyError, TypeError, ValueError, IndexError, EEG4StudentsError) as exc:
         raise ModelError(f"{card_file}: the feature settings are invalid ({exc}).") from exc
@@ -356,7 +359,13 @@ def card_training_table(
             f"differ from those it was trained on ({sum(expected.values())}); the feature "
             "settings or the toolkit changed since. Refresh the model instead."
         )
-    return rows.sort_values(TRAIN_ORDER).reset_index(drop=True), features.feature_columns
+    columns = [str(c) for c in card["feature_columns"]]
+    if not set(columns) <= set(features.feature_columns):
+        raise ModelError(
+            f"Model {card['name']!r}: its feature columns are not among those its settings "
+            "give now; refresh the model instead."
+        )
+    return rows.sort_values(TRAIN_ORDER).reset_index(drop=True), columns
 
 
 #: Row order of training tables: sharded models refit parts in this order.
@@ -511,6 +520,8 @@ def train_model(
             f"{dataset.root} already has a model {name!r}; choose another --name or --overwrite."
         )
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()
+    if model.strip().lower() in RIEMANN_MODELS and not feat.covariance:
+        feat = replace(feat, covariance=True)  # what these models classify
     estimator = build_estimator(model, model_params, unlearnable)
     # Under the dataset's lock from reading the features to saving the card: a
     # forgetting cannot run in between and leave its participant in this model.
@@ -519,14 +530,15 @@ def train_model(
             dataset, pre, feat, participants=participants, progress=progress
         )
         checkpoint("train")
-        estimator = fit_estimator(estimator, features.table, features.feature_columns)
+        columns = model_columns(model, features.feature_columns)
+        estimator = fit_estimator(estimator, features.table, columns)
         card = make_card(
             dataset,
             name,
             model,
             estimator,
             features.table,
-            features.feature_columns,
+            columns,
             features.preprocess or pre,
             feat,
             model_params=model_params,

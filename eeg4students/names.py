@@ -8,7 +8,22 @@ without loading scikit-learn; :mod:`eeg4students.io`,
 from __future__ import annotations
 
 #: Classifiers by short name (see :mod:`eeg4students.models`).
-MODEL_NAMES = ("rf", "svm", "lda", "slda", "knn", "linsvm", "gb", "ada", "dt", "tmv")
+MODEL_NAMES = (
+    "rf",
+    "svm",
+    "lda",
+    "slda",
+    "knn",
+    "linsvm",
+    "gb",
+    "ada",
+    "dt",
+    "tslr",
+    "mdm",
+    "tmv",
+)
+#: Models that take the windows' covariance columns (features --covariance).
+RIEMANN_MODELS = ("tslr", "mdm")
 #: Cross-validation schemes (see :mod:`eeg4students.evaluation`).
 SCHEMES = ("time-blocked", "cross-session", "loso", "shuffled")
 #: Recording formats :func:`eeg4students.io.read_recording` reads.

@@ -53,7 +53,7 @@ def predict_recording(saved: SavedModel, raw: mne.io.BaseRaw) -> pd.DataFrame:
     meta = {"participant": "", "session": "", "run": 1}
     frame, counts = blocks_to_frames(iter_blocks(raw, pre), saved.features, meta, "rec", window)
     columns = saved.card["feature_columns"]
-    if list(frame.columns[-len(columns) :]) != columns:
+    if not set(columns) <= set(frame.columns):
         raise ModelError("The recording's features do not match the model's feature columns.")
     X = frame[columns].to_numpy(dtype=float)
     model = saved.estimator

@@ -111,8 +111,12 @@ def test_foreign_node_kinds_are_refused_even_for_allowed_names(tmp_path):
 @pytest.mark.parametrize("sharded", [False, True])
 def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, sharded):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 6))
     y = np.repeat(["a", "b", "c"], 40)
+    # Covariance columns (3 x 3 upper triangles): every model, Riemannian ones too, fits them.
+    windows = rng.normal(size=(120, 3, 32))
+    windows[:, 0] *= 1 + np.repeat([0.0, 1.0, 2.0], 40)[:, None]
+    cov = np.einsum("wcs,wds->wcd", windows, windows) / 32
+    X = cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
     blocks = np.repeat(np.arange(6), 20).astype(str)
     people = np.repeat(["p1", "p2", "p3", "p4"], 30)
     unlearnable = {"kind": "sharded", "q": 0.5, "shards": 2} if sharded else None

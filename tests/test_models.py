@@ -152,11 +152,22 @@ def test_causal_voter_matches_causal_vote():
     assert np.array_equal(live, vote(top, second, mode="causal", k=3))
 
 
+def spd_columns(rng, y, n_channels=3):
+    """Covariance columns (upper triangles) of windows whose first channel grows with y."""
+    windows = rng.normal(size=(len(y), n_channels, 64))
+    windows[:, 0] *= 1 + np.asarray(y, dtype=float)[:, None]
+    cov = np.einsum("wcs,wds->wcd", windows, windows) / 64
+    upper = np.triu_indices(n_channels)
+    return cov[:, upper[0], upper[1]]
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_named_model_fits(name):
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(90, 4)), np.repeat([0, 1, 2], 30)
     X[:, 0] += y
+    if name in ("tslr", "mdm"):
+        X = spd_columns(rng, y)
     model = make_model(name, **({"n_estimators": 20} if name in ("rf", "gb", "ada") else {}))
     assert model.fit(X, y).predict(X).shape == (90,)
 
@@ -191,3 +202,23 @@ def test_sharded_forest_trees_learn_class_indices_and_older_forests_still_predic
     np.testing.assert_array_equal(
         forest.predict_proba(X, trees=kept), fresh.predict_proba(X, trees=kept)
     )
+
+
+def test_covariance_columns_rebuild_the_matrices_and_refuse_other_columns():
+    from eeg4students.models import model_columns
+    from eeg4students.models.riemann import CovarianceColumns
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    X = spd_columns(rng, y, n_channels=4)
+    matrices = CovarianceColumns().fit(X).transform(X)
+    assert matrices.shape == (40, 4, 4)
+    np.testing.assert_array_equal(matrices, np.transpose(matrices, (0, 2, 1)))
+    assert (np.linalg.eigvalsh(matrices) > 0).all()
+    with pytest.raises(ValueError, match="not the upper triangle"):
+        CovarianceColumns().fit(X[:, :7])
+    columns = ["Fz_alpha", "cov_Fz_Fz", "cov_Fz_Cz", "cov_Cz_Cz"]
+    assert model_columns("tslr", columns) == columns[1:]
+    assert model_columns("rf", columns) == ["Fz_alpha"]
+    with pytest.raises(EEG4StudentsError, match="--covariance"):
+        model_columns("mdm", ["Fz_alpha"])

@@ -61,6 +61,12 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
     g.add_argument("--relative", action="store_true", help="add relative band power")
     g.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
+    g.add_argument(
+        "--covariance",
+        action="store_true",
+        help="add each window's spatial covariance (cov_<a>_<b> columns) for the Riemannian "
+        "models tslr and mdm (on whenever one of them is asked for)",
+    )
     g.add_argument("--participants", help="comma-separated labels (default: all)")
 
 
@@ -82,7 +88,11 @@ def _feature_settings(args: argparse.Namespace):
         max_ptp_uv=args.max_ptp or None,
         min_kept=args.min_kept,
     )
-    feat = FeatureParams(relative=args.relative, ratios=args.ratios)
+    from eeg4students.names import RIEMANN_MODELS
+
+    asked = getattr(args, "models", None) or [getattr(args, "model", None)]
+    covariance = args.covariance or any(m in RIEMANN_MODELS for m in asked if m)
+    feat = FeatureParams(relative=args.relative, ratios=args.ratios, covariance=covariance)
     participants = args.participants.split(",") if args.participants else None
     return pre, feat, participants
 

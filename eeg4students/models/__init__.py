@@ -12,6 +12,8 @@ name      model
 ``gb``    gradient boosting
 ``ada``   AdaBoost
 ``dt``    decision tree
+``tslr``  tangent space + logistic regression on covariance matrices (pyRiemann)
+``mdm``   minimum distance to the Riemannian class means (pyRiemann)
 ``tmv``   Time Majority Voting over RF and RBF SVM
 ========  ===========================================================
 """
@@ -29,6 +31,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.models.riemann import riemann_model
 from eeg4students.models.sharded import (
     ParticipantUnlearning,
     ShardedForest,
@@ -36,7 +39,7 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import MODEL_NAMES
+from eeg4students.names import MODEL_NAMES, RIEMANN_MODELS
 
 __all__ = [
     "MODEL_NAMES",
@@ -47,6 +50,7 @@ __all__ = [
     "UnlearnableTMV",
     "fit_model",
     "make_model",
+    "model_columns",
     "vote",
 ]
 
@@ -78,6 +82,36 @@ def fit_model(estimator, X, y, blocks=None, participants=None):
     return estimator.fit(X, y)
 
 
+def model_columns(name: str, feature_columns: list[str]) -> list[str]:
+    """The feature columns a model takes: covariance columns for ``tslr``/``mdm``, else the rest.
+
+    Parameters
+    ----------
+    name : str
+        Model name.
+    feature_columns : list of str
+        The feature table's columns.
+
+    Returns
+    -------
+    columns : list of str
+
+    Raises
+    ------
+    EEG4StudentsError
+        If a Riemannian model is asked for features without covariance.
+    """
+    covariance = [c for c in feature_columns if c.startswith("cov_")]
+    if name.strip().lower() in RIEMANN_MODELS:
+        if not covariance:
+            raise EEG4StudentsError(
+                f"Model {name!r} works on the windows' covariance matrices; compute the "
+                "features with --covariance (FeatureParams(covariance=True))."
+            )
+        return covariance
+    return [c for c in feature_columns if not c.startswith("cov_")]
+
+
 def make_model(
     name: str, *, random_state: int = 0, n_jobs: int | None = None, **params
 ) -> BaseEstimator:
@@ -106,6 +140,8 @@ def make_model(
         If the name is unknown.
     """
     key = name.strip().lower()
+    if key in RIEMANN_MODELS:
+        return riemann_model(key, random_state=random_state, **params)
     if key == "rf":
         options = {"n_estimators": 300, "max_features": "sqrt", **params}
         return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **options)

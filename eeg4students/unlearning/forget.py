@@ -43,6 +43,7 @@ import pandas as pd
 from eeg4students._files import atomic_write_json, atomic_write_text, checkpoint, sha256
 from eeg4students.errors import DatasetError
 from eeg4students.featureset import DERIVATIVE, compute_features, settings_key
+from eeg4students.models import model_columns
 from eeg4students.modelstore import (
     CARD_FILE,
     SavedModel,
@@ -234,7 +235,7 @@ def _update_model(
         people = [p for p in card["trained_on"]["participants"] if p != participant]
         people = [p for p in people if p in dataset.participants()]
         features = compute_features(dataset, pre, feat, participants=people, progress=False)
-        remain, columns = features.table, features.feature_columns
+        remain, columns = features.table, model_columns(card["model"], features.feature_columns)
         strategy = "retrain"
     else:
         remain, columns = card_training_table(dataset, card, without=participant)

@@ -1,0 +1,65 @@
+"""Covariance features and the Riemannian pipelines through train, predict, evaluate, forget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyriemann.geometry.covariance import covariances
+
+from eeg4students.cli import main
+from eeg4students.features import FeatureParams, covariance_names
+from eeg4students.featureset import compute_features
+from eeg4students.preprocess import PreprocessParams, iter_blocks
+from eeg4students.simulate import simulate_to_dataset
+from eeg4students.store import Dataset
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("riemann") / "class"
+    simulate_to_dataset(root, 3, 2, seed=2, task_seconds=12, progress=False)
+    return root
+
+
+def test_covariance_columns_are_the_windows_oas_covariance(small_class):
+    dataset = Dataset(small_class)
+    features = compute_features(dataset, feat=FeatureParams(covariance=True), progress=False)
+    names = covariance_names(["TP9", "AF7", "AF8", "TP10"])
+    assert features.feature_columns[-len(names) :] == names
+    # Band-power features keep their cache key when covariance is off.
+    plain = compute_features(dataset, progress=False)
+    assert plain.folder != features.folder and "cov_TP9_TP9" not in plain.feature_columns
+    ref = dataset.references()[0]
+    block = next(
+        iter_blocks(dataset.load(ref.participant, ref.session, ref.task), PreprocessParams())
+    )
+    first = block.starts[block.kept][0]
+    window = round(2.0 * block.sfreq)
+    expected = covariances(block.data[None, :, first : first + window], estimator="oas")[0]
+    row = features.table[features.table["recording"] == ref.path.name[: -len("_eeg.vhdr")]].iloc[0]
+    upper = np.triu_indices(4)
+    np.testing.assert_allclose(row[names].to_numpy(float), expected[upper], rtol=1e-9)
+
+
+def test_riemannian_models_train_predict_evaluate_and_forget(small_class, tmp_path, capsys):
+    root = tmp_path / "class"
+    import shutil
+
+    shutil.copytree(small_class, root)
+    recording = next(root.glob("sub-sim02/ses-2/eeg/*_eeg.vhdr"))
+    for model in ("tslr", "mdm"):
+        assert main(["train", str(root), "--model", model, "--name", model]) == 0
+        folder = root / "derivatives" / "eeg4students" / "models" / model
+        assert main(["predict", str(folder), str(recording)]) == 0
+    out = capsys.readouterr().out
+    assert "Trained tslr" in out and "predicted" in out
+    results = tmp_path / "results"
+    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "tslr,mdm,rf,tmv"]
+    assert main([*argv, "--out", str(results)]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ("tslr", "mdm", "rf", "tmv-block"))
+    assert main(["forget", str(root), "--participant", "sim03", "--yes"]) == 0
+    assert "model tslr: retrain exact" in capsys.readouterr().out
+    assert (
+        main(["predict", str(root / "derivatives/eeg4students/models/tslr"), str(recording)]) == 0
+    )
