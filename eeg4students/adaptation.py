@@ -104,6 +104,7 @@ def adapt_table(
     Returns
     -------
     table : pandas.DataFrame
+        Band-power columns adapted; covariance columns (``cov_``) unchanged.
     notes : list of str
 
     Raises
@@ -115,4 +116,7 @@ def adapt_table(
         return table, []
     if adapt not in ADAPTATIONS:
         raise ValueError(f"Unknown adaptation {adapt!r}: use one of {', '.join(ADAPTATIONS)}.")
-    return standardise_sessions(table, columns), unbalanced_sessions(table)
+    # Covariance columns stay as they are: standardising them would break the
+    # matrices the Riemannian models need (their adaptation is re-centering).
+    scaled = [c for c in columns if not str(c).startswith("cov_")]
+    return standardise_sessions(table, scaled), unbalanced_sessions(table)

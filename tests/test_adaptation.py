@@ -46,8 +46,9 @@ def test_sessions_with_one_task_are_named(rng):
     table = _table(rng, {"1": ["Think"], "2": ["Count"], "3": ["Think", "Count"]})
     notes = unbalanced_sessions(table)
     assert len(notes) == 2 and "p1 session 1 has no windows of Count" in notes[0]
-    _, again = adapt_table(table, ["a"], "session")
+    adapted, again = adapt_table(table.assign(cov_a_a=4.0), ["a", "cov_a_a"], "session")
     assert again == notes
+    assert (adapted["cov_a_a"] == 4.0).all()  # matrices stay matrices
     with pytest.raises(ValueError, match="Unknown adaptation"):
         adapt_table(table, ["a"], "zap")
 

@@ -54,10 +54,10 @@ def test_riemannian_models_train_predict_evaluate_and_forget(small_class, tmp_pa
     out = capsys.readouterr().out
     assert "Trained tslr" in out and "predicted" in out
     results = tmp_path / "results"
-    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "tslr,mdm,rf,tmv"]
+    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "tslr,mdm,lda"]
     assert main([*argv, "--out", str(results)]) == 0
     printed = capsys.readouterr().out
-    assert all(name in printed for name in ("tslr", "mdm", "rf", "tmv-block"))
+    assert all(name in printed for name in ("tslr", "mdm", "lda"))
     assert main(["forget", str(root), "--participant", "sim03", "--yes"]) == 0
     assert "model tslr: retrain exact" in capsys.readouterr().out
     assert (
