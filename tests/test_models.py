@@ -222,3 +222,5 @@ def test_covariance_columns_rebuild_the_matrices_and_refuse_other_columns():
     assert model_columns("rf", columns) == ["Fz_alpha"]
     with pytest.raises(EEG4StudentsError, match="--covariance"):
         model_columns("mdm", ["Fz_alpha"])
+    with pytest.raises(EEG4StudentsError, match="only covariance"):
+        model_columns("rf", columns[1:])

@@ -99,7 +99,8 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
     Raises
     ------
     EEG4StudentsError
-        If a Riemannian model is asked for features without covariance.
+        If a Riemannian model is asked for features without covariance, or
+        another model for features that are only covariance.
     """
     covariance = [c for c in feature_columns if c.startswith("cov_")]
     if name.strip().lower() in RIEMANN_MODELS:
@@ -109,7 +110,13 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
                 "features with --covariance (FeatureParams(covariance=True))."
             )
         return covariance
-    return [c for c in feature_columns if not c.startswith("cov_")]
+    rest = [c for c in feature_columns if not c.startswith("cov_")]
+    if not rest:
+        raise EEG4StudentsError(
+            f"Model {name!r} works on band powers but the features hold only covariance "
+            "columns; use tslr or mdm, or compute band powers too."
+        )
+    return rest
 
 
 def make_model(
