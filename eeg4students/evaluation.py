@@ -398,9 +398,12 @@ def evaluate(
     folds = list(_folds(meta, scheme, splitter))
     labels = np.unique(y)
     position = {c: i for i, c in enumerate(feature_columns)}
+    # Each model's columns; TMV votes over its RF and SVM bases, so it takes theirs.
     columns = {
-        name: np.array([position[c] for c in model_columns(base, list(feature_columns))])
-        for name, base in [(n, n) for n in names if n != "tmv"] + [("tmv", "rf")]
+        name: np.array(
+            [position[c] for c in model_columns("rf" if name == "tmv" else name, feature_columns)]
+        )
+        for name in names
     }
     jobs = (
         delayed(_run_fold)(

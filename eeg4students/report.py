@@ -56,7 +56,21 @@ def _figure(width: float, height: float):
     return fig, fig.subplots()
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write a figure as PNG atomically (readers never see half a file).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str | Path
+        The ``.png`` file.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     return path
@@ -68,7 +82,7 @@ def _chance(evaluation: Evaluation) -> int:
 
 def accuracy_by_participant(evaluation: Evaluation, path: Path) -> Path:
     """Bars of mean accuracy per participant and pipeline, best participants first (PNG)."""
-    return _save(_accuracy_by_participant(evaluation), Path(path))
+    return save_figure(_accuracy_by_participant(evaluation), Path(path))
 
 
 def _accuracy_by_participant(evaluation: Evaluation) -> Figure:
@@ -99,7 +113,7 @@ def _accuracy_by_participant(evaluation: Evaluation) -> Figure:
 
 def confusion_heatmap(evaluation: Evaluation, pipeline: str, path: Path) -> Path:
     """Confusion over tasks for one pipeline, summed over participants, rows normalised (PNG)."""
-    return _save(_confusion_heatmap(evaluation, pipeline), Path(path))
+    return save_figure(_confusion_heatmap(evaluation, pipeline), Path(path))
 
 
 def _confusion_heatmap(evaluation: Evaluation, pipeline: str) -> Figure:
@@ -131,7 +145,7 @@ def _confusion_heatmap(evaluation: Evaluation, pipeline: str) -> Figure:
 
 def accuracy_vs_time(evaluation: Evaluation, path: Path) -> Path:
     """Mean accuracy against mean fit + predict time per fold, one point per pipeline (PNG)."""
-    return _save(_accuracy_vs_time(evaluation), Path(path))
+    return save_figure(_accuracy_vs_time(evaluation), Path(path))
 
 
 def _accuracy_vs_time(evaluation: Evaluation) -> Figure:
@@ -159,7 +173,7 @@ def kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame, path: Path) 
     The x axis spans the shares observed (padded), not 0-1: shares usually
     differ by a few points and would otherwise sit on top of each other.
     """
-    return _save(_kept_vs_accuracy(evaluation, quality), Path(path))
+    return save_figure(_kept_vs_accuracy(evaluation, quality), Path(path))
 
 
 def _kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame) -> Figure:
@@ -384,7 +398,7 @@ def write_report(
         )
     for name, fig, title, caption in figures:
         # Drawn once: the PNG beside the report is the image embedded in it.
-        report.add_image(_save(fig, out / name), title, caption=caption)
+        report.add_image(save_figure(fig, out / name), title, caption=caption)
 
     shown = {**settings, "toolkit version": __version__}
     if dataset:

@@ -63,3 +63,12 @@ def test_riemannian_models_train_predict_evaluate_and_forget(small_class, tmp_pa
     assert (
         main(["predict", str(root / "derivatives/eeg4students/models/tslr"), str(recording)]) == 0
     )
+
+
+def test_a_riemannian_model_alone_needs_no_band_powers(small_class):
+    from eeg4students.evaluation import evaluate
+
+    features = compute_features(small_class, feat=FeatureParams(covariance=True), progress=False)
+    only = [c for c in features.feature_columns if c.startswith("cov_")]
+    result = evaluate(features.table, only, ["mdm"], "cross-session", progress=False)
+    assert list(result.summary().columns) == ["mdm"]

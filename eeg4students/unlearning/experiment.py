@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from matplotlib.figure import Figure
 
-from eeg4students._files import atomic_path, atomic_write_text
+from eeg4students._files import atomic_write_text
 from eeg4students._progress import progress_bar
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
@@ -383,9 +383,9 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
         title_fontsize=8,
         frameon=False,
     )
-    with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    return Path(path)
+    from eeg4students.report import save_figure
+
+    return save_figure(fig, path)
 
 
 def tradeoff_report(
