@@ -11,7 +11,9 @@ linked twice into a temporary folder (48 files, as
   tables) into a fresh dataset;
 - the same two as whole processes, as a user runs them: ``python -c`` that
   imports the reader and reads every file, against the ``eeg4students
-  import`` command (interpreter start and library imports included);
+  import`` command (interpreter start and library imports included), as it
+  runs by default (new participants written by forked workers, one per core
+  up to 4) and with ``--n-jobs 1`` (everything in one process);
 - for scale, the old way: one ``eeg4students import`` process per file, on
   the first 6 files, extrapolated to 48.
 
@@ -91,12 +93,12 @@ def time_read_process(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_import_process(folder: Path, dataset: Path) -> float:
+def time_import_process(folder: Path, dataset: Path, *options: str) -> float:
     shutil.rmtree(dataset, ignore_errors=True)
     exe = Path(sys.executable).with_name("eeg4students")
     start = time.perf_counter()
     subprocess.run(
-        [str(exe), "import", str(folder), "--to", str(dataset), "--pattern", PATTERN],
+        [str(exe), "import", str(folder), "--to", str(dataset), "--pattern", PATTERN, *options],
         check=True,
         capture_output=True,
     )
@@ -142,13 +144,20 @@ def main() -> None:
             reads.append(time_read(files))
             imports.append(time_import(folder, Path(tmp) / "ds"))
         read, imported = statistics.median(reads), statistics.median(imports)
-        reads_p, imports_p = [], []
+        reads_p, imports_p, ones_p = [], [], []
         for _ in range(args.repeat):
             reads_p.append(time_read_process(folder))
             imports_p.append(time_import_process(folder, Path(tmp) / "ds-p"))
+            ones_p.append(time_import_process(folder, Path(tmp) / "ds-1", "--n-jobs", "1"))
         read_p, imported_p = statistics.median(reads_p), statistics.median(imports_p)
+        one_p = statistics.median(ones_p)
         old = time_one_process_per_file(files[:6], Path(tmp) / "ds-old") / 6 * len(files)
-    print(f"{len(files)} Muse CSVs, median of {args.repeat}:")
+    from eeg4students.importing import import_workers
+
+    print(
+        f"{len(files)} Muse CSVs, median of {args.repeat}, "
+        f"{import_workers()} import worker(s) on {os.cpu_count()} core(s):"
+    )
     print(f"  read in one process        {read:7.2f} s")
     print(
         f"  import FOLDER --pattern    {imported:7.2f} s   ratio import/read {imported / read:.2f}"
@@ -158,6 +167,7 @@ def main() -> None:
         f"  the import command         {imported_p:7.2f} s   ratio import/read "
         f"{imported_p / read_p:.2f}"
     )
+    print(f"  the same, --n-jobs 1       {one_p:7.2f} s   ratio import/read {one_p / read_p:.2f}")
     print(f"  one process per file (est) {old:7.2f} s   ratio {old / read:.1f}")
 
 

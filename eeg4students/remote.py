@@ -39,13 +39,10 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import pandas as pd
-
 from eeg4students import __version__
 from eeg4students._files import (
     atomic_path,
     atomic_write_bytes,
-    atomic_write_text,
     new_folder,
     removed_on_failure,
     sha256,
@@ -56,6 +53,7 @@ from eeg4students.store import (
     MAX_AGE,
     RECORDING_STEM,
     Dataset,
+    add_participant_row,
     check_label,
     open_recording,
     read_tsv,
@@ -393,7 +391,7 @@ def _check_staged(path: Path, staging: Path, participant: str, row: dict) -> Non
     from eeg4students.io.mne_formats import brainvision_files
 
     # mne-bids reads the participant's row (age, sex, hand) with each recording.
-    _add_participant_row(staging, row)
+    add_participant_row(staging, row)
     sub = staging / f"sub-{participant}"
     for vhdr in sorted(sub.glob("ses-*/eeg/*_eeg.vhdr")):
         name = vhdr.relative_to(staging).as_posix()
@@ -457,7 +455,7 @@ def _commit(store: Dataset, staging: Path, manifest: dict, sessions: list[str]) 
         else:
             os.rename(staging / sub.name, sub)
             moved.append((sub, staging / sub.name))
-        _add_participant_row(root, manifest["participants_row"])
+        add_participant_row(root, manifest["participants_row"])
     except BaseException:
         for target, source in reversed(moved):
             os.rename(target, source)
@@ -529,12 +527,3 @@ def _row_for(store: Dataset, manifest: dict) -> dict:
             if len(mine):
                 return mine.iloc[0].to_dict()
     return manifest["participants_row"]
-
-
-def _add_participant_row(root: Path, row: dict) -> None:
-    path = root / "participants.tsv"
-    table = read_tsv(path) if path.is_file() else pd.DataFrame(columns=["participant_id"])
-    if len(table) and (table["participant_id"] == row["participant_id"]).any():
-        return
-    table = pd.concat([table, pd.DataFrame([row], dtype=str)], ignore_index=True).fillna("n/a")
-    atomic_write_text(path, table.to_csv(sep="\t", index=False))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +35,13 @@ import pandas as pd
 from mne_bids import BIDSPath, make_dataset_description, read_raw_bids, write_raw_bids
 
 from eeg4students import __version__
-from eeg4students._files import atomic_write_json, atomic_write_text, locked, sha256
+from eeg4students._files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    locked,
+    sha256,
+)
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
 from eeg4students.quality import device_model, recording_quality
@@ -348,11 +355,8 @@ class Dataset:
 
     def next_run(self, participant: str, session: str, task: str) -> int:
         """Return the first free run number for a participant, session and task."""
-        taken = {
-            ref.run
-            for ref in self.references()
-            if (ref.participant, ref.session, ref.task) == (participant, session, task)
-        }
+        stem = f"sub-{participant}/ses-{session}/eeg/sub-{participant}_ses-{session}_task-{task}_*"
+        taken = {ref.run for ref in self._references(stem) if ref.task == task}
         run = 1
         while run in taken:
             run += 1
@@ -577,6 +581,56 @@ class Dataset:
             table.loc[row, key] = value
         atomic_write_text(path, table.to_csv(sep="\t", index=False))
 
+    def adopt_participant(self, staging: Dataset, participant: str) -> None:
+        """Move a participant written into another dataset on the same disk into this one.
+
+        The participant's folder is moved with one rename and their row of
+        ``participants.tsv`` copied; ``participants.json`` and ``README`` come
+        along if this dataset has none yet. Used by parallel imports, whose
+        workers write each new participant into a staging dataset inside this
+        one. Every step is undone if one fails.
+
+        Parameters
+        ----------
+        staging : Dataset
+            The dataset holding ``sub-<participant>``, on the same file system.
+        participant : str
+            The label; this dataset must not have it, nor have forgotten it.
+
+        Raises
+        ------
+        DatasetError
+            If this dataset has or forgot the participant, or the staging
+            dataset does not hold them.
+        """
+        source = staging.root / f"sub-{participant}"
+        target = self.root / f"sub-{participant}"
+        rows = read_tsv(staging.root / "participants.tsv") if source.is_dir() else None
+        if rows is None or not (rows["participant_id"] == f"sub-{participant}").any():
+            raise DatasetError(f"{staging.root} holds no participant {participant!r} to move.")
+        row = rows[rows["participant_id"] == f"sub-{participant}"].iloc[0].to_dict()
+        shared = [self.root / name for name in ("participants.tsv", "participants.json", "README")]
+        with self.lock():
+            self.check_not_forgotten(participant)
+            if target.exists():
+                raise DatasetError(f"{self.root} already has participant {participant!r}.")
+            saved = {p: p.read_bytes() for p in shared if p.is_file()}
+            try:
+                for path in shared[1:]:
+                    if path not in saved and (staging.root / path.name).is_file():
+                        atomic_write_bytes(path, (staging.root / path.name).read_bytes())
+                os.rename(source, target)
+                add_participant_row(self.root, row)
+            except BaseException:
+                if target.exists() and not source.exists():
+                    os.rename(target, source)
+                for path in shared:
+                    if path in saved:
+                        atomic_write_bytes(path, saved[path])
+                    elif path.exists():
+                        path.unlink()
+                raise
+
     def sort_participants(self) -> None:
         """Rewrite ``participants.tsv`` sorted by participant (atomically, under the lock)."""
         path = self.root / "participants.tsv"
@@ -605,8 +659,12 @@ class Dataset:
 
     def references(self) -> list[RecordingRef]:
         """List every recording in the dataset, sorted by labels."""
+        return self._references("sub-*/ses-*/eeg/*")
+
+    def _references(self, pattern: str) -> list[RecordingRef]:
+        """The recordings among the headers ``pattern + '_eeg.vhdr'`` matches, sorted."""
         refs = []
-        for vhdr in sorted(self.root.glob("sub-*/ses-*/eeg/*_eeg.vhdr")):
+        for vhdr in sorted(self.root.glob(f"{pattern}_eeg.vhdr")):
             match = _HEADER_RE.fullmatch(vhdr.name)
             # A header whose name does not follow the layout, or that sits in another
             # participant's or session's folder, is not a recording of this dataset.
@@ -937,6 +995,25 @@ def read_tsv(path: Path) -> pd.DataFrame:
         raise DatasetError(
             f"{path} is damaged ({first_line(exc)}); restore it from a backup."
         ) from exc
+
+
+def add_participant_row(root: Path, row: dict[str, str]) -> None:
+    """Add a row to ``root/participants.tsv`` unless the participant has one (atomically).
+
+    Parameters
+    ----------
+    root : Path
+        A BIDS dataset folder (or a staging folder laid out like one).
+    row : dict
+        Column -> text cell, with ``participant_id`` (``sub-P``); columns the
+        table lacks are added, cells it lacks become ``n/a``.
+    """
+    path = Path(root) / "participants.tsv"
+    table = read_tsv(path) if path.is_file() else pd.DataFrame(columns=["participant_id"])
+    if len(table) and (table["participant_id"] == row["participant_id"]).any():
+        return
+    table = pd.concat([table, pd.DataFrame([row], dtype=str)], ignore_index=True).fillna("n/a")
+    atomic_write_text(path, table.to_csv(sep="\t", index=False))
 
 
 def _tsv_rows(path: Path) -> tuple[list[str], list[list[str]]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from eeg4students.cli._common import (
     EXIT_ERROR,
     add_parallel_options,
+    n_jobs,
     output_dir,
     output_file,
     positive_float,
@@ -87,10 +88,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             attributes=attributes,
             overwrite=args.overwrite,
             keep_source_name=args.keep_source_name,
+            n_jobs=args.n_jobs,
         ):
             results.append(result)
             progress.update()
         progress.close()
+        order = {job: k for k, job in reversed(list(enumerate(jobs)))}
+        results.sort(key=lambda r: order[r.job])
         if not any(r.ref for r in results):
             _print_import_summary(results)
             raise ImportPlanError(f"None of the {len(jobs)} files could be imported (see above).")
@@ -300,6 +304,13 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="also store each file's original name (only its SHA-256 otherwise: names often "
         "carry a real name into a pseudonymised dataset)",
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=n_jobs,
+        metavar="N",
+        help="processes writing a folder's new participants (-1: every core; default: one "
+        "per core up to 4 on Linux, 1 elsewhere)",
     )
     p.set_defaults(func=cmd_import)
 
