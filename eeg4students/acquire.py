@@ -50,6 +50,8 @@ from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.store import Dataset, RecordingRef, check_label
 
 FLUSH_SECONDS = 0.5
+#: Seconds of the latest EEG a stream keeps in memory for signal checks.
+RECENT_SECONDS = 4.0
 END_OFFSET = 100
 PARTIAL_DIR = Path("sourcedata") / "eeg4students-partial"
 RECORDING_TASK = "eeg4students"
@@ -157,7 +159,10 @@ class _Stream:
         BoardShim.disable_board_logger()
         self.shim = BoardShim(board_id, input_params(**connection))
         self.samples = 0
+        self.dropped = 0
         self.last_new = time.monotonic()
+        self._last_package: float | None = None
+        self._recent = np.empty((len(spec.eeg_rows), 0))
 
     def start(self) -> None:
         self.shim.prepare_session()
@@ -173,10 +178,20 @@ class _Stream:
                 os.fsync(fh.fileno())
             self.samples += data.shape[1]
             self.last_new = time.monotonic()
+            if self.spec.package_row is not None:
+                packages = data[self.spec.package_row]
+                if self._last_package is not None:
+                    packages = np.concatenate([[self._last_package], packages])
+                self.dropped += _dropped(packages)
+                self._last_package = float(packages[-1])
+            keep = round(RECENT_SECONDS * self.spec.sfreq)
+            eeg = data[list(self.spec.eeg_rows)]
+            self._recent = np.concatenate([self._recent, eeg], axis=1)[:, -keep:]
         return data.shape[1]
 
-    def peek(self, n: int) -> np.ndarray:
-        return self.shim.get_current_board_data(n)
+    def recent(self, n: int) -> np.ndarray:
+        """The last ``n`` samples of EEG written to disk (microvolts), shape (n_eeg, <= n)."""
+        return self._recent[:, -n:]
 
     def marker(self, value: float) -> None:
         self.shim.insert_marker(float(value))
@@ -507,10 +522,9 @@ def _wait(stream: _Stream, seconds: float, timeout: float, show, label: str | No
 def _signal_check(stream, spec, confirm, show, seconds, timeout) -> None:
     while True:
         _wait(stream, seconds, timeout, show, None)
-        data = stream.peek(round(seconds * spec.sfreq))
-        check = check_signal(
-            data[list(spec.eeg_rows)], list(spec.eeg_names), spec.sfreq, rail_uv=spec.rail_uv
-        )
+        stream.flush()
+        data = stream.recent(round(seconds * spec.sfreq))
+        check = check_signal(data, list(spec.eeg_names), spec.sfreq, rail_uv=spec.rail_uv)
         show("signal check:")
         for row in check.table:
             show(

@@ -144,6 +144,7 @@ def input_params(
     timeout: int | None = None,
     file: str | None = None,
     master_board: str | None = None,
+    other_info: str | None = None,
 ):
     """Build BrainFlow's connection parameters from friendly options.
 
@@ -157,6 +158,10 @@ def input_params(
         File replayed by the playback board.
     master_board : str | None
         The headset whose recording the playback board replays.
+    other_info : str | None
+        Free text BrainFlow keeps with the session; two sessions of one
+        board need different parameters, so a classroom of synthetic
+        headsets names each participant here.
 
     Returns
     -------
@@ -174,4 +179,6 @@ def input_params(
         params.file = str(file)
     if master_board is not None:
         params.master_board = int(get_board(master_board).board_id)
+    if other_info is not None:
+        params.other_info = str(other_info)
     return params

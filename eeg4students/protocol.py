@@ -51,6 +51,26 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One part of a session's timeline.
+
+    Attributes
+    ----------
+    label : str
+        ``"get ready"``, a task's name, or ``"rest"``.
+    start, end : float
+        Seconds from the start of the session.
+    task : Task | None
+        The task done in this step; None for the lead-in and rests.
+    """
+
+    label: str
+    start: float
+    end: float
+    task: Task | None = None
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A recording protocol.
 
@@ -132,6 +152,32 @@ class Protocol:
         raise ProtocolError(
             f"Protocol {self.name!r} has no session {key!r}; it has {', '.join(labels)}."
         )
+
+    def schedule(self, session: str | int) -> tuple[Step, ...]:
+        """Return a session's timeline: lead-in, then each task with rests between.
+
+        Parameters
+        ----------
+        session : str | int
+            The session label (its task order, :meth:`order`).
+
+        Returns
+        -------
+        steps : tuple of Step
+            Back to back, from 0 s to the end of the last task.
+        """
+        steps, t = [], 0.0
+        if self.lead_in_seconds > 0:
+            steps.append(Step("get ready", 0.0, self.lead_in_seconds))
+            t = self.lead_in_seconds
+        order = self.order(session)
+        for i, name in enumerate(order):
+            steps.append(Step(name, t, t + self.task_seconds, self.task(name)))
+            t += self.task_seconds
+            if i < len(order) - 1 and self.rest_seconds > 0:
+                steps.append(Step("rest", t, t + self.rest_seconds))
+                t += self.rest_seconds
+        return tuple(steps)
 
     def with_timing(self, task_seconds: float | None = None) -> Protocol:
         """Return a copy with another block length (e.g. short demo sessions)."""

@@ -1,10 +1,11 @@
-"""Commands around a recording session: ``boards``, ``record``, ``recover``, ``package``,
-``ingest``, ``handout``."""
+"""Commands around a recording session: ``boards``, ``record``, ``classroom``, ``recover``,
+``package``, ``ingest``, ``handout``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from eeg4students.cli._common import (
@@ -58,6 +59,66 @@ def cmd_record(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if "Ctrl-C" in str(exc) else EXIT_ERROR
     print(f"Session saved: {ref.path}")
     return 0
+
+
+def cmd_classroom(args: argparse.Namespace) -> int:
+    from eeg4students.classroom import Classroom, RosterError, parse_seat, read_roster
+    from eeg4students.web import Keys, Server, bind, urls
+
+    seats = [parse_seat(text) for text in args.headset or []]
+    seats += read_roster(args.roster) if args.roster else []
+    if not seats:
+        raise RosterError("No headsets: give --headset PARTICIPANT,BOARD or --roster FILE.")
+    sock = bind(args.host, args.port)
+    room = Classroom(
+        args.to,
+        args.session,
+        seats,
+        protocol=args.protocol,
+        task_seconds=args.task_seconds,
+        timeout=args.stall_timeout,
+    )
+    keys = Keys()
+    server = Server(room, keys, sock)
+    print(f"Connecting {len(seats)} headset(s)...", flush=True)
+    room.connect()
+    for participant, headset in room.headsets.items():
+        if headset.state == "failed":
+            print(f"  {participant}: {headset.message}", flush=True)
+    ticking = threading.Thread(target=room.run, name="eeg4students-classroom", daemon=True)
+    ticking.start()
+    links = urls(server.url, room, keys)
+    print(f"Teacher's page: {links.pop('teacher')}")
+    print("Students' pages:")
+    for participant, link in links.items():
+        print(f"  {participant}: {link}")
+    print("Keep these links to the class: each holds its page's key. Ctrl-C ends the classroom.")
+    print("", flush=True)
+    if args.start:
+        started = room.start()
+        print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
+    if args.exit_when_done:
+        threading.Thread(target=_stop_when_done, args=(room, server), daemon=True).start()
+    try:
+        server.run()
+    finally:
+        room.shutdown()
+    failed = 0
+    for participant, headset in room.headsets.items():
+        where = f" -> {headset.saved_path}" if headset.saved_path else ""
+        print(f"{participant}: {headset.state}{where} ({headset.message})")
+        failed += headset.state not in ("saved",)
+    return EXIT_ERROR if failed else 0
+
+
+def _stop_when_done(room, server) -> None:
+    """Stop the server once every headset has finished (saved, interrupted, lost)."""
+    tick = threading.Event()
+    while not tick.wait(0.2):
+        states = {h.state for h in room.headsets.values()}
+        if not states & {"connecting", "connected", "recording", "saving"}:
+            server.stop()
+            return
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -140,6 +201,54 @@ def add_parsers(sub) -> None:
     )
     add_connection_options(p)
     p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser(
+        "classroom",
+        help="record a class: one web page for the teacher, a cue page per student",
+        description="Connect several headsets, serve a page where the teacher sees every "
+        "headset (signal quality, samples, task, time left) and starts or stops sessions, "
+        "and a cue page per student. Each headset records as `record` does: streamed to "
+        "disk, markers at every task's start and end, stored in the dataset when done or "
+        "with the interruption noted if it drops out. Listens on 127.0.0.1 unless --host "
+        "says otherwise; every link carries a key.",
+        epilog="example: eeg4students classroom --to class --session 1 --headset "
+        "s01,synthetic --headset s02,synthetic --protocol quick",
+    )
+    p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder")
+    p.add_argument("--session", required=True, help="session number: picks the task order")
+    p.add_argument(
+        "--headset",
+        action="append",
+        metavar="P,BOARD[,ADDRESS]",
+        help="a participant and their headset, e.g. s01,muse_2,Muse-1234 (repeat per headset)",
+    )
+    p.add_argument(
+        "--roster",
+        metavar="CSV",
+        help="a table with participant, board and optional mac_address, serial_port, "
+        "serial_number, file, master_board columns",
+    )
+    p.add_argument("--protocol", help="protocol file, or 'quick' (default: EEG4Students)")
+    p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 serves students' own devices on the LAN",
+    )
+    p.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    p.add_argument("--start", action="store_true", help="start every headset at once")
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="end the classroom when every headset has finished",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=positive_float,
+        default=5.0,
+        help="seconds without samples before a headset counts as dropped out (default 5)",
+    )
+    p.set_defaults(func=cmd_classroom)
 
     p = sub.add_parser(
         "recover",

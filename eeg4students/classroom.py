@@ -1,0 +1,535 @@
+"""A classroom: several headsets recorded at once under one protocol.
+
+Each headset streams through the same code as ``eeg4students record``
+(:mod:`eeg4students.acquire`): a BrainFlow session whose samples go to a
+partial file under the dataset's ``sourcedata/`` as they arrive, a session
+note beside it, markers at every task's start and end, and the recording
+stored in the BIDS dataset at the end (under the dataset's lock), or with
+the interruption noted if the headset drops out or the teacher stops it. A
+crash leaves partial files that ``eeg4students recover`` stores.
+
+One thread (:meth:`Classroom.run`) ticks every headset every
+:data:`TICK_SECONDS`: it writes new samples to disk, judges each channel on
+the last :data:`QUALITY_SECONDS` (as ``record``'s signal check does), moves
+recording headsets along their session's timeline and inserts the markers.
+Finished recordings are stored by another thread, so one headset's save
+never delays another's markers. :meth:`Classroom.snapshot` gives the state
+the web pages show (:mod:`eeg4students.web`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brainflow.exit_codes import BrainFlowError
+
+from eeg4students import acquire
+from eeg4students.boards import get_board
+from eeg4students.errors import EEG4StudentsError, first_line
+from eeg4students.protocol import Step, load_protocol
+from eeg4students.store import Dataset, check_label
+
+log = logging.getLogger("eeg4students")
+
+#: Seconds between two rounds over the headsets.
+TICK_SECONDS = 0.05
+#: Seconds streamed after the last task's end marker, so that it lands in the data.
+TAIL_SECONDS = 0.3
+#: Seconds of EEG each quality judgement looks at.
+QUALITY_SECONDS = 2.0
+#: Seconds between two quality judgements of a headset (the page shows each).
+QUALITY_EVERY = 0.4
+#: Boards that are not headsets: several of them run at once in a rehearsal.
+SIMULATED_BOARDS = ("synthetic", "playback")
+#: Connection options a roster may give, as BrainFlow names them.
+CONNECTION_FIELDS = ("mac_address", "serial_port", "serial_number", "file", "master_board")
+
+
+class RosterError(EEG4StudentsError):
+    """A headset list or roster file that cannot make a classroom."""
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One participant and their headset.
+
+    Attributes
+    ----------
+    participant : str
+        Pseudonym (BIDS label).
+    board : str
+        Headset name (``synthetic``, ``muse_2``, ``cyton``, ``playback``...).
+    connection : dict
+        BrainFlow connection options (:data:`CONNECTION_FIELDS`).
+    """
+
+    participant: str
+    board: str
+    connection: dict = field(default_factory=dict)
+
+
+def parse_seat(text: str) -> Seat:
+    """Read ``PARTICIPANT,BOARD[,ADDRESS]`` as given to ``classroom --headset``.
+
+    An address starting with ``/`` or ``COM`` is a serial port, one of six
+    colon-separated pairs a Bluetooth MAC address, anything else a serial
+    number (a Muse's name).
+
+    Raises
+    ------
+    RosterError
+        If the text does not have two or three parts or the label is bad.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise RosterError(
+            f"--headset {text!r}: give PARTICIPANT,BOARD or PARTICIPANT,BOARD,ADDRESS, "
+            "e.g. s01,muse_2,Muse-1234."
+        )
+    connection = {}
+    if len(parts) == 3:
+        address = parts[2]
+        if address.startswith("/") or address.upper().startswith("COM"):
+            connection["serial_port"] = address
+        elif address.count(":") == 5:
+            connection["mac_address"] = address
+        else:
+            connection["serial_number"] = address
+    return _seat(parts[0], parts[1], connection, f"--headset {text!r}")
+
+
+def read_roster(path: str | Path) -> list[Seat]:
+    """Read a roster: a CSV with ``participant`` and ``board`` columns.
+
+    Optional columns are the connection options (:data:`CONNECTION_FIELDS`).
+
+    Raises
+    ------
+    RosterError
+        If the file cannot be read, lacks a column, names an unknown column
+        or has a bad row.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+            columns = [c.strip() for c in (rows[0].keys() if rows else [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RosterError(f"{path}: cannot read the roster ({first_line(exc)}).") from exc
+    if not rows or not {"participant", "board"} <= set(columns):
+        raise RosterError(f"{path}: the roster needs participant and board columns and a row.")
+    unknown = [c for c in columns if c not in ("participant", "board", *CONNECTION_FIELDS)]
+    if unknown:
+        raise RosterError(
+            f"{path}: unknown column {unknown[0]!r}; use participant, board and "
+            f"{', '.join(CONNECTION_FIELDS)}."
+        )
+    seats = []
+    for number, row in enumerate(rows, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        connection = {k: row[k] for k in CONNECTION_FIELDS if row.get(k)}
+        seats.append(_seat(row["participant"], row["board"], connection, f"{path}, line {number}"))
+    return seats
+
+
+def _seat(participant: str, board: str, connection: dict, where: str) -> Seat:
+    try:
+        participant = check_label("participant", participant)
+        get_board(board, master=connection.get("master_board"))
+    except EEG4StudentsError as exc:
+        raise RosterError(f"{where}: {exc}") from exc
+    return Seat(participant, board, connection)
+
+
+class Headset:
+    """One participant's headset in a classroom: stream, quality, timeline, recording.
+
+    States: ``connecting``, ``connected`` (streaming, not recording),
+    ``recording``, ``saving``, ``saved``, ``interrupted`` (stored with the
+    interruption noted), ``lost`` (dropped out before recording; nothing
+    stored), ``stopped`` (stopped before recording; nothing stored) and
+    ``failed`` (could not connect).
+    """
+
+    def __init__(self, seat: Seat, room: Classroom) -> None:
+        self.seat = seat
+        self.room = room
+        self.spec = get_board(seat.board, master=seat.connection.get("master_board"))
+        self.connection = dict(seat.connection)
+        if seat.board.strip().lower() in SIMULATED_BOARDS:
+            # BrainFlow refuses a second session with the same parameters.
+            self.connection["other_info"] = f"eeg4students:{seat.participant}"
+        self.state = "connecting"
+        self.message = ""
+        self.quality: list[dict] = []
+        self.quality_time = 0.0
+        self.stream: acquire._Stream | None = None
+        self.partial: Path | None = None
+        self.note: dict | None = None
+        self.started: float | None = None
+        self.step = -1
+        self._ended = False
+        self.saved_path: str | None = None
+        self._next_flush = 0.0
+
+    # -- life cycle ----------------------------------------------------------
+
+    def connect(self) -> None:
+        """Start the BrainFlow session (the partial file and note are written)."""
+        try:
+            self.partial, self.stream, self.note = acquire._connect(
+                self.seat.board,
+                self.spec,
+                self.room.dataset,
+                self.seat.participant,
+                self.room.session,
+                self.room.protocol,
+                self.room.protocol_source,
+                self.room.task_seconds,
+                self.connection,
+            )
+        except EEG4StudentsError as exc:
+            self.state, self.message = "failed", str(exc)
+            return
+        self.state, self.message = "connected", "streaming; not recording yet"
+
+    def start(self, now: float) -> bool:
+        """Begin the session's timeline; False if the headset is not ready."""
+        if self.state != "connected":
+            return False
+        self.started, self.step, self._ended = now, -1, False
+        self.state, self.message = "recording", ""
+        return True
+
+    def stop(self, reason: str = "stopped by the teacher") -> None:
+        """End a recording early (stored with the reason noted) or a stream not recorded."""
+        if self.state == "recording":
+            self._finish(reason)
+        elif self.state == "connected":
+            self._discard("stopped before recording; nothing stored")
+
+    def close(self) -> None:
+        """Stop everything: recordings are stored as interrupted, streams released."""
+        self.stop("the classroom was closed")
+
+    # -- one round -----------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Write new samples, judge the signal and follow the timeline."""
+        if self.state not in ("connected", "recording"):
+            return
+        try:
+            if now >= self._next_flush:
+                self.stream.flush()
+                self._next_flush = now + acquire.FLUSH_SECONDS
+            if now - self.stream.last_new > self.room.timeout:
+                raise acquire._Silent(
+                    f"no samples from the headset for {self.room.timeout:g} s (is it on and near?)"
+                )
+        except (BrainFlowError, acquire._Silent, OSError) as exc:
+            reason = str(exc) if isinstance(exc, acquire._Silent) else first_line(exc)
+            if self.state == "recording":
+                self._finish(f"the headset dropped out: {reason}")
+            else:
+                self._discard(f"the headset dropped out: {reason}")
+            return
+        if now - self.quality_time >= QUALITY_EVERY:
+            self._judge(now)
+        if self.state == "recording":
+            self._follow(now)
+
+    def _judge(self, now: float) -> None:
+        data = self.stream.recent(round(QUALITY_SECONDS * self.spec.sfreq))
+        if data.shape[1] < self.spec.sfreq / 2:
+            return
+        check = acquire.check_signal(
+            data, list(self.spec.eeg_names), self.spec.sfreq, rail_uv=self.spec.rail_uv
+        )
+        self.quality, self.quality_time = check.table, now
+
+    def _follow(self, now: float) -> None:
+        steps = self.room.steps
+        elapsed = now - self.started
+        while self.step + 1 < len(steps) and elapsed >= steps[self.step + 1].start:
+            ending = steps[self.step].task if self.step >= 0 else None
+            if ending is not None:
+                self.stream.marker(ending.code + acquire.END_OFFSET)
+            self.step += 1
+            if steps[self.step].task is not None:
+                self.stream.marker(steps[self.step].task.code)
+        if elapsed >= steps[-1].end and not self._ended:
+            self.stream.marker(steps[-1].task.code + acquire.END_OFFSET)
+            self._ended = True
+        if elapsed >= steps[-1].end + TAIL_SECONDS:  # the end marker needs a sample after it
+            self._finish(None)
+
+    # -- endings ---------------------------------------------------------------
+
+    def _finish(self, interruption: str | None) -> None:
+        self.state = "saving"
+        self.message = interruption or "session complete; saving"
+        self.room.save(self, interruption)
+
+    def _discard(self, message: str) -> None:
+        with contextlib.suppress(BrainFlowError):
+            self.stream.stop()
+        self.partial.unlink(missing_ok=True)
+        acquire._note_path(self.partial).unlink(missing_ok=True)
+        self.state = "lost" if "dropped" in message else "stopped"
+        self.message = message
+
+    def _store(self, interruption: str | None) -> None:
+        """In the saving thread: stop the stream and store what it captured."""
+        with contextlib.suppress(BrainFlowError):
+            self.stream.stop()
+        try:
+            ref = acquire._store(self.partial, self.room.dataset, interruption, self.note)
+        except EEG4StudentsError as exc:
+            with self.room._lock:
+                self.state, self.message = "interrupted", str(exc)
+            return
+        with self.room._lock:
+            self.saved_path = str(ref.path.relative_to(self.room.dataset.root))
+            self.state = "interrupted" if interruption else "saved"
+            self.message = (
+                f"saved with the interruption noted ({interruption})" if interruption else "saved"
+            )
+
+    # -- what the pages show ---------------------------------------------------
+
+    def current(self, now: float) -> tuple[Step | None, float, Step | None]:
+        """The step under way, the seconds left in it, and the next step."""
+        if self.state != "recording" or self.step < 0:
+            return None, 0.0, self.room.steps[0] if self.state == "connected" else None
+        steps = self.room.steps
+        step = steps[self.step]
+        left = max(0.0, step.end - (now - self.started))
+        following = steps[self.step + 1] if self.step + 1 < len(steps) else None
+        return step, left, following
+
+    def snapshot(self, now: float) -> dict:
+        """The headset's state for the teacher's page (JSON-ready)."""
+        step, left, following = self.current(now)
+        stream = self.stream
+        return {
+            "participant": self.seat.participant,
+            "board": self.seat.board,
+            "state": self.state,
+            "message": self.message,
+            "quality": self.quality,
+            "quality_age_s": round(now - self.quality_time, 2) if self.quality else None,
+            "samples": stream.samples if stream else 0,
+            "dropped": stream.dropped if stream else 0,
+            "sfreq": self.spec.sfreq,
+            "step": step.label if step else None,
+            "left_s": round(left, 1),
+            "next": following.label if following else None,
+            "step_index": self.step,
+            "steps": len(self.room.steps),
+            "saved": self.saved_path,
+        }
+
+    def cue(self, now: float) -> dict:
+        """What the participant's own page shows: the instruction, the countdown, what next."""
+        step, left, following = self.current(now)
+        if self.state == "recording" and step is not None:
+            kind = "task" if step.task else step.label.replace(" ", "-")
+            title = step.label if step.task else step.label.capitalize()
+            text = step.task.instruction if step.task else _PAUSE_TEXT.get(step.label, "")
+        elif self.state in ("saving", "saved"):
+            kind, title, text = "done", "Done", "Thank you! You can take the headset off."
+        elif self.state in ("interrupted", "lost", "stopped", "failed"):
+            kind, title = "stopped", "Stopped"
+            text = "The session stopped. Wait for your teacher."
+        else:
+            kind, title = "wait", "Please wait"
+            text = "Sit still and relax; your teacher starts the session."
+        return {
+            "participant": self.seat.participant,
+            "state": self.state,
+            "kind": kind,
+            "title": title,
+            "text": text,
+            "left_s": round(left, 1),
+            "next": following.label if following else None,
+            "next_text": following.task.instruction if following and following.task else "",
+        }
+
+
+_PAUSE_TEXT = {
+    "get ready": "Sit comfortably and keep still; the first task starts soon.",
+    "rest": "Relax for a moment; the next task starts soon.",
+}
+
+
+class Classroom:
+    """Several headsets recording one session of a protocol into one dataset.
+
+    Parameters
+    ----------
+    dataset : str | Path
+        The dataset (created if new).
+    session : str
+        Session label; the task order comes from the protocol.
+    seats : list of Seat
+        Participants and headsets (labels must differ).
+    protocol : str | Path | None
+        Protocol file or built-in name; None for EEG4Students.
+    task_seconds : float | None
+        Override the block length (rehearsals).
+    timeout : float
+        Seconds without samples after which a headset counts as gone.
+
+    Raises
+    ------
+    RosterError
+        If a participant appears twice or was forgotten by the dataset.
+    """
+
+    def __init__(
+        self,
+        dataset: str | Path,
+        session: str,
+        seats: list[Seat],
+        *,
+        protocol: str | Path | None = None,
+        task_seconds: float | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        labels = [s.participant for s in seats]
+        twice = sorted({p for p in labels if labels.count(p) > 1})
+        if twice:
+            raise RosterError(f"Participant {twice[0]!r} is given twice; give each one headset.")
+        if not seats:
+            raise RosterError("No headsets: give --headset or --roster.")
+        self.session = check_label("session", session)
+        self.protocol_source = protocol
+        self.protocol = load_protocol(protocol).with_timing(task_seconds)
+        self.task_seconds = task_seconds
+        self.steps = self.protocol.schedule(self.session)
+        self.timeout = timeout
+        self.dataset = Dataset.create(dataset)
+        for seat in seats:
+            try:
+                self.dataset.check_not_forgotten(seat.participant)
+            except EEG4StudentsError as exc:
+                raise RosterError(str(exc)) from exc
+        self.headsets = {seat.participant: Headset(seat, self) for seat in seats}
+        self._lock = threading.RLock()
+        self._saving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eeg4students-save")
+        self._stop = threading.Event()
+        self.ticks = 0
+
+    # -- control -----------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect every headset (those that fail are shown as ``failed``)."""
+        for headset in self.headsets.values():
+            with self._lock:
+                headset.connect()
+
+    def headset(self, participant: str) -> Headset:
+        """The headset of a participant.
+
+        Raises
+        ------
+        RosterError
+            If the participant is not in this classroom.
+        """
+        try:
+            return self.headsets[participant]
+        except KeyError:
+            raise RosterError(f"No participant {participant!r} in this classroom.") from None
+
+    def start(self, participant: str | None = None) -> list[str]:
+        """Start one participant's session, or every ready one; return who started."""
+        now = time.monotonic()
+        with self._lock:
+            chosen = [self.headset(participant)] if participant else self.headsets.values()
+            return [h.seat.participant for h in chosen if h.start(now)]
+
+    def stop(self, participant: str | None = None) -> None:
+        """Stop one participant's session, or all (stored with the interruption noted)."""
+        with self._lock:
+            chosen = [self.headset(participant)] if participant else self.headsets.values()
+            for headset in chosen:
+                headset.stop()
+
+    def check(self, participant: str | None = None) -> None:
+        """Judge the signal again now (it is judged every :data:`QUALITY_EVERY` s anyway)."""
+        now = time.monotonic()
+        with self._lock:
+            chosen = [self.headset(participant)] if participant else self.headsets.values()
+            for headset in chosen:
+                if headset.state in ("connected", "recording"):
+                    headset._judge(now)
+
+    def save(self, headset: Headset, interruption: str | None) -> None:
+        """Store a headset's recording in the saving thread (one at a time)."""
+        self._saving.submit(self._save, headset, interruption)
+
+    def _save(self, headset: Headset, interruption: str | None) -> None:
+        try:
+            headset._store(interruption)
+        except Exception as exc:
+            log.exception("saving %s failed", headset.seat.participant)
+            headset.state = "interrupted"
+            headset.message = f"saving failed ({first_line(exc)}); run `eeg4students recover`"
+
+    # -- the loop ------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One round over the headsets."""
+        now = time.monotonic()
+        with self._lock:
+            for headset in self.headsets.values():
+                headset.tick(now)
+            self.ticks += 1
+
+    def run(self, until: threading.Event | None = None) -> None:
+        """Tick until :meth:`shutdown` (or ``until`` is set)."""
+        while not self._stop.is_set() and not (until is not None and until.is_set()):
+            started = time.monotonic()
+            self.tick()
+            self._stop.wait(max(0.0, TICK_SECONDS - (time.monotonic() - started)))
+
+    @property
+    def busy(self) -> bool:
+        """True while a headset records or saves."""
+        return any(h.state in ("recording", "saving") for h in self.headsets.values())
+
+    def shutdown(self) -> None:
+        """Stop the loop, store recordings under way as interrupted, release the headsets."""
+        self._stop.set()
+        with self._lock:
+            for headset in self.headsets.values():
+                headset.close()
+        self._saving.shutdown(wait=True)
+
+    # -- what the pages show -------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Every headset's state (JSON-ready)."""
+        now = time.monotonic()
+        with self._lock:
+            return {
+                "dataset": str(self.dataset.root),
+                "session": self.session,
+                "protocol": self.protocol.name,
+                "order": list(self.protocol.order(self.session)),
+                "headsets": [h.snapshot(now) for h in self.headsets.values()],
+                "time": time.time(),
+            }
+
+    def cue(self, participant: str) -> dict:
+        """One participant's cue (JSON-ready)."""
+        now = time.monotonic()
+        with self._lock:
+            return self.headset(participant).cue(now)

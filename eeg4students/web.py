@@ -1,0 +1,251 @@
+"""The classroom's web pages: one for the teacher, one per student (Starlette).
+
+- ``/?token=T`` the teacher's page: a tile per headset, updated through the
+  WebSocket ``/ws?token=T`` every :data:`UPDATE_SECONDS`; its buttons post to
+  ``/api/{start,stop,check}?token=T[&participant=P]``.
+- ``/student/P?token=S`` a participant's cue page (instruction, countdown,
+  what comes next), updated through ``/ws/student/P?token=S``.
+
+Every URL and WebSocket needs a token: the teacher's (random for each
+classroom) opens everything; a student's (derived from the teacher's with
+HMAC) opens only that student's cue, which holds no EEG and no other
+participant's name. Pages are sent with ``Referrer-Policy: no-referrer`` so
+tokens do not leak to other sites, and ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+import threading
+from importlib import resources
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from eeg4students.classroom import Classroom, RosterError
+from eeg4students.errors import EEG4StudentsError
+
+#: Seconds between two updates pushed to a page.
+UPDATE_SECONDS = 0.25
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+class Keys:
+    """The classroom's tokens: the teacher's and one per student derived from it."""
+
+    def __init__(self, teacher: str | None = None) -> None:
+        self.teacher = teacher or secrets.token_urlsafe(18)
+
+    def student(self, participant: str) -> str:
+        """The token of a participant's cue page."""
+        digest = hmac.new(self.teacher.encode(), participant.encode(), hashlib.sha256)
+        return digest.hexdigest()[:24]
+
+    def is_teacher(self, token: str | None) -> bool:
+        return token is not None and hmac.compare_digest(token, self.teacher)
+
+    def is_student(self, token: str | None, participant: str) -> bool:
+        return token is not None and (
+            hmac.compare_digest(token, self.student(participant)) or self.is_teacher(token)
+        )
+
+
+def urls(base: str, room: Classroom, keys: Keys) -> dict[str, str]:
+    """The teacher's URL and each student's, under ``base`` (``http://host:port``)."""
+    out = {"teacher": f"{base}/?token={keys.teacher}"}
+    for participant in room.headsets:
+        out[participant] = f"{base}/student/{participant}?token={keys.student(participant)}"
+    return out
+
+
+def _page(name: str) -> HTMLResponse:
+    text = (resources.files("eeg4students") / "pages" / name).read_text(encoding="utf-8")
+    return HTMLResponse(text, headers=_HEADERS)
+
+
+def _refused() -> Response:
+    return PlainTextResponse(
+        "This page needs the token printed by `eeg4students classroom`.",
+        status_code=403,
+        headers=_HEADERS,
+    )
+
+
+def make_app(room: Classroom, keys: Keys) -> Starlette:
+    """The web application serving a classroom.
+
+    Parameters
+    ----------
+    room : Classroom
+        The running classroom.
+    keys : Keys
+        Its tokens.
+
+    Returns
+    -------
+    app : starlette.applications.Starlette
+    """
+
+    async def teacher(request: Request) -> Response:
+        if not keys.is_teacher(request.query_params.get("token")):
+            return _refused()
+        return _page("teacher.html")
+
+    async def student(request: Request) -> Response:
+        participant = request.path_params["participant"]
+        if participant not in room.headsets or not keys.is_student(
+            request.query_params.get("token"), participant
+        ):
+            return _refused()
+        return _page("student.html")
+
+    async def action(request: Request) -> Response:
+        if not keys.is_teacher(request.query_params.get("token")):
+            return _refused()
+        participant = request.query_params.get("participant") or None
+        name = request.path_params["action"]
+        try:
+            if name == "start":
+                done = await asyncio.to_thread(room.start, participant)
+                return JSONResponse({"started": done}, headers=_HEADERS)
+            if name == "stop":
+                await asyncio.to_thread(room.stop, participant)
+            elif name == "check":
+                await asyncio.to_thread(room.check, participant)
+            else:
+                return JSONResponse({"error": f"no action {name!r}"}, 404, headers=_HEADERS)
+        except RosterError as exc:
+            return JSONResponse({"error": str(exc)}, 404, headers=_HEADERS)
+        return JSONResponse({"ok": True}, headers=_HEADERS)
+
+    async def teacher_feed(websocket: WebSocket) -> None:
+        if not keys.is_teacher(websocket.query_params.get("token")):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        links = {p: f"/student/{p}?token={keys.student(p)}" for p in room.headsets}
+        await _feed(websocket, lambda: {**room.snapshot(), "links": links})
+
+    async def student_feed(websocket: WebSocket) -> None:
+        participant = websocket.path_params["participant"]
+        if participant not in room.headsets or not keys.is_student(
+            websocket.query_params.get("token"), participant
+        ):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        await _feed(websocket, lambda: room.cue(participant))
+
+    return Starlette(
+        routes=[
+            Route("/", teacher),
+            Route("/student/{participant}", student),
+            Route("/api/{action}", action, methods=["POST"]),
+            WebSocketRoute("/ws", teacher_feed),
+            WebSocketRoute("/ws/student/{participant}", student_feed),
+        ]
+    )
+
+
+async def _feed(websocket: WebSocket, state) -> None:
+    """Send ``state()`` every :data:`UPDATE_SECONDS` until the page goes away."""
+    try:
+        while True:
+            await websocket.send_json(state())
+            await asyncio.sleep(UPDATE_SECONDS)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+
+
+def bind(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
+    """Open the listening socket (port 0: any free port).
+
+    Raises
+    ------
+    EEG4StudentsError
+        If the address cannot be used (port taken, unknown host).
+    """
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise EEG4StudentsError(
+            f"Cannot serve the classroom on {host}:{port} ({exc.strerror or exc}); choose "
+            "another --port, or 0 for any free one."
+        ) from exc
+
+
+def base_url(sock: socket.socket) -> str:
+    """``http://host:port`` for a bound socket (this computer's address if bound to all)."""
+    host, port = sock.getsockname()[:2]
+    if ipaddress.ip_address(host).is_unspecified:
+        try:
+            host = socket.gethostbyname(socket.gethostname())
+        except OSError:
+            host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+class Server:
+    """The classroom's web server on a bound socket, in a thread or in this one.
+
+    Parameters
+    ----------
+    room : Classroom
+        The classroom served.
+    keys : Keys
+        Its tokens.
+    sock : socket.socket
+        From :func:`bind`.
+    """
+
+    def __init__(self, room: Classroom, keys: Keys, sock: socket.socket) -> None:
+        self.sock = sock
+        self.url = base_url(sock)
+        config = uvicorn.Config(
+            make_app(room, keys), log_level="warning", lifespan="off", ws="auto"
+        )
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` (or Ctrl-C when run in the main thread)."""
+        self.server.run(sockets=[self.sock])
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Serve from a thread; return once the server accepts connections.
+
+        Raises
+        ------
+        EEG4StudentsError
+            If the server has not started within ``timeout`` seconds.
+        """
+        self._thread = threading.Thread(target=self.run, name="eeg4students-web", daemon=True)
+        self._thread.start()
+        ready = threading.Event()
+        while not self.server.started and self._thread.is_alive():
+            ready.wait(0.02)
+            timeout -= 0.02
+            if timeout <= 0:
+                break
+        if not self.server.started:
+            raise EEG4StudentsError("The classroom's web server did not start.")
+
+    def stop(self) -> None:
+        """Ask the server to finish; wait for its thread if it has one."""
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)

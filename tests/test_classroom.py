@@ -1,0 +1,243 @@
+"""A classroom of BrainFlow synthetic headsets: timelines, markers, drop-outs, stops, the
+web server's keys."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from eeg4students.classroom import Classroom, RosterError, Seat, parse_seat, read_roster
+from eeg4students.cli import main
+from eeg4students.events import task_blocks
+from eeg4students.protocol import load_protocol
+from eeg4students.store import Dataset, read_meta
+from eeg4students.web import Keys, Server, bind, urls
+
+# Sessions run in real time with BrainFlow's synthetic board.
+pytestmark = pytest.mark.slow
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "the classroom") -> None:
+    """Wait for a state the classroom reports (polled), failing after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} did not get there in {timeout:g} s"
+        pause.wait(0.05)
+
+
+@pytest.fixture
+def room(tmp_path):
+    """Three synthetic headsets, the quick protocol with 1-second tasks, ticking."""
+    classroom = Classroom(
+        tmp_path / "ds",
+        "3",
+        [Seat("a", "synthetic"), Seat("b", "synthetic"), Seat("c", "synthetic")],
+        protocol="quick",
+        task_seconds=1,
+        timeout=1.0,
+    )
+    classroom.connect()
+    loop = threading.Thread(target=classroom.run, daemon=True)
+    loop.start()
+    yield classroom
+    classroom.shutdown()
+    loop.join(timeout=10)
+
+
+def _states(room) -> dict[str, str]:
+    return {h["participant"]: h["state"] for h in room.snapshot()["headsets"]}
+
+
+def test_every_headset_records_the_session_with_its_blocks(room):
+    assert set(_states(room).values()) == {"connected"}
+    wait_until(lambda: all(h["quality"] for h in room.snapshot()["headsets"]), 10, "quality")
+    first = {h["participant"]: h["quality"] for h in room.snapshot()["headsets"]}
+    wait_until(
+        lambda: all(h["quality"] != first[h["participant"]] for h in room.snapshot()["headsets"]),
+        5,
+        "a new quality judgement",
+    )
+    assert room.start() == ["a", "b", "c"]
+    assert room.start() == []  # already recording
+    seen = set()
+
+    def progressed() -> bool:
+        seen.add(room.cue("b")["title"])
+        return set(_states(room).values()) == {"saved"}
+
+    wait_until(progressed, 60, "three saved recordings")
+    order = list(load_protocol("quick").order("3"))
+    assert set(order) | {"Get ready", "Rest"} <= seen
+    dataset = Dataset(room.dataset.root)
+    assert dataset.participants() == ["a", "b", "c"]
+    for participant in "abc":
+        raw = dataset.load(participant, "3", "eeg4students")
+        blocks = task_blocks(raw)
+        assert list(blocks["task"]) == order
+        assert blocks["duration"].between(0.9, 1.1).all()
+        meta = read_meta(dataset._references(f"sub-{participant}/ses-3/eeg/*")[0].path)
+        assert meta["interruption"] is None
+        assert meta["samples_captured"] >= 0.99 * meta["samples_expected"]
+    assert not list((room.dataset.root / "sourcedata").rglob("*.csv"))
+    assert room.cue("a")["title"] == "Done"
+
+
+def test_a_headset_that_drops_out_is_saved_as_interrupted(room):
+    room.start()
+    wait_until(lambda: room.cue("a")["kind"] == "task", 10, "the first task")
+    room.headsets["a"].stream.shim.stop_stream()  # the headset goes silent
+    room.stop("b")  # the teacher stops another
+    wait_until(lambda: _states(room)["a"] == "interrupted", 10, "a's drop-out")
+    wait_until(lambda: _states(room)["b"] == "interrupted", 10, "b's stop")
+    snapshot = {h["participant"]: h for h in room.snapshot()["headsets"]}
+    assert "dropped out" in snapshot["a"]["message"]
+    assert "stopped by the teacher" in snapshot["b"]["message"]
+    assert _states(room)["c"] == "recording"
+    dataset = Dataset(room.dataset.root)
+    for participant, reason in (("a", "dropped out"), ("b", "stopped by the teacher")):
+        raw = dataset.load(participant, "3", "eeg4students")
+        assert "interrupted" in raw.annotations.description
+        meta = read_meta(dataset._references(f"sub-{participant}/ses-3/eeg/*")[0].path)
+        assert reason in meta["interruption"]
+    assert room.cue("a")["kind"] == "stopped"
+
+
+def test_a_connected_headset_stopped_before_recording_leaves_nothing(room):
+    room.stop("c")
+    assert _states(room)["c"] == "stopped"
+    room.stop()
+    room.shutdown()
+    assert Dataset(room.dataset.root).participants() == []
+    assert not list(room.dataset.root.rglob("*.csv"))
+
+
+def test_rosters_and_headset_options(tmp_path):
+    assert parse_seat("s01,muse_2,Muse-1234").connection == {"serial_number": "Muse-1234"}
+    assert parse_seat("s01,cyton,/dev/ttyUSB0").connection == {"serial_port": "/dev/ttyUSB0"}
+    assert parse_seat("s01,ganglion,00:11:22:33:44:55").connection == {
+        "mac_address": "00:11:22:33:44:55"
+    }
+    for bad, message in (
+        ("s01", "PARTICIPANT,BOARD"),
+        ("s-1,synthetic", "s-1"),
+        ("s01,toaster", "toaster"),
+    ):
+        with pytest.raises(RosterError, match=message):
+            parse_seat(bad)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("participant,board,serial_number\ns01,muse_2,Muse-1\ns02,synthetic,\n")
+    assert read_roster(roster) == [
+        Seat("s01", "muse_2", {"serial_number": "Muse-1"}),
+        Seat("s02", "synthetic", {}),
+    ]
+    roster.write_text("participant,board,name\ns01,muse_2,Ann\n")
+    with pytest.raises(RosterError, match="unknown column 'name'"):
+        read_roster(roster)
+    with pytest.raises(RosterError, match="given twice"):
+        Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic"), Seat("a", "synthetic")])
+
+
+def test_the_cli_refuses_bad_rosters_in_one_line(tmp_path, capsys):
+    status = main(["classroom", "--to", str(tmp_path / "ds"), "--session", "1"])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1 and "--headset" in err
+    assert not (tmp_path / "ds").exists()
+    args = ["classroom", "--to", str(tmp_path / "ds"), "--session", "1", "--headset", "a,x"]
+    assert main(args) == 1
+    assert "x" in capsys.readouterr().err
+
+
+def test_the_cli_runs_a_rehearsal_to_the_end(tmp_path, capsys):
+    status = main(
+        [
+            "classroom",
+            "--to",
+            str(tmp_path / "ds"),
+            "--session",
+            "2",
+            "--headset",
+            "a,synthetic",
+            "--headset",
+            "b,synthetic",
+            "--protocol",
+            "quick",
+            "--task-seconds",
+            "1",
+            "--port",
+            "0",
+            "--start",
+            "--exit-when-done",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "Teacher's page: http://127.0.0.1:" in out and "?token=" in out
+    assert "a: saved -> sub-a/ses-2/eeg/sub-a_ses-2_task-eeg4students_run-1_eeg.vhdr" in out
+    assert Dataset(tmp_path / "ds").participants() == ["a", "b"]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _post(url: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def test_every_page_and_feed_needs_its_key(room):
+    keys = Keys()
+    server = Server(room, keys, bind("127.0.0.1", 0))
+    server.start()
+    try:
+        base = server.url
+        links = urls(base, room, keys)
+        ws = base.replace("http", "ws")
+        assert _get(links["teacher"])[0] == 200
+        assert _get(links["a"])[0] == 200
+        for url in (
+            f"{base}/",
+            f"{base}/?token=wrong",
+            f"{base}/?token={keys.student('a')}",  # a student's key does not open the teacher's
+            f"{base}/student/a",
+            f"{base}/student/a?token={keys.student('b')}",
+            f"{base}/student/zed?token={keys.teacher}",
+        ):
+            status, body = _get(url)
+            assert (status, "token printed" in body) == (403, True), url
+        assert _post(f"{base}/api/start?token={keys.student('a')}")[0] == 403
+        assert _post(f"{base}/api/start?token={keys.teacher}&participant=zed")[0] == 404
+        for url in (f"{ws}/ws", f"{ws}/ws?token={keys.student('a')}", f"{ws}/ws/student/a"):
+            with pytest.raises(InvalidStatus):
+                connect(url, open_timeout=10).close()
+        with connect(f"{ws}/ws/student/a?token={keys.student('a')}", open_timeout=10) as feed:
+            cue = json.loads(feed.recv(timeout=10))
+        assert cue["participant"] == "a" and "headsets" not in cue and "b" not in json.dumps(cue)
+        with connect(f"{ws}/ws?token={keys.teacher}", open_timeout=10) as feed:
+            first = json.loads(feed.recv(timeout=10))
+            second = json.loads(feed.recv(timeout=10))
+        assert [h["participant"] for h in first["headsets"]] == ["a", "b", "c"]
+        assert 0.1 < second["time"] - first["time"] < 1.0
+        assert _post(f"{base}/api/start?token={keys.teacher}&participant=a") == (
+            200,
+            {"started": ["a"]},
+        )
+        assert _states(room)["a"] == "recording" and _states(room)["b"] == "connected"
+    finally:
+        server.stop()
