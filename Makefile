@@ -21,7 +21,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/eeg4students demo --out demo-output
 
-test: $(VENV)/.installed-test
+# Debian's Chromium for the classroom's browser tests (Playwright drives it; browser
+# downloads are not used). Without apt-get those tests skip and say why.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no apt-get: the browser tests will be skipped (install chromium to run them)"; fi
+
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check eeg4students tests benchmarks
 	$(BIN)/ruff format --check eeg4students tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

@@ -176,6 +176,7 @@ class Headset:
         self.started: float | None = None
         self.step = -1
         self._ended = False
+        self._counts = (0, 0)
         self.saved_path: str | None = None
         self._next_flush = 0.0
 
@@ -277,9 +278,21 @@ class Headset:
         self.message = interruption or "session complete; saving"
         self.room.save(self, interruption)
 
+    def _release(self) -> None:
+        """Stop the stream and let BrainFlow's session go (its counts are kept)."""
+        with self.room._lock:
+            with contextlib.suppress(BrainFlowError):
+                self.stream.stop()
+            self._counts = (self.stream.samples, self.stream.dropped)
+            self.stream = None
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """Samples captured and dropped so far."""
+        return (self.stream.samples, self.stream.dropped) if self.stream else self._counts
+
     def _discard(self, message: str) -> None:
-        with contextlib.suppress(BrainFlowError):
-            self.stream.stop()
+        self._release()
         self.partial.unlink(missing_ok=True)
         acquire._note_path(self.partial).unlink(missing_ok=True)
         self.state = "lost" if "dropped" in message else "stopped"
@@ -287,8 +300,7 @@ class Headset:
 
     def _store(self, interruption: str | None) -> None:
         """In the saving thread: stop the stream and store what it captured."""
-        with contextlib.suppress(BrainFlowError):
-            self.stream.stop()
+        self._release()
         try:
             ref = acquire._store(self.partial, self.room.dataset, interruption, self.note)
         except EEG4StudentsError as exc:
@@ -317,7 +329,7 @@ class Headset:
     def snapshot(self, now: float) -> dict:
         """The headset's state for the teacher's page (JSON-ready)."""
         step, left, following = self.current(now)
-        stream = self.stream
+        samples, dropped = self.counts
         return {
             "participant": self.seat.participant,
             "board": self.seat.board,
@@ -325,8 +337,8 @@ class Headset:
             "message": self.message,
             "quality": self.quality,
             "quality_age_s": round(now - self.quality_time, 2) if self.quality else None,
-            "samples": stream.samples if stream else 0,
-            "dropped": stream.dropped if stream else 0,
+            "samples": samples,
+            "dropped": dropped,
             "sfreq": self.spec.sfreq,
             "step": step.label if step else None,
             "left_s": round(left, 1),
@@ -487,11 +499,11 @@ class Classroom:
 
     def tick(self) -> None:
         """One round over the headsets."""
-        now = time.monotonic()
-        with self._lock:
-            for headset in self.headsets.values():
-                headset.tick(now)
-            self.ticks += 1
+        for headset in self.headsets.values():
+            # One headset at a time, so the pages' snapshots never wait for a whole round.
+            with self._lock:
+                headset.tick(time.monotonic())
+        self.ticks += 1
 
     def run(self, until: threading.Event | None = None) -> None:
         """Tick until :meth:`shutdown` (or ``until`` is set)."""

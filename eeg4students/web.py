@@ -165,7 +165,9 @@ async def _feed(websocket: WebSocket, state) -> None:
     """Send ``state()`` every :data:`UPDATE_SECONDS` until the page goes away."""
     try:
         while True:
-            await websocket.send_json(state())
+            # The snapshot waits for the classroom's lock: off the event loop, so one
+            # page's wait never holds up another's update.
+            await websocket.send_json(await asyncio.to_thread(state))
             await asyncio.sleep(UPDATE_SECONDS)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
