@@ -163,6 +163,8 @@ class _Stream:
         self.last_new = time.monotonic()
         self._last_package: float | None = None
         self._recent = np.empty((len(spec.eeg_rows), 0))
+        #: Seconds of the newest EEG kept in memory (:meth:`recent`).
+        self.recent_seconds = RECENT_SECONDS
 
     def start(self) -> None:
         self.shim.prepare_session()
@@ -184,7 +186,7 @@ class _Stream:
                     packages = np.concatenate([[self._last_package], packages])
                 self.dropped += _dropped(packages)
                 self._last_package = float(packages[-1])
-            keep = round(RECENT_SECONDS * self.spec.sfreq)
+            keep = round(self.recent_seconds * self.spec.sfreq)
             eeg = data[list(self.spec.eeg_rows)]
             self._recent = np.concatenate([self._recent, eeg], axis=1)[:, -keep:]
         return data.shape[1]

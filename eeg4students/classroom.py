@@ -33,6 +33,8 @@ from brainflow.exit_codes import BrainFlowError
 from eeg4students import acquire
 from eeg4students.boards import get_board
 from eeg4students.errors import EEG4StudentsError, first_line
+from eeg4students.live import Predictor
+from eeg4students.modelstore import SavedModel
 from eeg4students.protocol import Step, load_protocol
 from eeg4students.store import Dataset, check_label
 
@@ -179,6 +181,12 @@ class Headset:
         self._counts = (0, 0)
         self.saved_path: str | None = None
         self._next_flush = 0.0
+        self.prediction: dict | None = None
+        self._next_prediction = 0.0
+        try:
+            self.predictor = Predictor(room.model, self.spec) if room.model else None
+        except EEG4StudentsError as exc:
+            raise RosterError(f"{seat.participant}'s headset: {exc}") from exc
 
     # -- life cycle ----------------------------------------------------------
 
@@ -200,6 +208,9 @@ class Headset:
             self.state, self.message = "failed", str(exc)
             return
         self.state, self.message = "connected", "streaming; not recording yet"
+        if self.predictor is not None:
+            needed = self.predictor.needed / self.spec.sfreq + 2 * TICK_SECONDS
+            self.stream.recent_seconds = max(self.stream.recent_seconds, needed)
 
     def start(self, now: float) -> bool:
         """Begin the session's timeline; False if the headset is not ready."""
@@ -243,6 +254,8 @@ class Headset:
             return
         if now - self.quality_time >= QUALITY_EVERY:
             self._judge(now)
+        if self.predictor is not None and now >= self._next_prediction:
+            self._predict(now)
         if self.state == "recording":
             self._follow(now)
 
@@ -254,6 +267,12 @@ class Headset:
             data, list(self.spec.eeg_names), self.spec.sfreq, rail_uv=self.spec.rail_uv
         )
         self.quality, self.quality_time = check.table, now
+
+    def _predict(self, now: float) -> None:
+        update = self.predictor.predict(self.stream.recent(self.predictor.needed))
+        self._next_prediction = now + self.room.model.preprocess.hop
+        if update is not None:
+            self.prediction = {**update, "at": now}
 
     def _follow(self, now: float) -> None:
         steps = self.room.steps
@@ -330,13 +349,14 @@ class Headset:
         """The headset's state for the teacher's page (JSON-ready)."""
         step, left, following = self.current(now)
         samples, dropped = self.counts
+        live = self.state in ("connected", "recording")
         return {
             "participant": self.seat.participant,
             "board": self.seat.board,
             "state": self.state,
             "message": self.message,
-            "quality": self.quality,
-            "quality_age_s": round(now - self.quality_time, 2) if self.quality else None,
+            "quality": self.quality if live else [],
+            "quality_age_s": round(now - self.quality_time, 2) if self.quality and live else None,
             "samples": samples,
             "dropped": dropped,
             "sfreq": self.spec.sfreq,
@@ -346,6 +366,15 @@ class Headset:
             "step_index": self.step,
             "steps": len(self.room.steps),
             "saved": self.saved_path,
+            "prediction": (
+                {
+                    "label": self.prediction["label"],
+                    "rejected": self.prediction["rejected"],
+                    "age_s": round(now - self.prediction["at"], 2),
+                }
+                if self.prediction and live
+                else None
+            ),
         }
 
     def cue(self, now: float) -> dict:
@@ -398,11 +427,15 @@ class Classroom:
         Override the block length (rehearsals).
     timeout : float
         Seconds without samples after which a headset counts as gone.
+    model : SavedModel | None
+        A model (:func:`eeg4students.modelstore.load_model`) whose live
+        prediction each headset shows, as ``eeg4students live`` makes it.
 
     Raises
     ------
     RosterError
-        If a participant appears twice or was forgotten by the dataset.
+        If a participant appears twice or was forgotten by the dataset, or
+        the model does not fit a headset's channels.
     """
 
     def __init__(
@@ -414,6 +447,7 @@ class Classroom:
         protocol: str | Path | None = None,
         task_seconds: float | None = None,
         timeout: float = 5.0,
+        model: SavedModel | None = None,
     ) -> None:
         labels = [s.participant for s in seats]
         twice = sorted({p for p in labels if labels.count(p) > 1})
@@ -427,13 +461,14 @@ class Classroom:
         self.task_seconds = task_seconds
         self.steps = self.protocol.schedule(self.session)
         self.timeout = timeout
+        self.model = model
+        self.headsets = {seat.participant: Headset(seat, self) for seat in seats}
         self.dataset = Dataset.create(dataset)
         for seat in seats:
             try:
                 self.dataset.check_not_forgotten(seat.participant)
             except EEG4StudentsError as exc:
                 raise RosterError(str(exc)) from exc
-        self.headsets = {seat.participant: Headset(seat, self) for seat in seats}
         self._lock = threading.RLock()
         self._saving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eeg4students-save")
         self._stop = threading.Event()

@@ -123,6 +123,78 @@ def summarise(updates: list[dict]) -> str:
     return line + "."
 
 
+class Predictor:
+    """Classify a headset's newest window as ``live`` does (TMV votes over recent windows).
+
+    Parameters
+    ----------
+    saved : SavedModel
+        A model trained on this headset's channels and sampling rate.
+    spec : Board
+        The headset (:func:`eeg4students.boards.get_board`).
+    lag : float
+        Seconds between the end of the window classified and the newest sample.
+
+    Raises
+    ------
+    ModelError
+        If the model was trained on other channels or another sampling rate.
+    EEG4StudentsError
+        If ``lag`` is outside 0-30 s.
+    """
+
+    def __init__(self, saved: SavedModel, spec, lag: float = DEFAULT_LAG_SECONDS) -> None:
+        names = list(spec.eeg_names)
+        missing = [ch for ch in saved.card["channels"] if ch not in names]
+        if missing or not np.isclose(spec.sfreq, saved.card["sfreq"]):
+            raise ModelError(
+                f"Model {saved.card['name']!r} was trained on {', '.join(saved.card['channels'])} "
+                f"at {saved.card['sfreq']:g} Hz; {spec.name} gives {', '.join(names)} at "
+                f"{spec.sfreq:g} Hz. Train a model on recordings from this headset."
+            )
+        if not 0 <= lag <= 30:
+            raise EEG4StudentsError(f"The live --lag must be 0-30 seconds, not {lag}.")
+        self.saved, self.sfreq, self.lag = saved, spec.sfreq, lag
+        self.rows = [names.index(ch) for ch in saved.card["channels"]]
+        self.voter = (
+            CausalVoter(saved.estimator)
+            if isinstance(saved.estimator, TimeMajorityVoting)
+            else None
+        )
+        #: Samples of EEG a prediction needs (history, window, lag).
+        self.needed = samples_needed(saved, spec.sfreq, lag)
+
+    def predict(self, eeg_uv: np.ndarray) -> dict | None:
+        """Label the window ending ``lag`` s before the newest sample.
+
+        Parameters
+        ----------
+        eeg_uv : ndarray, shape (n_eeg_channels, n_samples)
+            The headset's newest EEG in microvolts, its channels in the
+            board's order; at least :attr:`needed` samples.
+
+        Returns
+        -------
+        update : dict | None
+            ``label``, ``top``, ``second`` (TMV's bases; None otherwise) and
+            ``rejected`` (the reason, or None); None if there is too little
+            signal yet.
+        """
+        if eeg_uv.shape[1] < self.needed:
+            return None
+        data = eeg_uv[self.rows, -self.needed :]
+        features, reason = classify_window(self.saved, data, self.sfreq, self.lag)
+        update = {"label": None, "top": None, "second": None, "rejected": reason}
+        if features is not None:
+            if self.voter is not None:
+                labels = self.voter.update(features)
+            else:
+                labels = (self.saved.estimator.predict(features[None, :])[0], None, None)
+            for key, value in zip(("label", "top", "second"), labels, strict=True):
+                update[key] = value.item() if isinstance(value, np.generic) else value
+        return update
+
+
 def run_live(
     saved: SavedModel,
     board: str,
@@ -161,22 +233,7 @@ def run_live(
         Every update, in order (also after Ctrl-C, which ends the run).
     """
     spec = get_board(board, master=connection.get("master_board"))
-    sfreq = spec.sfreq
-    names = list(spec.eeg_names)
-    missing = [ch for ch in saved.card["channels"] if ch not in names]
-    if missing or not np.isclose(sfreq, saved.card["sfreq"]):
-        raise ModelError(
-            f"Model {saved.card['name']!r} was trained on {', '.join(saved.card['channels'])} at "
-            f"{saved.card['sfreq']:g} Hz; {spec.name} gives {', '.join(names)} at {sfreq:g} Hz. "
-            "Train a model on recordings from this headset."
-        )
-    rows = [spec.eeg_rows[names.index(ch)] for ch in saved.card["channels"]]
-    model = saved.estimator
-    voter = CausalVoter(model) if isinstance(model, TimeMajorityVoting) else None
-    if not 0 <= lag <= 30:
-        raise EEG4StudentsError(f"The live --lag must be 0-30 seconds, not {lag}.")
-    pre = saved.preprocess
-    needed = samples_needed(saved, sfreq, lag)
+    predictor = Predictor(saved, spec, lag)
     BoardShim.disable_board_logger()
     playback = board.strip().lower() == "playback"
     board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
@@ -186,31 +243,17 @@ def run_live(
         shim.prepare_session()
         shim.start_stream()
         start = time.monotonic()
-        next_at = start + needed / sfreq
+        next_at = start + predictor.needed / spec.sfreq
         try:
             while seconds is None or time.monotonic() - start < seconds:
                 time.sleep(max(0.0, next_at - time.monotonic()))
-                next_at += pre.hop
-                data = shim.get_current_board_data(needed)
-                if data.shape[1] < needed:
+                next_at += saved.preprocess.hop
+                data = shim.get_current_board_data(predictor.needed)
+                result = predictor.predict(data[list(spec.eeg_rows)])
+                if result is None:
                     continue  # the headset started late: wait for the filters' signal
-                features, reason = classify_window(saved, data[rows], sfreq, lag)
                 now = time.monotonic() - start
-                update = {
-                    "time": round(now, 2),
-                    "window_end": round(now - lag, 2),
-                    "label": None,
-                    "top": None,
-                    "second": None,
-                    "rejected": reason,
-                }
-                if features is not None:
-                    if voter is not None:
-                        labels = voter.update(features)
-                    else:
-                        labels = (model.predict(features[None, :])[0], None, None)
-                    for key, value in zip(("label", "top", "second"), labels, strict=True):
-                        update[key] = value.item() if isinstance(value, np.generic) else value
+                update = {"time": round(now, 2), "window_end": round(now - lag, 2), **result}
                 updates.append(update)
                 if on_update is not None:
                     on_update(update)

@@ -16,7 +16,9 @@ from websockets.sync.client import connect
 from eeg4students.classroom import Classroom, RosterError, Seat, parse_seat, read_roster
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
+from eeg4students.modelstore import train_model
 from eeg4students.protocol import load_protocol
+from eeg4students.simulate import Montage, simulate_to_dataset
 from eeg4students.store import Dataset, read_meta
 from eeg4students.web import Keys, Server, bind, urls
 
@@ -241,3 +243,27 @@ def test_every_page_and_feed_needs_its_key(room):
         assert _states(room)["a"] == "recording" and _states(room)["b"] == "connected"
     finally:
         server.stop()
+
+
+def test_each_headset_shows_the_live_prediction_of_a_model(tmp_path):
+    synthetic = Montage(("Fz", "C3", "Cz", "C4"), sfreq=250.0, rail_uv=None, resolution_uv=None)
+    simulate_to_dataset(
+        tmp_path / "train", 2, 1, seed=0, montage=synthetic, task_seconds=10, progress=False
+    )
+    saved = train_model(tmp_path / "train", "lda", "room", progress=False)
+    simulate_to_dataset(tmp_path / "muse", 2, 1, seed=0, task_seconds=10, progress=False)
+    muse = train_model(tmp_path / "muse", "lda", "muse", progress=False)
+    with pytest.raises(RosterError, match="a's headset: Model 'muse' was trained on TP9"):
+        Classroom(tmp_path / "no", "1", [Seat("a", "synthetic")], model=muse)
+    assert not (tmp_path / "no").exists()
+    room = Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic")], model=saved)
+    room.connect()
+    loop = threading.Thread(target=room.run, daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: room.snapshot()["headsets"][0]["prediction"], 20, "a prediction")
+        prediction = room.snapshot()["headsets"][0]["prediction"]
+        assert prediction["label"] in saved.card["classes"] or prediction["rejected"]
+    finally:
+        room.shutdown()
+        loop.join(timeout=10)

@@ -136,10 +136,7 @@ def test_brainflow_file_from_the_synthetic_board(tmp_path):
         read_recording(path)
     with pytest.raises(RecordingFormatError, match="is the board right"):
         read_recording(path, board="muse_2")
-    # A loaded machine can stall the board's thread; that is not what this test is about.
-    raw = read_recording(
-        path, board="synthetic", marker_names={7.0: "task/Think"}, gap_threshold=60.0
-    )
+    raw = read_recording(path, board="synthetic", marker_names={7.0: "task/Think"})
     descr = BoardShim.get_board_descr(BoardIds.SYNTHETIC_BOARD.value)
     assert raw.ch_names == descr["eeg_names"].split(",")
     assert raw.info["sfreq"] == descr["sampling_rate"]
@@ -148,6 +145,36 @@ def test_brainflow_file_from_the_synthetic_board(tmp_path):
     marker_at = int(np.flatnonzero(data[descr["marker_channel"]])[0])
     think = raw.annotations[raw.annotations.description == "task/Think"]
     assert think.onset[0] == pytest.approx(marker_at / descr["sampling_rate"], abs=1e-5)
+
+
+def _synthetic_file(path, timestamps: np.ndarray) -> np.ndarray:
+    """A BrainFlow file in the synthetic board's layout with the given timestamps."""
+    descr = BoardShim.get_board_descr(BoardIds.SYNTHETIC_BOARD.value)
+    data = np.zeros((BoardShim.get_num_rows(BoardIds.SYNTHETIC_BOARD.value), len(timestamps)))
+    data[descr["eeg_channels"]] = np.random.default_rng(0).normal(0, 10, (16, len(timestamps)))
+    data[descr["timestamp_channel"]] = timestamps
+    DataFilter.write_file(data, str(path), "w")
+    return data
+
+
+def test_brainflow_samples_that_arrive_late_in_a_burst_are_not_lost(tmp_path):
+    t = 1_700_000_000.0 + np.arange(2000) / 250
+    # The connection (or a busy machine) stalls for 0.75 s, then delivers the
+    # samples it held all at once: late, not lost.
+    late = t.copy()
+    late[500:688] = t[688] - (688 - np.arange(500, 688)) * 1e-5
+    _synthetic_file(tmp_path / "late.csv", late)
+    raw = read_recording(tmp_path / "late.csv", board="synthetic")
+    assert raw.n_times == 2000
+    assert "BAD_gap" not in raw.annotations.description
+    # Samples really lost: the clock runs on with nothing for 0.5 s.
+    kept = np.r_[0:1000, 1125:2000]
+    _synthetic_file(tmp_path / "lost.csv", t[kept])
+    raw = read_recording(tmp_path / "lost.csv", board="synthetic")
+    assert raw.n_times == 2000
+    gap = raw.annotations[raw.annotations.description == "BAD_gap"]
+    assert gap.onset[0] == pytest.approx(1000 / 250, abs=0.02)
+    assert gap.duration[0] == pytest.approx(0.5, abs=0.02)
 
 
 def _mne_raw(rng) -> mne.io.RawArray:

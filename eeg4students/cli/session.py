@@ -69,6 +69,11 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     seats += read_roster(args.roster) if args.roster else []
     if not seats:
         raise RosterError("No headsets: give --headset PARTICIPANT,BOARD or --roster FILE.")
+    model = None
+    if args.model:
+        from eeg4students.modelstore import load_model
+
+        model = load_model(args.model)
     sock = bind(args.host, args.port)
     room = Classroom(
         args.to,
@@ -77,6 +82,7 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         task_seconds=args.task_seconds,
         timeout=args.stall_timeout,
+        model=model,
     )
     keys = Keys()
     server = Server(room, keys, sock)
@@ -236,6 +242,11 @@ def add_parsers(sub) -> None:
         help="address to listen on; 0.0.0.0 serves students' own devices on the LAN",
     )
     p.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    p.add_argument(
+        "--model",
+        metavar="FILE",
+        help="a model file (from `train`) whose live prediction each tile shows",
+    )
     p.add_argument("--start", action="store_true", help="start every headset at once")
     p.add_argument(
         "--exit-when-done",

@@ -75,6 +75,7 @@ def regular_grid(
     lines: np.ndarray,
     *,
     jitter: float = 0.0,
+    on_arrival: bool = False,
 ) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Place timestamped samples on the sampling grid.
 
@@ -100,6 +101,11 @@ def regular_grid(
         contiguous and a gap is where the timestamps' lower envelope runs
         ahead of the sample count for good (by ``gap_threshold``). Files
         whose timestamps never step back are read as with 0.
+    on_arrival : bool
+        The timestamps were taken when samples reached the computer
+        (BrainFlow's), so a stall followed by a burst of samples is lateness,
+        not loss: samples are placed through the timestamps' lower envelope
+        whether or not they step back.
 
     Returns
     -------
@@ -127,7 +133,7 @@ def regular_grid(
             "two recordings or was edited: split it at this line",
             line=int(lines[i]),
         )
-    if jitter > 0 and np.any(np.diff(timestamps) < 0):
+    if on_arrival or (jitter > 0 and np.any(np.diff(timestamps) < 0)):
         steps = _steps_through_jitter(timestamps, sfreq, gap_threshold, jitter)
     else:
         steps = np.ones(len(timestamps), dtype=np.int64)

@@ -13,6 +13,9 @@ from eeg4students.errors import RecordingFormatError
 from eeg4students.io._raw import build_raw, regular_grid
 from eeg4students.io._table import check_file, numeric_columns, read_table
 
+#: Seconds by which BrainFlow's arrival timestamps may step back (none seen; a margin).
+ARRIVAL_JITTER = 0.05
+
 
 def read_brainflow_file(
     path: str | Path,
@@ -38,7 +41,7 @@ def read_brainflow_file(
     master_board : str | None
         For ``board="playback"``, the headset that made the original.
     gap_threshold : float
-        A step between timestamps longer than this (s) is a gap.
+        Samples lost for longer than this (s) make a gap (annotated ``BAD_gap``).
     marker_names : dict | None
         Descriptions for marker values, e.g. ``{1.0: "task/Think"}``;
         unnamed markers keep their value as text.
@@ -78,7 +81,11 @@ def read_brainflow_file(
         stamps = data[spec.timestamp_row]
         start = float(stamps[0])
         lines = np.arange(1, data.shape[1] + 1)
-        positions, gaps = regular_grid(path, stamps, spec.sfreq, gap_threshold, lines)
+        # BrainFlow stamps samples as they arrive: a stalled connection (or a busy
+        # machine) delivers late samples in a burst, which is no loss.
+        positions, gaps = regular_grid(
+            path, stamps, spec.sfreq, gap_threshold, lines, jitter=ARRIVAL_JITTER, on_arrival=True
+        )
     markers = []
     if spec.marker_row is not None:
         values = data[spec.marker_row]

@@ -1,0 +1,61 @@
+"""Take the README's screenshots of the classroom pages (Debian's Chromium, Playwright).
+
+Four synthetic headsets record session 1 of the quick protocol; the teacher's
+page is captured during the second task, a student's page at the same moment.
+Run it with::
+
+    .venv/bin/python docs/screenshots.py
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from eeg4students.classroom import Classroom, Seat
+from eeg4students.web import Keys, Server, bind, urls
+
+HERE = Path(__file__).resolve().parent
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seats = [Seat(p, "synthetic") for p in ("s01", "s02", "s03", "s04")]
+        room = Classroom(Path(tmp) / "class", "1", seats, protocol="quick", task_seconds=20)
+        room.connect()
+        loop = threading.Thread(target=room.run, daemon=True)
+        loop.start()
+        keys = Keys()
+        server = Server(room, keys, bind("127.0.0.1", 0))
+        server.start()
+        links = urls(server.url, room, keys)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"), args=ARGS
+            )
+            teacher = browser.new_page(viewport={"width": 1400, "height": 820})
+            teacher.goto(links["teacher"])
+            student = browser.new_page(viewport={"width": 1000, "height": 620})
+            student.goto(links["s02"])
+            teacher.wait_for_selector('section.tile [data-role="ptp"]')
+            room.start()
+            room.stop("s04")  # one headset stopped, as it looks on the page
+            student.wait_for_function("document.body.className === 'task'", timeout=30_000)
+            student.wait_for_function(
+                "document.getElementById('countdown').textContent === '17'", timeout=30_000
+            )
+            teacher.screenshot(path=HERE / "classroom-teacher.png")
+            student.screenshot(path=HERE / "classroom-student.png")
+            browser.close()
+        server.stop()
+        room.shutdown()
+    print("wrote docs/classroom-teacher.png and docs/classroom-student.png")
+
+
+if __name__ == "__main__":
+    main()
