@@ -35,7 +35,7 @@ $(CHROMIUM):
 test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check eeg4students tests benchmarks
 	$(BIN)/ruff format --check eeg4students tests benchmarks
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check eeg4students tests benchmarks

@@ -24,6 +24,9 @@ from joblib import parallel_config
 
 from eeg4students.errors import EEG4StudentsError
 
+#: How long to keep trying to reach a Dask scheduler before giving up.
+SCHEDULER_TIMEOUT = "10s"
+
 
 @contextlib.contextmanager
 def backend(n_jobs: int | None = None, scheduler: str | None = None) -> Iterator[None]:
@@ -49,7 +52,7 @@ def backend(n_jobs: int | None = None, scheduler: str | None = None) -> Iterator
     from dask.distributed import Client
 
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise EEG4StudentsError(
             f"Cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "

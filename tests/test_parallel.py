@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eeg4students import parallel
 from eeg4students.cli import main
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.modelstore import load_model
@@ -141,7 +142,8 @@ def test_every_command_kind_gives_the_same_result(tmp_path, scheduler, capsys, m
     assert Dataset(parallel).participants() == ["sim01", "sim02", "sim03", "sim04"]
 
 
-def test_unreachable_scheduler_is_a_clear_error():
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(parallel, "SCHEDULER_TIMEOUT", "2s")
     unreachable = backend(scheduler="tcp://127.0.0.1:9")
     with pytest.raises(EEG4StudentsError, match="Cannot reach the Dask scheduler"), unreachable:
         pass
