@@ -225,7 +225,7 @@ class Headset:
         if self.state == "recording":
             self._finish(reason)
         elif self.state == "connected":
-            self._discard("stopped before recording; nothing stored")
+            self._discard("stopped", "stopped before recording; nothing stored")
 
     def close(self) -> None:
         """Stop everything: recordings are stored as interrupted, streams released."""
@@ -250,7 +250,7 @@ class Headset:
             if self.state == "recording":
                 self._finish(f"the headset dropped out: {reason}")
             else:
-                self._discard(f"the headset dropped out: {reason}")
+                self._discard("lost", f"the headset dropped out: {reason}")
             return
         if now - self.quality_time >= QUALITY_EVERY:
             self._judge(now)
@@ -269,8 +269,12 @@ class Headset:
         self.quality, self.quality_time = check.table, now
 
     def _predict(self, now: float) -> None:
-        update = self.predictor.predict(self.stream.recent(self.predictor.needed))
         self._next_prediction = now + self.room.model.preprocess.hop
+        try:
+            update = self.predictor.predict(self.stream.recent(self.predictor.needed))
+        except Exception:  # a prediction that fails must not stop the recording
+            log.exception("live prediction for %s failed", self.seat.participant)
+            update = {"label": None, "rejected": "prediction failed (see the log)"}
         if update is not None:
             self.prediction = {**update, "at": now}
 
@@ -310,12 +314,12 @@ class Headset:
         """Samples captured and dropped so far."""
         return (self.stream.samples, self.stream.dropped) if self.stream else self._counts
 
-    def _discard(self, message: str) -> None:
+    def _discard(self, state: str, message: str) -> None:
+        """End a stream that was never recorded: nothing of it is kept."""
         self._release()
         self.partial.unlink(missing_ok=True)
         acquire._note_path(self.partial).unlink(missing_ok=True)
-        self.state = "lost" if "dropped" in message else "stopped"
-        self.message = message
+        self.state, self.message = state, message
 
     def _store(self, interruption: str | None) -> None:
         """In the saving thread: stop the stream and store what it captured."""
@@ -323,8 +327,11 @@ class Headset:
         try:
             ref = acquire._store(self.partial, self.room.dataset, interruption, self.note)
         except EEG4StudentsError as exc:
+            message = str(exc)
+            if self.partial.is_file():
+                message += f" Its stream stays in {self.partial} for `eeg4students recover`."
             with self.room._lock:
-                self.state, self.message = "interrupted", str(exc)
+                self.state, self.message = "interrupted", message
             return
         with self.room._lock:
             self.saved_path = str(ref.path.relative_to(self.room.dataset.root))
@@ -527,8 +534,9 @@ class Classroom:
             headset._store(interruption)
         except Exception as exc:
             log.exception("saving %s failed", headset.seat.participant)
-            headset.state = "interrupted"
-            headset.message = f"saving failed ({first_line(exc)}); run `eeg4students recover`"
+            with self._lock:
+                headset.state = "interrupted"
+                headset.message = f"saving failed ({first_line(exc)}); run `eeg4students recover`"
 
     # -- the loop ------------------------------------------------------------------
 
@@ -537,7 +545,12 @@ class Classroom:
         for headset in self.headsets.values():
             # One headset at a time, so the pages' snapshots never wait for a whole round.
             with self._lock:
-                headset.tick(time.monotonic())
+                try:
+                    headset.tick(time.monotonic())
+                except Exception as exc:  # one headset's fault must not stop the others
+                    log.exception("the classroom failed on %s", headset.seat.participant)
+                    if headset.state == "recording":
+                        headset._finish(f"the classroom failed on it ({first_line(exc)})")
         self.ticks += 1
 
     def run(self, until: threading.Event | None = None) -> None:

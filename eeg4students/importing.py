@@ -406,9 +406,10 @@ def import_each(
     Yields
     ------
     result : ImportResult
-        One per job (in the jobs' order with one process; as participants
-        finish with several): stored, or the one-sentence reason it was not
-        (a failed file leaves nothing in the dataset).
+        One per job: stored, or the one-sentence reason it was not (a failed
+        file leaves nothing in the dataset). In the jobs' order with one
+        process; with several, the jobs of participants the dataset already
+        had come first, then each new participant's once they are moved in.
     """
     attributes = {p: check_attributes(a) for p, a in (attributes or {}).items()}
     settings = (fmt, options or {}, overwrite, keep_source_name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -37,106 +39,114 @@ def _files(root):
     }
 
 
-def _run(argv, capsys):
-    assert main(argv) == 0, capsys.readouterr().err
-    return capsys.readouterr().out
+def _run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    assert status == 0, err.getvalue()
+
+
+def _pipeline(root, out, extra) -> None:
+    """simulate, features, evaluate, train (sharded) and forget --sweep into ``root``."""
+    _run(
+        [
+            "simulate",
+            "--to",
+            str(root),
+            "--participants",
+            "4",
+            "--sessions",
+            "2",
+            "--task-seconds",
+            "10",
+            *extra,
+        ]
+    )
+    _run(["features", str(root), *extra])
+    _run(
+        [
+            "evaluate",
+            str(root),
+            "--scheme",
+            "loso",
+            "--models",
+            "rf,lda",
+            "--out",
+            str(out / "eval"),
+            *extra,
+        ]
+    )
+    _run(
+        [
+            "train",
+            str(root),
+            "--model",
+            "svm",
+            "--name",
+            "sisa",
+            "--unlearnable",
+            "sharded",
+            "--shards",
+            "3",
+            *extra,
+        ]
+    )
+    _run(
+        [
+            "forget",
+            str(root),
+            "--participant",
+            "sim01",
+            "--sweep",
+            "--model",
+            "lda",
+            "--out",
+            str(out / "sweep"),
+            "--shadows",
+            "4",
+            *extra,
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The pipeline in one process (run once, compared with both parallel modes)."""
+    out = tmp_path_factory.mktemp("single")
+    _pipeline(out / "ds", out, [])
+    return out
 
 
 @pytest.mark.parametrize("mode", ["local", "dask"])
-def test_every_command_kind_gives_the_same_result(tmp_path, scheduler, capsys, mode):
+def test_every_command_kind_gives_the_same_result(tmp_path, scheduler, single, mode):
     switch = ["--n-jobs", "2"] if mode == "local" else ["--scheduler", scheduler]
-    roots = {}
-    for name, extra in (("single", []), ("parallel", switch)):
-        root = tmp_path / name
-        roots[name] = root
-        _run(
-            [
-                "simulate",
-                "--to",
-                str(root),
-                "--participants",
-                "4",
-                "--sessions",
-                "2",
-                "--task-seconds",
-                "10",
-                *extra,
-            ],
-            capsys,
-        )
-        _run(["features", str(root), *extra], capsys)
-        _run(
-            [
-                "evaluate",
-                str(root),
-                "--scheme",
-                "loso",
-                "--models",
-                "rf,lda",
-                "--out",
-                str(tmp_path / f"eval-{name}"),
-                *extra,
-            ],
-            capsys,
-        )
-        _run(
-            [
-                "train",
-                str(root),
-                "--model",
-                "svm",
-                "--name",
-                "sisa",
-                "--unlearnable",
-                "sharded",
-                "--shards",
-                "3",
-                *extra,
-            ],
-            capsys,
-        )
-        _run(
-            [
-                "forget",
-                str(root),
-                "--participant",
-                "sim01",
-                "--sweep",
-                "--model",
-                "lda",
-                "--out",
-                str(tmp_path / f"sweep-{name}"),
-                "--shadows",
-                "4",
-                *extra,
-            ],
-            capsys,
-        )
-    single, parallel = roots["single"], roots["parallel"]
+    _pipeline(tmp_path / "ds", tmp_path, switch)
+    outs = {"single": single, "parallel": tmp_path}
+    single_root, parallel = single / "ds", tmp_path / "ds"
     # simulate: byte-identical BIDS files.
-    assert _files(single) == _files(parallel)
+    assert _files(single_root) == _files(parallel)
     # features: identical tables.
     tables = [
         pd.concat(pd.read_parquet(p) for p in sorted(r.rglob("*_features.parquet")))
-        for r in (single, parallel)
+        for r in (single_root, parallel)
     ]
     pd.testing.assert_frame_equal(
         tables[0].reset_index(drop=True), tables[1].reset_index(drop=True)
     )
     # evaluate: identical rows but for timing.
-    scores = [pd.read_csv(tmp_path / f"eval-{n}" / "scores.csv") for n in ("single", "parallel")]
+    scores = [pd.read_csv(outs[n] / "eval" / "scores.csv") for n in ("single", "parallel")]
     columns = ["participant", "pipeline", "fold", "accuracy", "kappa", "n_train", "n_test"]
     pd.testing.assert_frame_equal(scores[0][columns], scores[1][columns])
     # train (sharded): the same model.
-    models = [load_model(r / "derivatives/eeg4students/models/sisa") for r in (single, parallel)]
+    models = [
+        load_model(r / "derivatives/eeg4students/models/sisa") for r in (single_root, parallel)
+    ]
     X = tables[0][models[0].card["feature_columns"]].to_numpy()
     assert np.array_equal(models[0].estimator.predict(X), models[1].estimator.predict(X))
     cards = [{k: v for k, v in m.card.items() if k != "created"} for m in models]
     assert json.dumps(cards[0], sort_keys=True) == json.dumps(cards[1], sort_keys=True)
     # forget --sweep: identical measurements but for timing.
-    sweeps = [
-        pd.read_csv(tmp_path / f"sweep-{n}" / "tradeoff.csv") for n in ("single", "parallel")
-    ]
+    sweeps = [pd.read_csv(outs[n] / "sweep" / "tradeoff.csv") for n in ("single", "parallel")]
     same = ["strategy", "setting", "test_accuracy", "forget_accuracy", "llr", "forgotten"]
     pd.testing.assert_frame_equal(sweeps[0][same], sweeps[1][same])
     assert Dataset(parallel).participants() == ["sim01", "sim02", "sim03", "sim04"]
