@@ -16,6 +16,7 @@ tokens do not leak to other sites, and ``Cache-Control: no-store``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -194,11 +195,20 @@ def base_url(sock: socket.socket) -> str:
     """``http://host:port`` for a bound socket (this computer's address if bound to all)."""
     host, port = sock.getsockname()[:2]
     if ipaddress.ip_address(host).is_unspecified:
-        try:
-            host = socket.gethostbyname(socket.gethostname())
-        except OSError:
-            host = "127.0.0.1"
+        host = _lan_address()
     return f"http://{host}:{port}"
+
+
+def _lan_address() -> str:
+    """This computer's address on its network (127.0.0.1 if it has none).
+
+    Connecting a UDP socket sends nothing; it only asks the system which of
+    its addresses would be used to reach a private network.
+    """
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))
+        return probe.getsockname()[0]
+    return "127.0.0.1"
 
 
 class Server:

@@ -4,12 +4,16 @@ web server's keys."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+from conftest import Lines
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -267,3 +271,38 @@ def test_each_headset_shows_the_live_prediction_of_a_model(tmp_path):
     finally:
         room.shutdown()
         loop.join(timeout=10)
+
+
+def test_ctrl_c_ends_the_classroom_and_keeps_what_was_recorded(tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eeg4students",
+            "classroom",
+            "--to",
+            str(tmp_path / "ds"),
+            "--session",
+            "1",
+            "--headset",
+            "a,synthetic",
+            "--protocol",
+            "quick",
+            "--port",
+            "0",
+            "--start",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = Lines(process.stdout)
+    lines.wait_for("Started: a")  # recording: the session's timeline is running
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.returncode == 130, process.stderr.read()
+    lines.wait_for("a: interrupted", timeout=30)
+    out = lines.text()
+    assert "a: interrupted -> sub-a/ses-1/eeg/" in out and "classroom was closed" in out
+    raw = Dataset(tmp_path / "ds").load("a", "1", "eeg4students")
+    assert "interrupted" in raw.annotations.description

@@ -98,6 +98,8 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     print("Students' pages:")
     for participant, link in links.items():
         print(f"  {participant}: {link}")
+    if server.url.startswith("http://127.0.0.1") and args.host != "127.0.0.1":
+        print("On the class's network, use this computer's address instead of 127.0.0.1.")
     print("Keep these links to the class: each holds its page's key. Ctrl-C ends the classroom.")
     print("", flush=True)
     if args.start:
@@ -105,8 +107,11 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
     if args.exit_when_done:
         threading.Thread(target=_stop_when_done, args=(room, server), daemon=True).start()
+    interrupted = False
     try:
         server.run()
+    except KeyboardInterrupt:  # the server has shut down; store what is under way
+        interrupted = True
     finally:
         room.shutdown()
     failed = 0
@@ -114,6 +119,8 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         where = f" -> {headset.saved_path}" if headset.saved_path else ""
         print(f"{participant}: {headset.state}{where} ({headset.message})")
         failed += headset.state not in ("saved",)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_ERROR if failed else 0
 
 
