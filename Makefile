@@ -35,10 +35,14 @@ $(CHROMIUM):
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	else echo "no apt-get: the browser tests will be skipped (install chromium to run them)"; fi
 
+# One BLAS/OpenMP thread per test process: three test workers (and the workers some
+# tests start) on two cores would otherwise spin each other's threads.
+TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check eeg4students tests benchmarks
 	$(BIN)/ruff format --check eeg4students tests benchmarks
-	$(BIN)/python -m pytest -n 3 --dist loadgroup --no-loadscope-reorder
+	$(TEST_ENV) $(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check eeg4students tests benchmarks

@@ -179,49 +179,14 @@ def wait_for_file(path: Path, timeout: float = 300.0) -> None:
         time.sleep(0.05)
 
 
-#: Groups of tests that take longest, longest first (measured with ``--durations``).
-#: With ``--no-loadscope-reorder`` the workers take them first and so finish together;
-#: pytest-xdist would otherwise start with the files that hold the most tests.
-LONGEST_FIRST = (
-    "test_notebooks.py:02_real_muse_data",
-    "test_readme.py",
-    "test_parallel.py",
-    "test_cli.py",
-    "test_forget_concurrency.py",
-    "test_notebooks.py:01_quickstart",
-    "test_unlearning.py",
-    "test_notebooks.py:04_participant_withdrawal",
-    "test_acquire.py",
-    "test_classroom.py",
-    "test_real_data.py",
-    "test_notebooks.py:03_time_majority_voting",
-    "test_live.py",
-    "test_classroom_browser.py",
-    "test_evaluation.py",
-    "test_models.py",
-    "test_remote.py",
-    "test_modelfile.py",
-)
-
-
-def _rank(group: str) -> int:
-    return next(
-        (k for k, name in enumerate(LONGEST_FIRST) if group.endswith(name)), len(LONGEST_FIRST)
-    )
-
-
 def pytest_collection_modifyitems(items) -> None:
     """Group tests for ``pytest -n 3 --dist loadgroup``: one group per file (module
     fixtures are built once), except the notebooks, each of which is its own group so
-    that the slowest tests spread over the workers; the longest groups come first."""
-    groups = {}
+    that the slowest tests spread over the workers."""
     for item in items:
         if "xdist_group" in item.keywords:
-            groups[item.nodeid] = item.get_closest_marker("xdist_group").args[0]
             continue
         group = item.nodeid.split("::")[0]
         if group.endswith("test_notebooks.py") and hasattr(item, "callspec"):
             group += ":" + item.callspec.id
         item.add_marker(pytest.mark.xdist_group(group))
-        groups[item.nodeid] = group
-    items.sort(key=lambda item: _rank(groups[item.nodeid]))
