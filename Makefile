@@ -8,13 +8,15 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv installs the dependencies (from PyPI, as pip would) several times faster than pip.
+# uv installs the dependencies (from PyPI, as pip would) several times faster than pip;
+# --compile-bytecode as pip does, since no process may write .pyc files here
+# (PYTHONDONTWRITEBYTECODE) and every worker would compile its libraries again.
 $(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet uv
 
 # One stamp per install flavour, redone whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/uv
