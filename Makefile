@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/uv
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[test]"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[test]"
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
