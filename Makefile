@@ -37,8 +37,8 @@ $(CHROMIUM):
 		$(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	else echo "no apt-get: the browser tests will be skipped (install chromium to run them)"; fi
 
-# One BLAS/OpenMP thread per test process: three test workers (and the workers some
-# tests start) on two cores would otherwise spin each other's threads.
+# One BLAS/OpenMP thread per test process, so that three test workers (and the workers
+# some tests start) on two cores do not each start a thread per core.
 TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 test: $(VENV)/.installed-test $(CHROMIUM)
