@@ -34,17 +34,7 @@ import numpy as np
 from eeg4students.classroom import Classroom, Seat
 from eeg4students.protocol import load_protocol
 from eeg4students.store import Dataset, read_meta
-from eeg4students.web import Keys, Server, bind, urls
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 
 
 def main() -> None:
@@ -60,16 +50,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         seats = [Seat(f"s{k + 1:02d}", "synthetic") for k in range(args.headsets)]
         room = Classroom(Path(tmp) / "ds", "1", seats, task_seconds=task_seconds)
-        keys = Keys()
-        server = Server(room, keys, bind("127.0.0.1", 0))
-        room.connect()
-        loop = threading.Thread(target=room.run, daemon=True)
-        loop.start()
-        server.start()
-        links = urls(server.url, room, keys)
         chromium = shutil.which("chromium")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=ARGS)
+        with serving(room) as links, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium, args=list(HEADLESS_CHROMIUM_ARGS)
+            )
             teacher = browser.new_page()
             teacher.goto(links.pop("teacher"))
             students = []
@@ -79,14 +64,12 @@ def main() -> None:
             teacher.wait_for_selector(f"section.tile >> nth={args.headsets - 1}")
             cpu0, wall0 = sum(os.times()[:2]), time.monotonic()
             room.start()
-            done = threading.Event()
+            pause = threading.Event()
             while room.busy:
-                done.wait(1.0)
+                pause.wait(1.0)
             cpu, wall = sum(os.times()[:2]) - cpu0, time.monotonic() - wall0
             lags = np.array(teacher.evaluate("window.eeg4studentsLags"))
             browser.close()
-        server.stop()
-        room.shutdown()
         dataset = Dataset(room.dataset.root)
         shares = []
         for ref in dataset.references():

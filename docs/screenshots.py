@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from eeg4students.classroom import Classroom, Seat
-from eeg4students.web import Keys, Server, bind, urls
+from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 
 HERE = Path(__file__).resolve().parent
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
 def main() -> None:
@@ -27,16 +25,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         seats = [Seat(p, "synthetic") for p in ("s01", "s02", "s03", "s04")]
         room = Classroom(Path(tmp) / "class", "1", seats, protocol="quick", task_seconds=20)
-        room.connect()
-        loop = threading.Thread(target=room.run, daemon=True)
-        loop.start()
-        keys = Keys()
-        server = Server(room, keys, bind("127.0.0.1", 0))
-        server.start()
-        links = urls(server.url, room, keys)
-        with sync_playwright() as playwright:
+        with serving(room) as links, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"), args=ARGS
+                executable_path=shutil.which("chromium"), args=list(HEADLESS_CHROMIUM_ARGS)
             )
             teacher = browser.new_page(viewport={"width": 1400, "height": 820})
             teacher.goto(links["teacher"])
@@ -52,8 +43,6 @@ def main() -> None:
             teacher.screenshot(path=HERE / "classroom-teacher.png")
             student.screenshot(path=HERE / "classroom-student.png")
             browser.close()
-        server.stop()
-        room.shutdown()
     print("wrote docs/classroom-teacher.png and docs/classroom-student.png")
 
 

@@ -23,6 +23,7 @@ import ipaddress
 import secrets
 import socket
 import threading
+from collections.abc import Iterator
 from importlib import resources
 
 import uvicorn
@@ -261,3 +262,48 @@ class Server:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(room: Classroom, host: str = "127.0.0.1", port: int = 0) -> Iterator[dict[str, str]]:
+    """Connect a classroom, tick it and serve its pages from threads, for scripts and tests.
+
+    Parameters
+    ----------
+    room : Classroom
+        A classroom not yet connected.
+    host, port : str, int
+        Where to listen (port 0: any free one).
+
+    Yields
+    ------
+    links : dict of str to str
+        The teacher's URL (``"teacher"``) and each participant's, as :func:`urls`.
+        On leaving, the server stops and the classroom shuts down.
+    """
+    keys = Keys()
+    server = Server(room, keys, bind(host, port))
+    room.connect()
+    loop = threading.Thread(target=room.run, name="eeg4students-classroom", daemon=True)
+    loop.start()
+    try:
+        server.start()
+        yield urls(server.url, room, keys)
+    finally:
+        server.stop()
+        room.shutdown()
+        loop.join(timeout=10)
+
+
+#: Flags for headless Chromium on a machine without a network to the outside (no
+#: background connections, no first-run work): the browser tests, the classroom
+#: benchmark and the README's screenshots use them.
+HEADLESS_CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)

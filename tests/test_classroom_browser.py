@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 
 import pytest
 from test_classroom import wait_until
@@ -17,19 +16,9 @@ from eeg4students.classroom import Classroom, Seat
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
 from eeg4students.store import Dataset, read_meta
-from eeg4students.web import Keys, Server, bind, urls
+from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-#: Flags for a closed network: no background connections, no first-run work.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,7 +33,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(HEADLESS_CHROMIUM_ARGS)
+        )
         yield chromium
         chromium.close()
 
@@ -59,16 +50,8 @@ def served(tmp_path):
         protocol="quick",
         task_seconds=1,
     )
-    room.connect()
-    loop = threading.Thread(target=room.run, daemon=True)
-    loop.start()
-    keys = Keys()
-    server = Server(room, keys, bind("127.0.0.1", 0))
-    server.start()
-    yield room, urls(server.url, room, keys)
-    server.stop()
-    room.shutdown()
-    loop.join(timeout=10)
+    with serving(room) as links:
+        yield room, links
 
 
 def _tile(page, participant: str):
