@@ -87,30 +87,32 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     keys = Keys()
     server = Server(room, keys, sock)
     print(f"Connecting {len(seats)} headset(s)...", flush=True)
-    room.connect()
-    for participant, headset in room.headsets.items():
-        if headset.state == "failed":
-            print(f"  {participant}: {headset.message}", flush=True)
-    ticking = threading.Thread(target=room.run, name="eeg4students-classroom", daemon=True)
-    ticking.start()
-    links = urls(server.url, room, keys)
-    print(f"Teacher's page: {links.pop('teacher')}")
-    print("Students' pages:")
-    for participant, link in links.items():
-        print(f"  {participant}: {link}")
-    if server.url.startswith("http://127.0.0.1") and args.host != "127.0.0.1":
-        print("On the class's network, use this computer's address instead of 127.0.0.1.")
-    print("Keep these links to the class: each holds its page's key. Ctrl-C ends the classroom.")
-    print("", flush=True)
-    if args.start:
-        started = room.start()
-        print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
-    if args.exit_when_done:
-        threading.Thread(target=_stop_when_done, args=(room, server), daemon=True).start()
     interrupted = False
-    try:
+    try:  # from here on, Ctrl-C (even before the server runs) stores what is under way
+        room.connect()
+        for participant, headset in room.headsets.items():
+            if headset.state == "failed":
+                print(f"  {participant}: {headset.message}", flush=True)
+        ticking = threading.Thread(target=room.run, name="eeg4students-classroom", daemon=True)
+        ticking.start()
+        links = urls(server.url, room, keys)
+        print(f"Teacher's page: {links.pop('teacher')}")
+        print("Students' pages:")
+        for participant, link in links.items():
+            print(f"  {participant}: {link}")
+        if server.url.startswith("http://127.0.0.1") and args.host != "127.0.0.1":
+            print("On the class's network, use this computer's address instead of 127.0.0.1.")
+        print(
+            "Keep these links to the class: each holds its page's key. Ctrl-C ends the classroom."
+        )
+        print("", flush=True)
+        if args.start:
+            started = room.start()
+            print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
+        if args.exit_when_done:
+            threading.Thread(target=_stop_when_done, args=(room, server), daemon=True).start()
         server.run()
-    except KeyboardInterrupt:  # the server has shut down; store what is under way
+    except KeyboardInterrupt:  # the server has shut down, or was not running yet
         interrupted = True
     finally:
         room.shutdown()
