@@ -1,11 +1,18 @@
 """Unsupervised session adaptation of a feature table.
 
 A model trained on other days meets a new day's contact, impedance and
-state offsets. ``session`` standardisation removes them from each session's
-own windows: every feature is centred and scaled by its mean and standard
-deviation over all windows of that participant's session, labels unused
-(the test session's statistics come from its own unlabelled windows, as
-they would at the start of a class).
+state offsets. ``session`` adaptation removes them from each session's own
+windows, labels unused (the test session's statistics come from its own
+unlabelled windows, as they would at the start of a class):
+
+- band powers and other scalar features are standardised: centred and
+  scaled by their mean and standard deviation over all windows of that
+  participant's session;
+- covariance matrices (``cov_`` columns) are re-centred: each session's
+  matrices are moved so that their Riemannian mean becomes the identity,
+  ``C -> M^-1/2 C M^-1/2`` (Zanini et al. 2018, "Transfer learning: a
+  Riemannian geometry framework with applications to brain-computer
+  interfaces"); the matrices stay symmetric positive definite.
 
 It assumes a session holds every task in similar amounts, as the
 EEG4Students protocol's sessions do; where a session holds one task (many
@@ -22,14 +29,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: Adaptations :func:`adapt_table` knows.
-ADAPTATIONS = ("session",)
+#: Adaptations :func:`adapt_table` knows, and the windows each one pools.
+ADAPTATIONS = {"session": ("participant", "session"), "participant": ("participant",)}
 #: A session is unbalanced when its most frequent task has more than this many
 #: times the windows of its least frequent one, or a task is missing.
 BALANCE_RATIO = 3.0
 
 
-def standardise_sessions(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def standardise_sessions(
+    table: pd.DataFrame, columns: Sequence[str], by: Sequence[str] = ADAPTATIONS["session"]
+) -> pd.DataFrame:
     """Z-score the feature columns within each participant's session.
 
     Parameters
@@ -38,6 +47,9 @@ def standardise_sessions(table: pd.DataFrame, columns: Sequence[str]) -> pd.Data
         Feature table (``participant``, ``session`` and the columns).
     columns : sequence of str
         The feature columns.
+    by : sequence of str
+        The columns whose groups are standardised apart (a participant's
+        session by default; ``("participant",)`` pools their sessions).
 
     Returns
     -------
@@ -46,7 +58,7 @@ def standardise_sessions(table: pd.DataFrame, columns: Sequence[str]) -> pd.Data
     """
     out = table.copy()
     columns = list(columns)
-    groups = out.groupby(["participant", "session"], sort=False)[columns]
+    groups = out.groupby(list(by), sort=False)[columns]
     mean = groups.transform("mean")
     std = groups.transform("std", ddof=0).to_numpy()
     centred = out[columns].to_numpy(dtype=float) - mean.to_numpy(dtype=float)
@@ -54,35 +66,87 @@ def standardise_sessions(table: pd.DataFrame, columns: Sequence[str]) -> pd.Data
     return out
 
 
-def unbalanced_sessions(table: pd.DataFrame) -> list[str]:
+def recenter_sessions(
+    table: pd.DataFrame, columns: Sequence[str], by: Sequence[str] = ADAPTATIONS["session"]
+) -> pd.DataFrame:
+    """Re-centre the covariance matrices of each participant's session at the identity.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Feature table (``participant``, ``session`` and the columns).
+    columns : sequence of str
+        The ``cov_`` columns: each window's covariance as its upper triangle
+        with the diagonal, row by row
+        (:func:`eeg4students.features.covariance_names`), in uV^2.
+    by : sequence of str
+        The columns whose groups are re-centred apart (as in
+        :func:`standardise_sessions`).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        A copy whose matrices of every session have the identity as their
+        Riemannian mean (unitless).
+    """
+    from pyriemann.geometry.base import invsqrtm
+    from pyriemann.geometry.mean import mean_riemann
+
+    out = table.copy()
+    columns = list(columns)
+    if not columns:
+        return out
+    n = int(round((np.sqrt(8 * len(columns) + 1) - 1) / 2))
+    upper = np.triu_indices(n)
+    values = out[columns].to_numpy(dtype=float)
+    matrices = np.zeros((len(values), n, n))
+    matrices[:, upper[0], upper[1]] = values
+    matrices[:, upper[1], upper[0]] = values
+    for rows in out.groupby(list(by), sort=False).indices.values():
+        whiten = invsqrtm(mean_riemann(matrices[rows]))
+        matrices[rows] = whiten @ matrices[rows] @ whiten
+    out[columns] = matrices[:, upper[0], upper[1]]
+    return out
+
+
+def unbalanced_sessions(
+    table: pd.DataFrame, by: Sequence[str] = ADAPTATIONS["session"]
+) -> list[str]:
     """Sessions whose windows do not cover the tasks evenly, one sentence each.
 
     Parameters
     ----------
     table : pandas.DataFrame
         Feature table (``participant``, ``session``, ``task``).
+    by : sequence of str
+        The groups adapted apart (a participant's session by default, or a
+        participant).
 
     Returns
     -------
     notes : list of str
     """
+    by = list(by)
     tasks = sorted(table["task"].unique())
-    counts = table.groupby(["participant", "session", "task"]).size().unstack(fill_value=0)
+    counts = table.groupby([*by, "task"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=tasks, fill_value=0)
     notes = []
-    for (person, session), row in counts.iterrows():
+    for key, row in counts.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        labels = zip(by, key, strict=True)
+        name = " ".join(f"session {v}" if col == "session" else str(v) for col, v in labels)
         missing = [t for t in tasks if row[t] == 0]
         present = row[row > 0]
         if missing:
             notes.append(
-                f"{person} session {session} has no windows of {', '.join(missing)}: its "
-                "mean is not task-neutral, so session standardisation removes task signal"
+                f"{name} has no windows of {', '.join(missing)}: its mean is not "
+                "task-neutral, so adaptation removes task signal"
             )
         elif present.max() > BALANCE_RATIO * present.min():
             notes.append(
-                f"{person} session {session} holds {present.max()} windows of "
-                f"{present.idxmax()} but {present.min()} of {present.idxmin()}: session "
-                "standardisation leans towards the larger task"
+                f"{name} holds {present.max()} windows of {present.idxmax()} but "
+                f"{present.min()} of {present.idxmin()}: adaptation leans towards the "
+                "larger task"
             )
     return notes
 
@@ -99,12 +163,16 @@ def adapt_table(
     columns : sequence of str
         The feature columns.
     adapt : str | None
-        ``"session"`` or None (nothing).
+        ``"session"`` (each participant's session apart), ``"participant"``
+        (each participant's windows of every session together: the
+        reference of a new student rather than of a new day) or None
+        (nothing).
 
     Returns
     -------
     table : pandas.DataFrame
-        Band-power columns adapted; covariance columns (``cov_``) unchanged.
+        Scalar columns standardised and covariance columns (``cov_``)
+        re-centred, per group.
     notes : list of str
 
     Raises
@@ -116,7 +184,10 @@ def adapt_table(
         return table, []
     if adapt not in ADAPTATIONS:
         raise ValueError(f"Unknown adaptation {adapt!r}: use one of {', '.join(ADAPTATIONS)}.")
-    # Covariance columns stay as they are: standardising them would break the
-    # matrices the Riemannian models need (their adaptation is re-centering).
+    # Standardising covariance entries one by one would break the matrices the
+    # Riemannian models need; they are re-centred instead.
+    covariance = [c for c in columns if str(c).startswith("cov_")]
     scaled = [c for c in columns if not str(c).startswith("cov_")]
-    return standardise_sessions(table, scaled), unbalanced_sessions(table)
+    by = ADAPTATIONS[adapt]
+    adapted = recenter_sessions(standardise_sessions(table, scaled, by), covariance, by)
+    return adapted, unbalanced_sessions(table, by)

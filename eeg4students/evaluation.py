@@ -10,6 +10,14 @@ contact and drift, so where they land decides what a score means:
 - ``cross-session`` (the headline for within-person models): per participant,
   train on the other sessions, test on one;
 - ``loso``: leave one participant out (models meant for new people);
+- ``calibration``: a new student with a little labelled data. For every
+  participant and each of their sessions in turn, a model trained on the
+  other participants plus the first 0, 1, 2, 5 minutes (``--minutes``) of
+  this participant's other sessions, shared evenly between the tasks, is
+  tested on the session; beside it (``own``) a model trained on all of the
+  participant's other sessions, as in ``cross-session``. Together they make
+  a learning curve: how much calibration a cohort model needs to match a
+  model of the student's own;
 - ``shuffled``: stratified k-fold over shuffled windows. It leaks (neighbours
   of a test window are in training) and is labelled ``leaky`` wherever it
   appears; it exists to show how much it inflates accuracy.
@@ -122,6 +130,94 @@ class LeaveParticipantOut:
             yield np.flatnonzero(people != person), np.flatnonzero(people == person)
 
 
+#: Minutes of a new student's labelled data the calibration scheme tries.
+CALIBRATION_MINUTES = (0.0, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A cohort model given the first minutes of a new student's other sessions.
+
+    Parameters
+    ----------
+    minutes : tuple of float
+        Calibration levels (minutes of the student's recordings, shared evenly
+        between the tasks; 0 is the cohort alone).
+    window : float
+        Window length (s): a window counts when it ends inside the level's
+        time.
+    balance : bool
+        Repeat the student's calibration windows until they weigh about as
+        much as the cohort's (a whole number of copies; a few minutes of one
+        student otherwise drown in hours of everyone else's data). Off:
+        each window counts once.
+    """
+
+    minutes: tuple[float, ...] = CALIBRATION_MINUTES
+    window: float = 2.0
+    balance: bool = True
+
+    def split(self, meta: pd.DataFrame, person: str) -> Iterator[tuple[Split, str, float]]:
+        """Yield ((train, test), variant, seconds) for every session of ``person``.
+
+        ``variant`` is ``+M min`` for a level (the cohort plus the student's
+        calibration windows) or ``own`` (all the student's other sessions);
+        ``seconds`` is the calibration recording time the level took (s; the
+        other sessions' length when they are shorter than asked, NaN for
+        ``own``). Sessions are tested in label order; the calibration windows
+        come from the other sessions in order, each task's first seconds.
+        """
+        people = meta["participant"].to_numpy()
+        sessions = meta["session"].to_numpy()
+        cohort = np.flatnonzero(people != person)
+        mine = people == person
+        tasks = np.unique(meta["task"].to_numpy())
+        for session in sorted(pd.unique(sessions[mine])):
+            test = np.flatnonzero(mine & (sessions == session))
+            other = np.flatnonzero(mine & (sessions != session))
+            # Time counts from the start of the other sessions: they are the calibration.
+            into = _seconds_into_task(meta.iloc[other], self.window)
+            for minutes in self.minutes:
+                budget = minutes * 60.0 / len(tasks)
+                kept = into + self.window <= budget + 1e-9
+                seconds = _calibration_seconds(meta.iloc[other[kept]], into[kept], self.window)
+                taken = other[kept]
+                if self.balance and len(taken):
+                    taken = np.repeat(taken, max(1, round(len(cohort) / len(taken))))
+                train = np.concatenate([cohort, taken])
+                yield (train, test), f"+{minutes:g} min", seconds
+            yield (other, test), "own", float("nan")
+
+
+def _seconds_into_task(meta: pd.DataFrame, window: float) -> np.ndarray:
+    """Each window's start (s) counted from the start of its participant's task recordings.
+
+    Blocks of one participant and task follow each other in (session,
+    recording, start) order, each taking the time from its first window's
+    start to its last window's end (``window`` s after the last start);
+    windows lost to artifacts still count as time spent.
+    """
+    into = np.zeros(len(meta))
+    order = meta.sort_values(["participant", "task", "session", "recording", "start"])
+    for _, part in order.groupby(["participant", "task"], sort=False):
+        offset = 0.0
+        for _, block in part.groupby(["session", "recording", "block"], sort=False):
+            starts = block["start"].to_numpy(dtype=float)
+            first = starts.min()
+            positions = meta.index.get_indexer(block.index)
+            into[positions] = offset + starts - first
+            offset += starts.max() - first + window
+    return into
+
+
+def _calibration_seconds(taken: pd.DataFrame, into: np.ndarray, window: float) -> float:
+    """Recording time (s) the calibration windows span, summed over tasks."""
+    if not len(taken):
+        return 0.0
+    ends = pd.Series(into + window, index=taken.index).groupby(taken["task"]).max()
+    return float(ends.sum())
+
+
 @dataclass(frozen=True)
 class ShuffledKFold:
     """Stratified k-fold over shuffled windows. Leaky: for comparison only."""
@@ -175,9 +271,34 @@ class Evaluation:
         table.loc["mean"] = table.mean()
         return table
 
+    def learning_curve(self) -> pd.DataFrame:
+        """Calibration scheme: mean accuracy over participants per model (rows) and level.
 
-def splitter_for(scheme: str, n_splits: int, window: float, random_state: int = 0):
+        Returns
+        -------
+        curve : pandas.DataFrame
+            Columns ``+M min`` in increasing M, then ``own``; empty for the
+            other schemes.
+        """
+        if "variant" not in self.scores:
+            return pd.DataFrame()
+        per_person = self.scores.groupby(["model", "variant", "participant"])["accuracy"].mean()
+        curve = per_person.groupby(["model", "variant"]).mean().unstack("variant")
+        levels = sorted((v for v in curve.columns if v != "own"), key=level_minutes)
+        return curve[[*levels, "own"]]
+
+
+def splitter_for(
+    scheme: str,
+    n_splits: int,
+    window: float,
+    random_state: int = 0,
+    minutes: Sequence[float] = CALIBRATION_MINUTES,
+    balance: bool = True,
+):
     """Return the splitter of a scheme name (see :data:`SCHEMES`)."""
+    if scheme == "calibration":
+        return Calibration(tuple(float(m) for m in minutes), window, balance)
     if scheme == "time-blocked":
         return TimeBlockedKFold(n_splits, window)
     if scheme == "cross-session":
@@ -203,16 +324,30 @@ def _expand(models: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _folds(meta: pd.DataFrame, scheme: str, splitter) -> Iterator[tuple[str, int, Split]]:
-    """Yield (participant, fold, split) with positions into ``meta``."""
+def _folds(meta: pd.DataFrame, scheme: str, splitter) -> Iterator[tuple[str, int, Split, dict]]:
+    """Yield (participant, fold, split, extra) with positions into ``meta``.
+
+    ``extra`` holds the calibration scheme's ``variant`` and
+    ``calibration_s`` (empty for the other schemes); its fold is the test
+    session's position.
+    """
     if scheme == "loso":
         for fold, (train, test) in enumerate(splitter.split(meta)):
-            yield str(meta["participant"].iloc[test[0]]), fold, (train, test)
+            yield str(meta["participant"].iloc[test[0]]), fold, (train, test), {}
+        return
+    if scheme == "calibration":
+        for person in sorted(pd.unique(meta["participant"])):
+            sessions = sorted(pd.unique(meta.loc[meta["participant"] == person, "session"]))
+            if len(sessions) < 2:
+                continue
+            for split, variant, seconds in splitter.split(meta, person):
+                fold = sessions.index(meta["session"].iloc[split[1][0]])
+                yield str(person), fold, split, {"variant": variant, "calibration_s": seconds}
         return
     for person, rows in meta.groupby("participant", sort=True).indices.items():
         part = meta.iloc[rows]
         for fold, (train, test) in enumerate(splitter.split(part)):
-            yield str(person), fold, (rows[train], rows[test])
+            yield str(person), fold, (rows[train], rows[test]), {}
 
 
 def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str]]:
@@ -314,6 +449,8 @@ def evaluate(
     random_state: int = 0,
     model_params: dict[str, dict] | None = None,
     adapt: str | None = None,
+    minutes: Sequence[float] = CALIBRATION_MINUTES,
+    balance: bool = True,
     n_jobs: int | None = None,
     progress: bool = True,
 ) -> Evaluation:
@@ -347,6 +484,15 @@ def evaluate(
         (:mod:`eeg4students.adaptation`); sessions where that may mislead
         (a task missing or much rarer) are listed in ``notes``. None: as
         the features are.
+    minutes : sequence of float
+        Calibration levels of the ``calibration`` scheme (minutes of the
+        student's labelled data). Its pipelines are named ``MODEL +M min``
+        and ``MODEL own``; its rows also hold ``model``, ``variant`` and
+        ``calibration_s`` (seconds of calibration recording used).
+    balance : bool
+        Calibration scheme: repeat the student's windows to weigh about as
+        much as the cohort (``n_train`` counts the copies); off, each
+        window counts once.
     n_jobs : int | None
         Folds run in parallel (joblib; ``-1`` for every core). None follows
         :func:`eeg4students.parallel.backend` (one process by default).
@@ -364,7 +510,7 @@ def evaluate(
         For an unknown scheme or model, a table with fewer than two tasks, or
         when no participant has enough data for the folds asked.
     """
-    splitter = splitter_for(scheme, n_splits, window, random_state)
+    splitter = splitter_for(scheme, n_splits, window, random_state, minutes, balance)
     names = _expand(models)
     params = model_params or {}
     if table["task"].nunique() < 2:
@@ -372,8 +518,10 @@ def evaluate(
             f"The feature table has {table['task'].nunique()} task(s); classification needs "
             "at least two (check the task annotations and the excluded blocks)."
         )
-    if scheme == "loso" and table["participant"].nunique() < 2:
-        raise EvaluationError("Leave-participant-out needs at least two participants.")
+    if scheme in ("loso", "calibration") and table["participant"].nunique() < 2:
+        raise EvaluationError(f"The {scheme} scheme needs at least two participants.")
+    if scheme == "calibration" and (not len(minutes) or min(minutes) < 0):
+        raise EvaluationError("Calibration minutes must be zero or more, e.g. --minutes 0,1,2,5.")
     try:
         table, adapt_notes = adapt_table(table, feature_columns, adapt)
     except ValueError as exc:
@@ -421,25 +569,35 @@ def evaluate(
             params,
             columns,
         )
-        for person, fold, (train, test) in folds
+        for person, fold, (train, test), _ in folds
     )
     rows, ranking = [], []
     confusion: dict[tuple[str, str], np.ndarray] = {}
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    for fold_rows, fold_ranking, fold_confusion, note in progress_bar(
-        results, total=len(folds), desc=scheme, unit="fold", enabled=progress
+    outcomes = progress_bar(results, total=len(folds), desc=scheme, unit="fold", enabled=progress)
+    for (_, _, _, extra), (fold_rows, fold_ranking, fold_confusion, note) in zip(
+        folds, outcomes, strict=True
     ):
+        variant = extra.get("variant")
         if note:
-            skipped.append(note)
+            skipped.append(note + (f" ({variant})" if variant else ""))
         for row in fold_rows:
+            if variant:
+                model = row["pipeline"]
+                row = {**row, "pipeline": f"{model} {variant}", "model": model, **extra}
             rows.append({"scheme": scheme, "leaky": scheme in LEAKY_SCHEMES, **row})
-        ranking += fold_ranking
-        for key, counts in fold_confusion.items():
+        ranking += [{**r, **extra} for r in fold_ranking]
+        for (person, pipeline), counts in fold_confusion.items():
+            key = (person, f"{pipeline} {variant}" if variant else pipeline)
             confusion[key] = confusion.get(key, 0) + counts
     if not rows:
         raise EvaluationError(
             f"No participant has enough data for the {scheme} scheme"
-            + (" (each needs at least two sessions)" if scheme == "cross-session" else "")
+            + (
+                " (each needs at least two sessions)"
+                if scheme in ("cross-session", "calibration")
+                else ""
+            )
             + "; use another --scheme or fewer --folds."
         )
     return Evaluation(
@@ -458,8 +616,39 @@ def evaluate(
             "models": list(models),
             "model_params": params,
             "adapt": adapt,
+            "calibration_minutes": (
+                [float(m) for m in minutes] if scheme == "calibration" else None
+            ),
+            "calibration_balance": balance if scheme == "calibration" else None,
             "random_state": random_state,
         },
         tmv_ranking=pd.DataFrame(ranking),
-        notes=adapt_notes,
+        notes=adapt_notes + _calibration_notes(pd.DataFrame(rows)),
     )
+
+
+def level_minutes(variant: str) -> float:
+    """Minutes of a calibration level's name (``+2 min`` -> 2.0)."""
+    return float(variant.removeprefix("+").removesuffix(" min"))
+
+
+def _calibration_notes(scores: pd.DataFrame) -> list[str]:
+    """Levels of the calibration scheme that asked for more than the students had."""
+    if "calibration_s" not in scores:
+        return []
+    notes = []
+    levels = scores.dropna(subset=["calibration_s"]).drop_duplicates(
+        ["participant", "fold", "variant"]
+    )
+    for variant, level in levels.groupby("variant", sort=False):
+        asked = level_minutes(variant) * 60.0
+        had = level["calibration_s"]
+        short = level[had < 0.9 * asked]
+        if asked and len(short):
+            notes.append(
+                f"{variant}: {len(short)} of {len(level)} test sessions had only "
+                f"{short['calibration_s'].min() / 60:.1f}-{short['calibration_s'].max() / 60:.1f} "
+                "min of the student's other sessions to calibrate with (after quality "
+                "exclusion), so this level used all of it"
+            )
+    return notes

@@ -25,7 +25,7 @@ MODEL_NAMES = (
 #: Models that take the windows' covariance columns (features --covariance).
 RIEMANN_MODELS = ("tslr", "mdm")
 #: Cross-validation schemes (see :mod:`eeg4students.evaluation`).
-SCHEMES = ("time-blocked", "cross-session", "loso", "shuffled")
+SCHEMES = ("time-blocked", "cross-session", "loso", "calibration", "shuffled")
 #: Recording formats :func:`eeg4students.io.read_recording` reads.
 FORMATS = (
     "muse-lsl",

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from eeg4students import __version__
 from eeg4students._files import atomic_path
-from eeg4students.evaluation import Evaluation
+from eeg4students.evaluation import Evaluation, level_minutes
 
 if TYPE_CHECKING:  # mne is imported where a report is made
     import mne
@@ -33,6 +33,9 @@ SCHEME_TEXT = {
     "cross-session": "each session of a participant tested by a model trained on their "
     "other sessions, as on a new day",
     "loso": "each participant tested by a model trained on everyone else, as a new student",
+    "calibration": "each session of a participant tested by a model trained on everyone else "
+    "plus the first minutes of the participant's other sessions (+M min, shared evenly "
+    "between the tasks), and by a model trained on all their other sessions (own)",
     "shuffled": "windows shuffled into {n} folds: overlapping windows of one block on both "
     "sides of the split, so accuracies are inflated (LEAKY)",
 }
@@ -108,6 +111,31 @@ def _accuracy_by_participant(evaluation: Evaluation) -> Figure:
         bbox_to_anchor=(0.5, 1.08),
         frameon=False,
     )
+    return fig
+
+
+def learning_curve(evaluation: Evaluation, path: Path) -> Path:
+    """Accuracy against minutes of a new student's calibration data (calibration scheme; PNG)."""
+    return save_figure(_learning_curve(evaluation), Path(path))
+
+
+def _learning_curve(evaluation: Evaluation) -> Figure:
+    curve = evaluation.learning_curve()
+    levels = [c for c in curve.columns if c != "own"]
+    minutes = [level_minutes(c) for c in levels]
+    n_tasks = _chance(evaluation)
+    fig, ax = _figure(6.5, 4.6)
+    for i, (model, row) in enumerate(curve.iterrows()):
+        colour = f"C{i}"
+        ax.plot(minutes, row[levels].to_numpy(), "o-", color=colour, label=f"{model}: cohort + M")
+        if np.isfinite(row["own"]):
+            ax.axhline(row["own"], color=colour, ls=":", lw=1.5, label=f"{model}: own sessions")
+    ax.axhline(1 / n_tasks, color="k", ls="--", lw=1, label=f"chance (1/{n_tasks})")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("minutes of the new student's labelled data (M)")
+    ax.set_ylabel("mean accuracy over participants")
+    ax.set_title(_title(evaluation, "Calibration learning curve"))
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -352,7 +380,21 @@ def write_report(
         "file.</p>" + table_html(summary),
         "Mean accuracy",
     )
-    figures = [
+    figures = []
+    if scheme == "calibration":
+        figures.append(
+            (
+                "learning_curve.png",
+                _learning_curve(evaluation),
+                "Calibration learning curve",
+                "Mean accuracy on a new student's session of a model trained on the other "
+                "participants plus M minutes of the student's labelled data from their other "
+                "sessions (solid), and of a model trained on all of the student's other "
+                "sessions (dotted). Where a level asks for more than the student has, it "
+                "uses all of it (see Notes).",
+            )
+        )
+    figures += [
         (
             "accuracy_by_participant.png",
             _accuracy_by_participant(evaluation),

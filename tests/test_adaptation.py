@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eeg4students.adaptation import adapt_table, standardise_sessions, unbalanced_sessions
+from eeg4students.adaptation import (
+    adapt_table,
+    recenter_sessions,
+    standardise_sessions,
+    unbalanced_sessions,
+)
 from eeg4students.cli import main
 from eeg4students.evaluation import EvaluationError, evaluate
 from eeg4students.featureset import compute_features
@@ -42,13 +47,59 @@ def test_standardisation_uses_no_labels_and_centres_each_session(rng):
     assert (constant["a"] == 0).all()
 
 
+def _matrices(values: np.ndarray, n: int) -> np.ndarray:
+    upper = np.triu_indices(n)
+    out = np.zeros((len(values), n, n))
+    out[:, upper[0], upper[1]] = values
+    out[:, upper[1], upper[0]] = values
+    return out
+
+
+def test_recentering_moves_each_session_to_the_identity_and_keeps_distances(rng):
+    from pyriemann.geometry.distance import distance_riemann
+    from pyriemann.geometry.mean import mean_riemann
+
+    n, upper = 3, np.triu_indices(3)
+    rows = []
+    for session in ("1", "2"):
+        mixing = rng.normal(size=(n, n)) + 3 * np.eye(n)  # the day's electrode contact
+        for task in ("Think", "Count") * 15:
+            source = rng.normal(size=(n, 50)) * (2.0 if task == "Think" else 1.0)
+            cov = mixing @ np.cov(source) @ mixing.T
+            rows.append({"participant": "p1", "session": session, "task": task})
+            rows[-1].update({f"cov_{i}_{j}": cov[i, j] for i, j in zip(*upper, strict=True)})
+    table = pd.DataFrame(rows)
+    columns = [c for c in table.columns if c.startswith("cov_")]
+    out = recenter_sessions(table, columns)
+    shuffled = recenter_sessions(
+        table.assign(task=rng.permutation(table["task"].to_numpy())), columns
+    )
+    np.testing.assert_array_equal(out[columns], shuffled[columns])  # labels unused
+    before = _matrices(table[columns].to_numpy(), n)
+    after = _matrices(out[columns].to_numpy(), n)
+    for session in ("1", "2"):
+        rows_ = np.flatnonzero(table["session"] == session)
+        np.testing.assert_allclose(mean_riemann(after[rows_]), np.eye(n), atol=1e-6)
+        # Congruence keeps Riemannian distances: the task structure survives.
+        assert np.isclose(
+            distance_riemann(before[rows_[0]], before[rows_[1]]),
+            distance_riemann(after[rows_[0]], after[rows_[1]]),
+        )
+    assert (np.linalg.eigvalsh(after) > 0).all()
+    # After re-centring, the two days' matrices of one task lie close together.
+    think = [np.flatnonzero((table["session"] == s) & (table["task"] == "Think")) for s in "12"]
+    gap_before = distance_riemann(mean_riemann(before[think[0]]), mean_riemann(before[think[1]]))
+    gap_after = distance_riemann(mean_riemann(after[think[0]]), mean_riemann(after[think[1]]))
+    assert gap_after < gap_before / 2
+
+
 def test_sessions_with_one_task_are_named(rng):
     table = _table(rng, {"1": ["Think"], "2": ["Count"], "3": ["Think", "Count"]})
     notes = unbalanced_sessions(table)
     assert len(notes) == 2 and "p1 session 1 has no windows of Count" in notes[0]
     adapted, again = adapt_table(table.assign(cov_a_a=4.0), ["a", "cov_a_a"], "session")
     assert again == notes
-    assert (adapted["cov_a_a"] == 4.0).all()  # matrices stay matrices
+    assert np.allclose(adapted["cov_a_a"], 1.0)  # re-centred, not standardised to 0
     with pytest.raises(ValueError, match="Unknown adaptation"):
         adapt_table(table, ["a"], "zap")
 
@@ -72,5 +123,5 @@ def test_evaluate_command_adapts_and_says_so(tmp_path, capsys):
     out = tmp_path / "results"
     argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "lda"]
     assert main([*argv, "--adapt", "session", "--out", str(out)]) == 0
-    assert "cross-session, features standardised per session" in capsys.readouterr().out
+    assert "cross-session, features adapted per session" in capsys.readouterr().out
     assert "<th>adapt</th><td>session</td>" in (out / "report.html").read_text()

@@ -126,6 +126,18 @@ def _model_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _minutes_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of minutes like 0,1,2,5"
+        ) from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give zero or more minutes, like 0,1,2,5")
+    return sorted(set(values))
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from eeg4students.evaluation import evaluate
     from eeg4students.featureset import compute_features
@@ -146,6 +158,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         window=pre.window,
         k=args.k,
         adapt=None if args.adapt == "none" else args.adapt,
+        minutes=args.minutes,
+        balance=args.calibration_weight == "balanced",
     )
     report = write_report(
         result,
@@ -155,9 +169,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         dataset=str(args.dataset),
     )
     leaky = " (LEAKY)" if result.settings["leaky"] else ""
-    adapted = ", features standardised per session" if result.settings["adapt"] else ""
-    print(f"Mean accuracy per participant, {args.scheme}{adapted}{leaky}:")
-    print_table(result.summary(), index=True)
+    adapt = result.settings["adapt"]
+    adapted = f", features adapted per {adapt}" if adapt else ""
+    if args.scheme == "calibration":
+        print(
+            f"Mean accuracy over participants, {args.scheme}{adapted}: a cohort model plus "
+            "M minutes of the student's data (+M min), and a model of the student's own "
+            "other sessions (own); per participant in summary.csv:"
+        )
+        print_table(result.learning_curve(), index=True)
+    else:
+        print(f"Mean accuracy per participant, {args.scheme}{adapted}{leaky}:")
+        print_table(result.summary(), index=True)
     for note in result.skipped:
         print(f"left out: {note}")
     for note in result.notes:
@@ -267,8 +290,9 @@ def add_parsers(sub) -> None:
         help="evaluate classifiers honestly and write a report",
         description="Extract features (cached), evaluate the chosen models under a scheme "
         "(time-blocked: the study's chunks of each block with a gap; cross-session; loso: "
-        "leave one participant out; shuffled: LEAKY, for comparison only) and write "
-        "scores.csv, figures and report.html.",
+        "leave one participant out; calibration: a cohort model plus --minutes of a new "
+        "student's labelled data, beside a model of the student's own; shuffled: LEAKY, for "
+        "comparison only) and write scores.csv, figures and report.html.",
     )
     p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
     p.add_argument(
@@ -287,11 +311,26 @@ def add_parsers(sub) -> None:
     p.add_argument("--k", type=positive_int, default=5, help="causal TMV vote length (windows)")
     p.add_argument(
         "--adapt",
-        choices=("none", "session"),
+        choices=("none", "session", "participant"),
         default="none",
-        help="session: standardise every feature within each participant's session from its "
-        "own windows, labels unused (helps a model meet a new day when sessions hold every "
-        "task, as EEG4Students sessions do; sessions where it may mislead are listed)",
+        help="session: standardise band powers and re-centre covariance matrices within each "
+        "participant's session from its own windows, labels unused (helps a model meet a new "
+        "day when sessions hold every task, as EEG4Students sessions do; sessions where it may "
+        "mislead are listed); participant: the same over all of a participant's sessions (a "
+        "new student's reference rather than a new day's)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=_minutes_list,
+        default=[0.0, 1.0, 2.0, 5.0],
+        help="calibration scheme: minutes of the student's labelled data to try (default 0,1,2,5)",
+    )
+    p.add_argument(
+        "--calibration-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="calibration scheme: balanced repeats the student's windows to weigh about as "
+        "much as the cohort's (default); none counts each window once",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     _add_feature_options(p)
