@@ -191,3 +191,82 @@ def adapt_table(
     by = ADAPTATIONS[adapt]
     adapted = recenter_sessions(standardise_sessions(table, scaled, by), covariance, by)
     return adapted, unbalanced_sessions(table, by)
+
+
+class RunningAdaptation:
+    """Session adaptation from the windows a live session has given so far.
+
+    The statistics :func:`adapt_table` takes from a whole session are
+    estimated as the session goes: a running mean and standard deviation of
+    every scalar feature (Welford's algorithm) and a running Riemannian mean
+    of the covariance matrices (each new matrix moves the mean ``1/n`` of the
+    way along the geodesic towards it). Once the session has ended, the scalar
+    statistics equal the offline ones and the running mean is close to the
+    offline Riemannian mean. No label is used.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The model's feature columns, in the order of the feature vectors.
+    warmup : int
+        Windows to see before adapted features are returned (the first
+        statistics are too noisy to use).
+
+    Attributes
+    ----------
+    n_seen : int
+        Windows seen so far.
+    """
+
+    def __init__(self, columns: Sequence[str], warmup: int = 10) -> None:
+        columns = [str(c) for c in columns]
+        self.scalar = np.array([i for i, c in enumerate(columns) if not c.startswith("cov_")])
+        self.covariance = np.array([i for i, c in enumerate(columns) if c.startswith("cov_")])
+        m = len(self.covariance)
+        self.n = int(round((np.sqrt(8 * m + 1) - 1) / 2)) if m else 0
+        self.upper = np.triu_indices(self.n)
+        self.warmup = max(1, int(warmup))
+        self.n_seen = 0
+        self._mean = np.zeros(len(self.scalar))
+        self._m2 = np.zeros(len(self.scalar))
+        self._reference = None
+
+    def update(self, x: np.ndarray) -> np.ndarray | None:
+        """Add one window to the statistics; return it adapted once warmed up.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_features,)
+            The window's features, in the order of ``columns``.
+
+        Returns
+        -------
+        adapted : ndarray, shape (n_features,) | None
+            Scalars standardised and the covariance re-centred with the
+            statistics including this window; None during the warm-up.
+        """
+        from pyriemann.geometry.base import invsqrtm
+        from pyriemann.geometry.geodesic import geodesic_riemann
+
+        x = np.asarray(x, dtype=float)
+        self.n_seen += 1
+        out = x.copy()
+        if len(self.scalar):
+            values = x[self.scalar]
+            delta = values - self._mean
+            self._mean += delta / self.n_seen
+            self._m2 += delta * (values - self._mean)
+            std = np.sqrt(self._m2 / self.n_seen)
+            centred = values - self._mean
+            out[self.scalar] = np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+        if self.n:
+            matrix = np.zeros((self.n, self.n))
+            matrix[self.upper] = x[self.covariance]
+            matrix.T[self.upper] = x[self.covariance]
+            if self._reference is None:
+                self._reference = matrix
+            else:
+                self._reference = geodesic_riemann(self._reference, matrix, 1.0 / self.n_seen)
+            whiten = invsqrtm(self._reference)
+            out[self.covariance] = (whiten @ matrix @ whiten)[self.upper]
+        return out if self.n_seen > self.warmup else None

@@ -6,6 +6,12 @@ rejection and features as in training; the model labels it and a
 windows. Rejected windows (lost contact, clipping, large amplitude) are
 counted with their reason and do not vote.
 
+A model trained with session adaptation (``train --adapt``) is given each
+window adapted with the session's statistics so far
+(:class:`~eeg4students.adaptation.RunningAdaptation`); the first
+``ADAPT_WARMUP_SECONDS`` of windows only set those statistics and are
+reported as ``adapting``.
+
 The zero-phase filters need signal on both sides of a window, as they have
 offline. So the window classified is not the newest ``window`` seconds but
 the one ending ``lag`` seconds earlier, with ``LIVE_HISTORY_SECONDS`` of
@@ -33,6 +39,7 @@ import numpy as np
 from brainflow.board_shim import BoardShim
 from brainflow.exit_codes import BrainFlowError
 
+from eeg4students.adaptation import RunningAdaptation
 from eeg4students.boards import BOARD_IDS, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, ModelError
 from eeg4students.events import task_description
@@ -40,12 +47,15 @@ from eeg4students.features import blocks_to_frames
 from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
 from eeg4students.modelstore import SavedModel
+from eeg4students.names import ADAPT_WARMUP_SECONDS
 from eeg4students.preprocess import REASONS, iter_blocks
 
 #: Seconds of signal before a live window, for the filters.
 LIVE_HISTORY_SECONDS = 2.0
 #: Seconds between the end of the window classified and the newest sample (see above).
 DEFAULT_LAG_SECONDS = 2.0
+#: The ``rejected`` reason of a window that only fed the adaptation's statistics.
+ADAPTING = "adapting"
 
 
 def _window_raw(data_uv: np.ndarray, names: list[str], sfreq: float, window: float, lag: float):
@@ -116,8 +126,12 @@ def summarise(updates: list[dict]) -> str:
         E.g. ``"12 windows: 10 classified, 2 rejected (amplitude 2)."``
     """
     reasons = Counter(u["rejected"] for u in updates if u["rejected"])
-    classified = len(updates) - sum(reasons.values())
-    line = f"{len(updates)} windows: {classified} classified, {sum(reasons.values())} rejected"
+    adapting = reasons.pop(ADAPTING, 0)
+    classified = len(updates) - sum(reasons.values()) - adapting
+    line = f"{len(updates)} windows: {classified} classified"
+    if adapting:
+        line += f", {adapting} set the session's adaptation"
+    line += f", {sum(reasons.values())} rejected"
     if reasons:
         line += " (" + ", ".join(f"{r} {n}" for r, n in reasons.most_common()) + ")"
     return line + "."
@@ -163,6 +177,10 @@ class Predictor:
         )
         #: Samples of EEG a prediction needs (history, window, lag).
         self.needed = samples_needed(saved, spec.sfreq, lag)
+        self.adapter = None
+        if saved.adapt:
+            warmup = int(np.ceil(ADAPT_WARMUP_SECONDS / saved.preprocess.hop))
+            self.adapter = RunningAdaptation(saved.card["feature_columns"], warmup)
 
     def predict(self, eeg_uv: np.ndarray) -> dict | None:
         """Label the window ending ``lag`` s before the newest sample.
@@ -177,13 +195,17 @@ class Predictor:
         -------
         update : dict | None
             ``label``, ``top``, ``second`` (TMV's bases; None otherwise) and
-            ``rejected`` (the reason, or None); None if there is too little
+            ``rejected`` (the reason, :data:`ADAPTING` while an adapted
+            model's statistics warm up, or None); None if there is too little
             signal yet.
         """
         if eeg_uv.shape[1] < self.needed:
             return None
         data = eeg_uv[self.rows, -self.needed :]
         features, reason = classify_window(self.saved, data, self.sfreq, self.lag)
+        if features is not None and self.adapter is not None:
+            features = self.adapter.update(features)
+            reason = None if features is not None else ADAPTING
         update = {"label": None, "top": None, "second": None, "rejected": reason}
         if features is not None:
             if self.voter is not None:

@@ -29,6 +29,7 @@ import sklearn
 
 from eeg4students import __version__
 from eeg4students._files import atomic_path, atomic_write_json, checkpoint, sha256
+from eeg4students.adaptation import ADAPTATIONS, adapt_table
 from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
@@ -78,6 +79,11 @@ class SavedModel:
     def features(self) -> FeatureParams:
         """Feature settings the model was trained with."""
         return _card_features(self.card, self.path / CARD_FILE)
+
+    @property
+    def adapt(self) -> str | None:
+        """The session adaptation its features had (:mod:`eeg4students.adaptation`), or None."""
+        return self.card.get("adapt")
 
 
 def models_dir(dataset: Dataset) -> Path:
@@ -204,9 +210,38 @@ def read_card(card_file: Path) -> dict:
             raise ModelError(f"{card_file}: {key!r} must be a list of text labels.")
     if not card["sfreq"] > 0 or not card["classes"] or not card["feature_columns"]:
         raise ModelError(f"{card_file}: the sampling rate, classes or feature columns are empty.")
+    if card.get("adapt") is not None and card["adapt"] not in ADAPTATIONS:
+        raise ModelError(
+            f"{card_file}: the adaptation {card['adapt']!r} is unknown (use "
+            f"{', '.join(ADAPTATIONS)}); restore the card or train the model again."
+        )
     _card_preprocess(card, card_file)
     _card_features(card, card_file)
     return card
+
+
+def adapt_for(card: dict, table: pd.DataFrame, feature_columns: list[str]) -> pd.DataFrame:
+    """A feature table adapted as the card's model was trained (unchanged when it was not).
+
+    Adaptation works within each participant's session (or participant), so
+    any subset of whole sessions is adapted as it was in training.
+
+    Parameters
+    ----------
+    card : dict
+        The model card (its ``adapt``).
+    table : pandas.DataFrame
+        Feature table with ``participant`` and ``session``.
+    feature_columns : list of str
+        The model's columns.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+    """
+    if not card.get("adapt") or not len(table):
+        return table
+    return adapt_table(table, feature_columns, card["adapt"])[0]
 
 
 def _card_preprocess(card: dict, card_file: Path) -> PreprocessParams:
@@ -445,6 +480,7 @@ def make_card(
     *,
     model_params: dict | None = None,
     unlearnable: dict | None = None,
+    adapt: str | None = None,
 ) -> dict:
     """The model card of a model fitted on ``table`` (see the module docstring)."""
     # Channels and rate come from a recording the model was trained on.
@@ -456,6 +492,7 @@ def make_card(
         "model": model,
         "model_params": model_params or {},
         "unlearnable": unlearnable,
+        "adapt": adapt,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "toolkit_version": __version__,
         "sklearn_version": sklearn.__version__,
@@ -482,6 +519,7 @@ def train_model(
     participants: list[str] | None = None,
     model_params: dict | None = None,
     unlearnable: dict | None = None,
+    adapt: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SavedModel:
@@ -503,6 +541,12 @@ def train_model(
         Settings of the model, e.g. ``{"n_estimators": 100}``.
     unlearnable : dict | None
         Train the sharded form (see :func:`build_estimator`).
+    adapt : str | None
+        Train on features adapted per session (``"session"``) or
+        participant (``"participant"``), labels unused
+        (:mod:`eeg4students.adaptation`); ``predict`` then adapts a
+        recording from its own windows and ``live`` from the session's
+        windows so far. None: as the features are.
     overwrite : bool
         Replace a saved model of the same name.
     progress : bool
@@ -519,6 +563,8 @@ def train_model(
         raise ModelError(
             f"{dataset.root} already has a model {name!r}; choose another --name or --overwrite."
         )
+    if adapt is not None and adapt not in ADAPTATIONS:
+        raise ModelError(f"Unknown adaptation {adapt!r}: use one of {', '.join(ADAPTATIONS)}.")
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()
     if model.strip().lower() in RIEMANN_MODELS and not feat.covariance:
         feat = replace(feat, covariance=True)  # what these models classify
@@ -531,18 +577,20 @@ def train_model(
         )
         checkpoint("train")
         columns = model_columns(model, features.feature_columns)
-        estimator = fit_estimator(estimator, features.table, columns)
+        table = adapt_for({"adapt": adapt}, features.table, columns)
+        estimator = fit_estimator(estimator, table, columns)
         card = make_card(
             dataset,
             name,
             model,
             estimator,
-            features.table,
+            table,
             columns,
             features.preprocess or pre,
             feat,
             model_params=model_params,
             unlearnable=unlearnable,
+            adapt=adapt,
         )
         return save_model(estimator, card, folder)
 

@@ -37,3 +37,5 @@ FORMATS = (
     "brainvision",
     "fif",
 )
+#: Seconds of windows that set a live session's adaptation before an adapted model labels any.
+ADAPT_WARMUP_SECONDS = 10.0

@@ -12,7 +12,7 @@ from eeg4students.errors import ModelError
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.features import blocks_to_frames
 from eeg4students.models import TimeMajorityVoting, vote
-from eeg4students.modelstore import SavedModel, check_compatible
+from eeg4students.modelstore import SavedModel, adapt_for, check_compatible
 from eeg4students.preprocess import iter_blocks
 
 UNLABELLED = "unlabelled"
@@ -43,6 +43,11 @@ def predict_recording(saved: SavedModel, raw: mne.io.BaseRaw) -> pd.DataFrame:
     ------
     ModelError
         If the recording's channels or sampling rate do not match the model.
+
+    Notes
+    -----
+    A model trained with session adaptation (``train --adapt``) meets the
+    recording adapted from its own windows (one session), labels unused.
     """
     check_compatible(saved, raw)
     if not any(d.startswith(TASK_PREFIX) for d in raw.annotations.description):
@@ -55,6 +60,8 @@ def predict_recording(saved: SavedModel, raw: mne.io.BaseRaw) -> pd.DataFrame:
     columns = saved.card["feature_columns"]
     if not set(columns) <= set(frame.columns):
         raise ModelError("The recording's features do not match the model's feature columns.")
+    # A recording is one session: an adapted model meets it adapted from its own windows.
+    frame = adapt_for(saved.card, frame, columns)
     X = frame[columns].to_numpy(dtype=float)
     model = saved.estimator
     blocks = frame["block"].to_numpy()

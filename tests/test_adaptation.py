@@ -125,3 +125,74 @@ def test_evaluate_command_adapts_and_says_so(tmp_path, capsys):
     assert main([*argv, "--adapt", "session", "--out", str(out)]) == 0
     assert "cross-session, features adapted per session" in capsys.readouterr().out
     assert "<th>adapt</th><td>session</td>" in (out / "report.html").read_text()
+
+
+def test_running_adaptation_reaches_the_offline_statistics(rng):
+    from pyriemann.geometry.distance import distance_riemann
+
+    from eeg4students.adaptation import RunningAdaptation
+
+    n, upper = 3, np.triu_indices(3)
+    mixing = rng.normal(size=(n, n)) + 3 * np.eye(n)
+    rows = []
+    for _ in range(60):
+        cov = mixing @ np.cov(rng.normal(size=(n, 40))) @ mixing.T
+        rows.append(
+            {
+                "participant": "p1",
+                "session": "1",
+                "task": "Think",
+                "a": rng.normal(5, 2),
+                "b": rng.normal(-1, 0.5),
+                **{f"cov_{i}_{j}": cov[i, j] for i, j in zip(*upper, strict=True)},
+            }
+        )
+    table = pd.DataFrame(rows)
+    columns = [c for c in table.columns if c not in ("participant", "session", "task")]
+    offline, _ = adapt_table(table, columns, "session")
+    running = RunningAdaptation(columns, warmup=10)
+    outputs = [running.update(x) for x in table[columns].to_numpy()]
+    assert outputs[:10] == [None] * 10 and outputs[10] is not None
+    last = outputs[-1]
+    # Scalars: exactly the offline standardisation once the session is over.
+    np.testing.assert_allclose(last[:2], offline[["a", "b"]].to_numpy()[-1])
+    # Covariance: the running Riemannian mean lands close to the offline one.
+    online = _matrices(last[None, 2:], n)[0]
+    batch = _matrices(offline[columns[2:]].to_numpy()[-1:], n)[0]
+    assert distance_riemann(online, batch) < 0.1
+
+
+def test_an_adapted_model_ignores_a_new_days_gain_in_predict_and_forget(tmp_path):
+    from eeg4students.modelstore import load_model, train_model
+    from eeg4students.predict import predict_recording
+    from eeg4students.store import Dataset
+    from eeg4students.unlearning.forget import forget_participant
+
+    root = tmp_path / "class"
+    simulate_to_dataset(root, 3, 2, seed=2, task_seconds=15, progress=False)
+    argv = ["train", str(root), "--model", "lda", "--name", "adapted", "--adapt", "session"]
+    assert main(argv) == 0
+    saved = load_model(root / "derivatives/eeg4students/models/adapted")
+    assert saved.adapt == "session"
+    plain = train_model(root, "lda", "plain", progress=False)
+    assert plain.adapt is None
+    dataset = Dataset(root)
+    ref = dataset.references()[0]
+    raw = dataset.load(ref.participant, ref.session, ref.task, ref.run)
+    quieter = raw.copy().apply_function(lambda x: 0.5 * x)  # the headset's gain on a new day
+    # Log band powers move by a constant and session standardisation removes it.
+    # (Halving also keeps a window the amplitude rule dropped, so the statistics move a
+    # little; the labels do not.)
+    for signal in (raw, quieter):
+        blocks = predict_recording(saved, signal)
+        assert (blocks["predicted"] == blocks["task"]).all()
+    blocks = predict_recording(plain, quieter)
+    assert (blocks["predicted"] == blocks["task"]).sum() <= 3  # without: lost on a new day
+    # Forgetting retrains on the others' adapted features and keeps the setting.
+    forget_participant(root, "sim03")
+    again = load_model(root / "derivatives/eeg4students/models/adapted")
+    assert again.adapt == "session" and "sim03" not in again.card["trained_on"]["participants"]
+    retrained = train_model(
+        root, "lda", "check", participants=["sim01", "sim02"], adapt="session", progress=False
+    )
+    np.testing.assert_allclose(again.estimator.coef_, retrained.estimator.coef_)

@@ -11,17 +11,21 @@ import mne
 import numpy as np
 import pytest
 
+from eeg4students.boards import get_board
 from eeg4students.cli import main
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
 from eeg4students.live import (
+    ADAPTING,
     DEFAULT_LAG_SECONDS,
+    Predictor,
     classify_window,
     run_live,
     samples_needed,
     summarise,
 )
 from eeg4students.modelstore import ModelError, train_model
+from eeg4students.names import ADAPT_WARMUP_SECONDS
 from eeg4students.preprocess import iter_blocks
 from eeg4students.simulate import Montage, simulate_recording, simulate_to_dataset
 
@@ -128,6 +132,34 @@ def test_summary_counts_classified_and_rejected_windows():
     ]
     assert summarise(updates) == "4 windows: 1 classified, 3 rejected (amplitude 2, plateau 1)."
     assert summarise([]) == "0 windows: 0 classified, 0 rejected."
+    adapting = [{"rejected": "adapting"}] * 2 + updates[:2]
+    assert summarise(adapting) == (
+        "4 windows: 1 classified, 2 set the session's adaptation, 1 rejected (amplitude 1)."
+    )
+
+
+def test_an_adapted_model_live_first_learns_the_session_then_labels(tmp_path):
+    root = tmp_path / "ds"
+    simulate_to_dataset(root, 2, 1, seed=0, montage=SYNTHETIC, task_seconds=10, progress=False)
+    saved = train_model(root, "lda", "adapted", adapt="session", progress=False)
+    spec = get_board("synthetic")
+    raw = simulate_recording(2, 1, seed=0, montage=SYNTHETIC, task_seconds=10)
+    stream = np.zeros((len(spec.eeg_names), raw.n_times))
+    for name in SYNTHETIC.ch_names:
+        stream[spec.eeg_names.index(name)] = raw.get_data(picks=[name])[0] * 1e6
+    hop = round(saved.preprocess.hop * spec.sfreq)
+    predictor = Predictor(saved, spec)
+    updates = [
+        predictor.predict(stream[:, :end]) for end in range(predictor.needed, raw.n_times + 1, hop)
+    ]
+    reasons = [u["rejected"] for u in updates]
+    warmup = int(np.ceil(ADAPT_WARMUP_SECONDS / saved.preprocess.hop))
+    fed = [i for i, r in enumerate(reasons) if r in (None, ADAPTING)]
+    # The first windows only set the statistics; every kept window after them is labelled.
+    assert [reasons[i] for i in fed[:warmup]] == [ADAPTING] * warmup
+    assert all(reasons[i] is None for i in fed[warmup:]) and len(fed) > warmup + 10
+    labelled = [u["label"] for u in updates if u["rejected"] is None]
+    assert set(labelled) <= set(saved.card["classes"]) and len(set(labelled)) > 1
 
 
 def test_live_refuses_a_model_for_other_channels(tmp_path):

@@ -15,7 +15,7 @@ from eeg4students.cli._common import (
     positive_int,
     print_table,
 )
-from eeg4students.names import FORMATS, MODEL_NAMES, SCHEMES
+from eeg4students.names import ADAPT_WARMUP_SECONDS, FORMATS, MODEL_NAMES, SCHEMES
 from eeg4students.tables import quality_view
 
 
@@ -205,11 +205,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         feat=feat,
         participants=participants,
         unlearnable=unlearnable,
+        adapt=None if args.adapt == "none" else args.adapt,
         overwrite=args.overwrite,
     )
     trained = saved.card["trained_on"]
+    adapted = f" adapted per {saved.adapt}" if saved.adapt else ""
     print(
-        f"Trained {args.model} on {trained['n_windows']} windows of "
+        f"Trained {args.model} on {trained['n_windows']} windows{adapted} of "
         f"{len(trained['participants'])} participants ({len(trained['recordings'])} "
         f"recordings); saved in {saved.path}"
     )
@@ -355,6 +357,14 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--q", type=float, default=0.25, help="sharded RF: share of trees per person")
     p.add_argument("--shards", type=positive_int, default=4, help="sharded SVM and others: shards")
+    p.add_argument(
+        "--adapt",
+        choices=("none", "session", "participant"),
+        default="none",
+        help="train on features adapted per session (or participant), labels unused; predict "
+        "then adapts a recording from its own windows and live from the session's first "
+        f"{ADAPT_WARMUP_SECONDS:g} s and onwards (see evaluate --adapt)",
+    )
     _add_feature_options(p)
     add_parallel_options(p)
     p.set_defaults(func=cmd_train)

@@ -47,6 +47,7 @@ from eeg4students.models import model_columns
 from eeg4students.modelstore import (
     CARD_FILE,
     SavedModel,
+    adapt_for,
     build_estimator,
     card_training_table,
     fit_estimator,
@@ -241,6 +242,8 @@ def _update_model(
         remain, columns = card_training_table(dataset, card, without=participant)
     forget = _card_rows(_staged_features(dataset.root, participant, key), card, participant)
     strangers = _strangers(dataset, card, participant, pre, feat)
+    # A model trained on adapted features meets every table adapted the same way.
+    remain, forget, strangers = (adapt_for(card, t, columns) for t in (remain, forget, strangers))
     calibration, evaluation = split_strangers(
         sorted(strangers["participant"].unique()) if len(strangers) else []
     )
@@ -286,6 +289,7 @@ def _update_model(
         feat,
         model_params=card.get("model_params"),
         unlearnable=card.get("unlearnable"),
+        adapt=card.get("adapt"),
     )
     new_card["created"] = card["created"]
     new_card["exports"] = card.get("exports", [])
