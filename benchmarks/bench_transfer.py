@@ -1,25 +1,35 @@
-"""Accuracy on a new day and a new student, with and without session adaptation.
+"""Accuracy on a new day and a new student: adaptation, Riemannian pipelines, calibration.
 
-Evaluates RF, RBF SVM, LDA and TMV on band powers and the Riemannian
-pipelines (tangent space + logistic regression, MDM) on the windows'
-covariance matrices, across sessions and leave-participant-out
-on the simulated class (8 participants x 2 sessions, seed 0) and on the real
-Muse recordings (``../shared/data/muse-mental-state``, when present), once on
-the features as they are and once with ``adapt="session"`` (every feature
-standardised within each participant's session from its own windows,
-labels unused). Prints mean accuracy over participants with a 95% bootstrap
-interval over participants, and the sessions the adaptation names as
-unbalanced. About 6 minutes on 2 cores::
+On the simulated class (8 participants x 2 sessions, seed 0) and on the real
+Muse recordings (``../shared/data/muse-mental-state``, when present):
 
-    .venv/bin/python benchmarks/bench_transfer.py
+1. RF, RBF SVM, LDA and TMV on band powers, the Riemannian pipelines (tangent
+   space + logistic regression, MDM) on the windows' covariance matrices,
+   and TMV over RF, SVM and tangent space (``tmvts``), across sessions and
+   leave-participant-out, with the features as they are, adapted per
+   session (band powers standardised, matrices re-centred, labels unused)
+   and, leave-participant-out, adapted per participant;
+2. the calibration scheme: a cohort model plus the first 0, 1, 2 and 5
+   minutes of the new student's other sessions (balanced against the
+   cohort), beside a model trained on all of the student's other sessions.
+
+Prints markdown rows: mean accuracy over participants with a 95% bootstrap
+interval over participants, then the Muse participants one by one. About 20
+minutes on 2 cores::
+
+    .venv/bin/python benchmarks/bench_transfer.py [--quick]
+
+``--quick`` runs LDA, TMV and TS + LR only.
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from _data import real_dataset
 
 from eeg4students.evaluation import evaluate
@@ -27,49 +37,70 @@ from eeg4students.features import FeatureParams
 from eeg4students.featureset import compute_features
 from eeg4students.simulate import simulate_to_dataset
 
-MODELS = ["rf", "svm", "lda", "tmv", "tslr", "mdm"]
+MODELS = ["lda", "rf", "svm", "tmv", "tslr", "mdm", "tmvts"]
+QUICK = ["lda", "tmv", "tslr"]
+CALIBRATION_MODELS = ["lda", "tmv", "tslr"]
 
 
 def interval(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the mean over participants."""
     rng = np.random.default_rng(seed)
     means = [rng.choice(values, len(values)).mean() for _ in range(2000)]
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def report(name: str, root: Path) -> None:
+def cell(values: pd.Series) -> str:
+    values = values.dropna().to_numpy()
+    lo, hi = interval(values)
+    return f"{values.mean():.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def run(name: str, root: Path, models: list[str], per_person: list) -> None:
     features = compute_features(root, feat=FeatureParams(covariance=True), progress=False)
-    for scheme in ("cross-session", "loso"):
-        for adapt in (None, "session"):
-            result = evaluate(
-                features.table,
-                features.feature_columns,
-                MODELS,
-                scheme,
-                adapt=adapt,
-                n_jobs=-1,
-                progress=False,
-            )
-            table = result.summary().drop(index="mean")
-            cells = []
-            for pipeline in table.columns:
-                lo, hi = interval(table[pipeline].dropna().to_numpy())
-                cells.append(f"{pipeline} {table[pipeline].mean():.3f} [{lo:.2f}, {hi:.2f}]")
-            label = adapt or "none"
-            print(f"{name:9s} {scheme:13s} adapt={label:7s} " + "  ".join(cells))
-            if adapt and result.notes:
-                print(
-                    f"          {len(result.notes)} unbalanced session(s), e.g. {result.notes[0]}"
-                )
+    args = (features.table, features.feature_columns)
+    runs = [
+        ("cross-session", None),
+        ("cross-session", "session"),
+        ("loso", None),
+        ("loso", "session"),
+        ("loso", "participant"),
+    ]
+    for scheme, adapt in runs:
+        result = evaluate(*args, models, scheme, adapt=adapt, n_jobs=-1, progress=False)
+        table = result.summary().drop(index="mean")
+        cells = " | ".join(cell(table[p]) for p in table.columns)
+        print(f"| {name} | {scheme} | {adapt or 'none'} | {cells} |", flush=True)
+        if name == "real Muse":
+            per_person.append(table.assign(run=f"{scheme}, adapt {adapt or 'none'}"))
+    print(f"pipelines: {', '.join(table.columns)}")
+    chosen = [m for m in CALIBRATION_MODELS if m in models]
+    result = evaluate(*args, chosen, "calibration", n_jobs=-1, progress=False)
+    table = result.summary().drop(index="mean")
+    for model in chosen:
+        row = [p for p in table.columns if p.startswith(f"{model} ")]
+        row = sorted(row, key=lambda p: (p.endswith("own"), p))
+        print(f"| {name} | calibration | {model} | " + " | ".join(cell(table[p]) for p in row))
+    print(f"columns: {', '.join(row)}; notes: {'; '.join(result.notes) or 'none'}")
+    if name == "real Muse":
+        per_person.append(table.assign(run="calibration"))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="LDA, TMV and TS + LR only")
+    args = parser.parse_args()
+    models = QUICK if args.quick else MODELS
+    per_person: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as tmp:
         sim = Path(tmp) / "sim"
         simulate_to_dataset(sim, 8, 2, seed=0, progress=False)
-        report("simulated", sim)
+        run("simulated, 8 x 2", sim, models, per_person)
         real = real_dataset(Path(tmp) / "muse")
         if real is not None:
-            report("real Muse", real.root)
+            run("real Muse", real.root, models, per_person)
+    for table in per_person:
+        print(f"\nReal Muse per participant, {table['run'].iloc[0]}:")
+        print(table.drop(columns="run").round(3).to_string())
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ class _Stream:
         data = self.shim.get_board_data()
         if data.shape[1]:
             DataFilter.write_file(data, str(self.partial), "a")
-            with self.partial.open("rb+") as fh:
+            # A forgetting of this participant may delete the file between the two
+            # calls; the session then ends refused at storing, so nothing is left to sync.
+            with contextlib.suppress(FileNotFoundError), self.partial.open("rb+") as fh:
                 os.fsync(fh.fileno())
             self.samples += data.shape[1]
             self.last_new = time.monotonic()

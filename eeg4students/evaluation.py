@@ -55,10 +55,12 @@ from eeg4students.models import (
     model_columns,
     vote,
 )
-from eeg4students.names import SCHEMES
+from eeg4students.names import SCHEMES, TMV_MODELS
 
 LEAKY_SCHEMES = ("shuffled",)
-TMV_VARIANTS = ("tmv-block", "tmv-causal")
+#: The votes an evaluation reports for each TMV model (``tmv-block``, ``tmv-causal``...).
+TMV_MODES = ("block", "causal")
+TMV_VARIANTS = tuple(f"{m}-{mode}" for m in TMV_MODELS for mode in TMV_MODES)
 
 
 class EvaluationError(EEG4StudentsError, ValueError):
@@ -320,7 +322,7 @@ def _expand(models: Sequence[str]) -> list[str]:
                 f"Unknown model {name!r}: use some of {', '.join(MODEL_NAMES)} "
                 f"(or {', '.join(TMV_VARIANTS)})."
             )
-        names.append("tmv" if key.startswith("tmv") else key)
+        names.append(key.rsplit("-", 1)[0] if key in TMV_VARIANTS else key)
     return list(dict.fromkeys(names))
 
 
@@ -370,49 +372,69 @@ def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str]]:
 
 
 def _run_fold(
-    X, y, blocks, person, fold, train, test, names, labels, k, random_state, params, columns
+    X,
+    y,
+    blocks,
+    person,
+    fold,
+    train,
+    test,
+    names,
+    labels,
+    k,
+    random_state,
+    params,
+    columns,
+    column_names,
 ):
     """Fit and score every model on one fold; each base is fitted once and shared with TMV.
 
     ``columns`` maps each model name to the positions of its columns in X
-    (covariance columns for the Riemannian models, band powers for the rest).
+    (covariance columns for the Riemannian models, both for ``tmvts``, band
+    powers for the rest); ``column_names`` names X's columns.
     """
     if len(np.unique(y[train])) < 2 or not len(test):
         return [], [], {}, f"{person} fold {fold}: too little training data for two tasks"
     rows, ranking, confusion = [], [], {}
     fitted, fit_times = {}, {}
-    wanted = [n for n in names if n != "tmv"]
+    wanted = [n for n in names if n not in TMV_MODELS]
 
-    def build(name):
-        return make_model(name, random_state=random_state, **params.get(name, {}))
+    def build(name, **extra):
+        return make_model(name, random_state=random_state, **extra, **params.get(name, {}))
 
-    tmv = None
+    tmvs = {}
     if "tmv" in names:
-        tmv = TimeMajorityVoting([("rf", build("rf")), ("svm", build("svm"))], k=k)
+        tmvs["tmv"] = TimeMajorityVoting([("rf", build("rf")), ("svm", build("svm"))], k=k)
+    if "tmvts" in names:
+        routed = [column_names[i] for i in columns["tmvts"]]
+        tmvs["tmvts"] = build("tmvts", k=k, feature_columns=routed)
     for name in wanted:
         start = time.perf_counter()
         fitted[name] = build(name).fit(X[train][:, columns[name]], y[train])
         fit_times[name] = time.perf_counter() - start
-    if tmv is not None:
-        start = time.perf_counter()
-        Xt = X[:, columns["tmv"]]
-        tmv.fit(Xt[train], y[train], groups=blocks[train], prefitted=fitted)
-        # TMV's cost includes its bases' fits, whether shared or not.
-        shared = sum(fit_times.get(name, 0.0) for name, _ in tmv.estimators)
-        fit_times["tmv"] = time.perf_counter() - start + shared
-        ranking.append({"participant": person, "fold": fold, "ranking": tmv.ranking_})
     outputs = {}
+    for name, tmv in tmvs.items():
+        start = time.perf_counter()
+        Xt = X[:, columns[name]]
+        # tmv shares the bases fitted alone (same columns); tmvts routes columns itself.
+        shared = fitted if name == "tmv" else {}
+        tmv.fit(Xt[train], y[train], groups=blocks[train], prefitted=shared)
+        # TMV's cost includes its bases' fits, whether shared or not.
+        fit_time = time.perf_counter() - start
+        fit_time += sum(fit_times.get(base, 0.0) for base, _ in tmv.estimators if base in shared)
+        ranking.append(
+            {"participant": person, "fold": fold, "model": name, "ranking": tmv.ranking_}
+        )
+        start = time.perf_counter()
+        top, second = tmv.predict_bases(Xt[test])
+        elapsed = time.perf_counter() - start
+        for mode in TMV_MODES:
+            pred = vote(top, second, mode=mode, blocks=blocks[test], k=k)
+            outputs[f"{name}-{mode}"] = (pred, fit_time, elapsed)
     for name in wanted:
         start = time.perf_counter()
         outputs[name] = (fitted[name].predict(X[test][:, columns[name]]), fit_times[name])
         outputs[name] += (time.perf_counter() - start,)
-    if tmv is not None:
-        start = time.perf_counter()
-        top, second = tmv.predict_bases(Xt[test])
-        elapsed = time.perf_counter() - start
-        for variant, mode in zip(TMV_VARIANTS, ("block", "causal"), strict=True):
-            pred = vote(top, second, mode=mode, blocks=blocks[test], k=k)
-            outputs[variant] = (pred, fit_times["tmv"], elapsed)
     for pipeline, (pred, fit_time, predict_time) in outputs.items():
         with warnings.catch_warnings():
             # A test session may lack a task (an excluded block); balanced accuracy
@@ -464,7 +486,7 @@ def evaluate(
         The feature columns.
     models : sequence of str
         Model names (see :data:`eeg4students.models.MODEL_NAMES`); ``tmv``
-        reports both ``tmv-block`` and ``tmv-causal``.
+        reports both ``tmv-block`` and ``tmv-causal`` (``tmvts`` likewise).
     scheme : str
         One of :data:`SCHEMES`.
     n_splits : int
@@ -568,6 +590,7 @@ def evaluate(
             random_state,
             params,
             columns,
+            list(feature_columns),
         )
         for person, fold, (train, test), _ in folds
     )

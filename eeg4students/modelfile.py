@@ -67,6 +67,7 @@ ALLOWED_TYPES = frozenset(
         "eeg4students.models.sharded.SISAEnsemble",
         "eeg4students.models.sharded.UnlearnableTMV",
         "eeg4students.models.riemann.CovarianceColumns",
+        "eeg4students.models.riemann.PickColumns",
         # pyRiemann's pipelines (tslr, mdm)
         "pyriemann.tangentspace.TangentSpace",
         "pyriemann.classification.MDM",

@@ -42,7 +42,7 @@ from eeg4students.models import (
     make_model,
     model_columns,
 )
-from eeg4students.names import RIEMANN_MODELS
+from eeg4students.names import COVARIANCE_MODELS
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, check_label
 
@@ -408,7 +408,13 @@ TRAIN_ORDER = ["participant", "session", "recording", "block", "start"]
 UNLEARNABLE = ("sharded",)
 
 
-def build_estimator(model: str, model_params: dict | None = None, unlearnable: dict | None = None):
+def build_estimator(
+    model: str,
+    model_params: dict | None = None,
+    unlearnable: dict | None = None,
+    *,
+    feature_columns: list[str] | None = None,
+):
     """An unfitted model by name, optionally in its unlearnable (sharded) form.
 
     Parameters
@@ -422,12 +428,17 @@ def build_estimator(model: str, model_params: dict | None = None, unlearnable: d
         :class:`~eeg4students.models.ShardedForest` whose trees
         each see a fraction ``q`` of the participants, other models as a SISA
         ensemble of ``S`` participant-disjoint shards, TMV over both.
+    feature_columns : list of str | None
+        Names of the columns the model is given (:func:`model_columns`);
+        ``tmvts`` routes them to its bases.
 
     Returns
     -------
     estimator
     """
     params = dict(model_params or {})
+    if feature_columns is not None and model.strip().lower() == "tmvts":
+        params["feature_columns"] = list(feature_columns)
     if not unlearnable:
         return make_model(model, **params)
     if unlearnable.get("kind") not in UNLEARNABLE:
@@ -566,9 +577,11 @@ def train_model(
     if adapt is not None and adapt not in ADAPTATIONS:
         raise ModelError(f"Unknown adaptation {adapt!r}: use one of {', '.join(ADAPTATIONS)}.")
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()
-    if model.strip().lower() in RIEMANN_MODELS and not feat.covariance:
+    if model.strip().lower() in COVARIANCE_MODELS and not feat.covariance:
         feat = replace(feat, covariance=True)  # what these models classify
-    estimator = build_estimator(model, model_params, unlearnable)
+    # Built once with stand-in column names, so that an unknown model or setting is
+    # refused before the features are computed.
+    build_estimator(model, model_params, unlearnable, feature_columns=["band", "cov_a_a"])
     # Under the dataset's lock from reading the features to saving the card: a
     # forgetting cannot run in between and leave its participant in this model.
     with dataset.lock():
@@ -578,6 +591,7 @@ def train_model(
         checkpoint("train")
         columns = model_columns(model, features.feature_columns)
         table = adapt_for({"adapt": adapt}, features.table, columns)
+        estimator = build_estimator(model, model_params, unlearnable, feature_columns=columns)
         estimator = fit_estimator(estimator, table, columns)
         card = make_card(
             dataset,

@@ -21,9 +21,14 @@ MODEL_NAMES = (
     "tslr",
     "mdm",
     "tmv",
+    "tmvts",
 )
-#: Models that take the windows' covariance columns (features --covariance).
+#: Models that take only the windows' covariance columns (features --covariance).
 RIEMANN_MODELS = ("tslr", "mdm")
+#: Models that need the covariance columns (alone, or beside band powers for ``tmvts``).
+COVARIANCE_MODELS = (*RIEMANN_MODELS, "tmvts")
+#: Time Majority Voting models: evaluations report a block and a causal vote of each.
+TMV_MODELS = ("tmv", "tmvts")
 #: Cross-validation schemes (see :mod:`eeg4students.evaluation`).
 SCHEMES = ("time-blocked", "cross-session", "loso", "calibration", "shuffled")
 #: Recording formats :func:`eeg4students.io.read_recording` reads.

@@ -120,9 +120,14 @@ def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, sharded):
     blocks = np.repeat(np.arange(6), 20).astype(str)
     people = np.repeat(["p1", "p2", "p3", "p4"], 30)
     unlearnable = {"kind": "sharded", "q": 0.5, "shards": 2} if sharded else None
+    # tmvts takes band powers beside the matrices and routes them by name.
+    both = np.hstack([rng.normal(size=(120, 2)), X])
+    names = ["b0", "b1", "cov_0_0", "cov_0_1", "cov_0_2", "cov_1_1", "cov_1_2", "cov_2_2"]
     for name in MODEL_NAMES:
         params = {"n_estimators": 5} if name == "rf" else None
-        estimator = fit_model(build_estimator(name, params, unlearnable), X, y, blocks, people)
+        X = both if name == "tmvts" else both[:, 2:]
+        model = build_estimator(name, params, unlearnable, feature_columns=names)
+        estimator = fit_model(model, X, y, blocks, people)
         path = tmp_path / f"{name}.skops"
         sio.dump(estimator, path)
         assert {t for _, t in schema_types(path)} <= ALLOWED_TYPES, name

@@ -19,6 +19,7 @@ from eeg4students.models import (
     make_model,
     vote,
 )
+from eeg4students.models.riemann import PickColumns
 from eeg4students.models.tmv import CausalVoter, predict_labels
 
 
@@ -80,7 +81,7 @@ def _sharded_small():
     ]
 
 
-@parametrize_with_checks([_tmv_small(), *_sharded_small()])
+@parametrize_with_checks([_tmv_small(), *_sharded_small(), PickColumns(), PickColumns([1, 0])])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -166,9 +167,13 @@ def test_every_named_model_fits(name):
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(90, 4)), np.repeat([0, 1, 2], 30)
     X[:, 0] += y
+    params = {"n_estimators": 20} if name in ("rf", "gb", "ada") else {}
     if name in ("tslr", "mdm"):
         X = spd_columns(rng, y)
-    model = make_model(name, **({"n_estimators": 20} if name in ("rf", "gb", "ada") else {}))
+    if name == "tmvts":  # band powers for its RF and SVM, matrices for its tangent space
+        X = np.hstack([X, spd_columns(rng, y)])
+        params["feature_columns"] = ["a", "b", "c", "d", *(f"cov_{i}" for i in range(6))]
+    model = make_model(name, **params)
     assert model.fit(X, y).predict(X).shape == (90,)
 
 

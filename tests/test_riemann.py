@@ -47,22 +47,37 @@ def test_riemannian_models_train_predict_evaluate_and_forget(small_class, tmp_pa
 
     shutil.copytree(small_class, root)
     recording = next(root.glob("sub-sim02/ses-2/eeg/*_eeg.vhdr"))
-    for model in ("tslr", "mdm"):
+    for model in ("tslr", "mdm", "tmvts"):
         assert main(["train", str(root), "--model", model, "--name", model]) == 0
         folder = root / "derivatives" / "eeg4students" / "models" / model
         assert main(["predict", str(folder), str(recording)]) == 0
     out = capsys.readouterr().out
     assert "Trained tslr" in out and "predicted" in out
     results = tmp_path / "results"
-    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "tslr,mdm,lda"]
+    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "tslr,mdm,lda,tmvts"]
     assert main([*argv, "--out", str(results)]) == 0
     printed = capsys.readouterr().out
-    assert all(name in printed for name in ("tslr", "mdm", "lda"))
+    assert all(name in printed for name in ("tslr", "mdm", "lda", "tmvts-block", "tmvts-causal"))
     assert main(["forget", str(root), "--participant", "sim03", "--yes"]) == 0
-    assert "model tslr: retrain exact" in capsys.readouterr().out
-    assert (
-        main(["predict", str(root / "derivatives/eeg4students/models/tslr"), str(recording)]) == 0
-    )
+    forgot = capsys.readouterr().out
+    assert "model tslr: retrain exact" in forgot and "model tmvts: retrain exact" in forgot
+    for model in ("tslr", "tmvts"):
+        folder = root / "derivatives/eeg4students/models" / model
+        assert main(["predict", str(folder), str(recording)]) == 0
+
+
+def test_tmvts_ranks_the_tangent_space_among_its_bases(small_class):
+    from eeg4students.modelstore import train_model
+
+    saved = train_model(small_class, "tmvts", "tmvts", progress=False)
+    assert sorted(saved.card["tmv_ranking"]) == ["rf", "svm", "tslr"]
+    columns = saved.card["feature_columns"]
+    assert any(c.startswith("cov_") for c in columns) and not columns[0].startswith("cov_")
+    # Each base sees its own columns: band powers for RF and SVM, matrices for TS + LR.
+    for name, base in zip(saved.card["tmv_ranking"][:2], saved.estimator.estimators_, strict=True):
+        picked = base.steps[0][1].columns
+        kinds = {columns[i].startswith("cov_") for i in picked}
+        assert kinds == ({True} if name == "tslr" else {False})
 
 
 def test_a_riemannian_model_alone_needs_no_band_powers(small_class):

@@ -88,10 +88,10 @@ def _feature_settings(args: argparse.Namespace):
         max_ptp_uv=args.max_ptp or None,
         min_kept=args.min_kept,
     )
-    from eeg4students.names import RIEMANN_MODELS
+    from eeg4students.names import COVARIANCE_MODELS
 
     asked = getattr(args, "models", None) or [getattr(args, "model", None)]
-    covariance = args.covariance or any(m in RIEMANN_MODELS for m in asked if m)
+    covariance = args.covariance or any(m in COVARIANCE_MODELS for m in asked if m)
     feat = FeatureParams(relative=args.relative, ratios=args.ratios, covariance=covariance)
     participants = args.participants.split(",") if args.participants else None
     return pre, feat, participants

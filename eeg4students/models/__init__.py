@@ -15,6 +15,8 @@ name      model
 ``tslr``  tangent space + logistic regression on covariance matrices (pyRiemann)
 ``mdm``   minimum distance to the Riemannian class means (pyRiemann)
 ``tmv``   Time Majority Voting over RF and RBF SVM
+``tmvts`` Time Majority Voting over RF, RBF SVM (band powers) and
+          tangent space + LR (covariance matrices)
 ========  ===========================================================
 """
 
@@ -31,7 +33,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from eeg4students.errors import EEG4StudentsError
-from eeg4students.models.riemann import riemann_model
+from eeg4students.models.riemann import PickColumns, riemann_model
 from eeg4students.models.sharded import (
     ParticipantUnlearning,
     ShardedForest,
@@ -39,7 +41,7 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import MODEL_NAMES, RIEMANN_MODELS
+from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
 
 __all__ = [
     "MODEL_NAMES",
@@ -83,7 +85,7 @@ def fit_model(estimator, X, y, blocks=None, participants=None):
 
 
 def model_columns(name: str, feature_columns: list[str]) -> list[str]:
-    """The feature columns a model takes: covariance columns for ``tslr``/``mdm``, else the rest.
+    """The feature columns a model takes: covariance for ``tslr``/``mdm``, both for ``tmvts``.
 
     Parameters
     ----------
@@ -103,14 +105,17 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
         another model for features that are only covariance.
     """
     covariance = [c for c in feature_columns if c.startswith("cov_")]
-    if name.strip().lower() in RIEMANN_MODELS:
-        if not covariance:
-            raise EEG4StudentsError(
-                f"Model {name!r} works on the windows' covariance matrices; compute the "
-                "features with --covariance (FeatureParams(covariance=True))."
-            )
+    key = name.strip().lower()
+    if key in COVARIANCE_MODELS and not covariance:
+        raise EEG4StudentsError(
+            f"Model {name!r} works on the windows' covariance matrices; compute the "
+            "features with --covariance (FeatureParams(covariance=True))."
+        )
+    if key in RIEMANN_MODELS:
         return covariance
     rest = [c for c in feature_columns if not c.startswith("cov_")]
+    if key == "tmvts" and rest:
+        return rest + covariance
     if not rest:
         raise EEG4StudentsError(
             f"Model {name!r} works on band powers but the features hold only covariance "
@@ -120,7 +125,12 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
 
 
 def make_model(
-    name: str, *, random_state: int = 0, n_jobs: int | None = None, **params
+    name: str,
+    *,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    feature_columns: list[str] | None = None,
+    **params,
 ) -> BaseEstimator:
     """Build an unfitted classifier by short name.
 
@@ -132,6 +142,10 @@ def make_model(
         Seed of randomised models.
     n_jobs : int | None
         Parallel jobs for models that use them (RF, KNN, TMV's ranking).
+    feature_columns : list of str | None
+        The names of the columns the model will be given (those of
+        :func:`model_columns`); ``tmvts`` routes band powers to its RF and
+        SVM and covariance columns to its tangent-space base by them.
     **params
         Overrides, e.g. ``n_estimators=100`` for ``rf`` or ``C=10`` for ``svm``.
         ``svm`` also takes ``tune=True``: choose C and gamma by an inner
@@ -178,6 +192,25 @@ def make_model(
         bases = [
             ("rf", make_model("rf", random_state=random_state, n_jobs=n_jobs)),
             ("svm", make_model("svm")),
+        ]
+        return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
+    if key == "tmvts":
+        if not feature_columns:
+            raise EEG4StudentsError(
+                "Model 'tmvts' needs the names of its feature columns (band powers and "
+                "covariance) to route them to its bases."
+            )
+        bands = [i for i, c in enumerate(feature_columns) if not c.startswith("cov_")]
+        covariance = [i for i, c in enumerate(feature_columns) if c.startswith("cov_")]
+        bases = [
+            (
+                "rf",
+                make_pipeline(
+                    PickColumns(bands), make_model("rf", random_state=random_state, n_jobs=n_jobs)
+                ),
+            ),
+            ("svm", make_pipeline(PickColumns(bands), make_model("svm"))),
+            ("tslr", riemann_model("tslr", columns=covariance, random_state=random_state)),
         ]
         return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
     raise EEG4StudentsError(f"Unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}.")

@@ -21,6 +21,49 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
+class PickColumns(TransformerMixin, BaseEstimator):
+    """Keep some columns of X, by position (routes a feature table's columns to a model).
+
+    Parameters
+    ----------
+    columns : list of int | None
+        Positions to keep, in order; None keeps every column.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Columns of the X seen in fit.
+    """
+
+    def __init__(self, columns=None):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        """Check X and the positions.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_windows, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : PickColumns
+        """
+        X = validate_data(self, X, dtype=np.float64)
+        if self.columns is not None and any(not 0 <= int(c) < X.shape[1] for c in self.columns):
+            raise ValueError(
+                f"Column positions {self.columns} do not fit X with n_features = {X.shape[1]}."
+            )
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The kept columns, shape (n_windows, n_kept)."""
+        check_is_fitted(self, "n_features_in_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X if self.columns is None else X[:, [int(c) for c in self.columns]]
+
+
 class CovarianceColumns(TransformerMixin, BaseEstimator):
     """Rebuild covariance matrices from flattened upper-triangle columns.
 

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -254,12 +255,16 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
     def _ranked(self, base: BaseEstimator) -> BaseEstimator:
         """The unfitted copy of a base that is ranked: a forest with ``rank_trees`` trees."""
         ranked = clone(base)
+        # A forest alone, or as the last step of a pipeline (after a column picker).
+        forest, prefix = ranked, ""
+        if isinstance(ranked, Pipeline):
+            forest, prefix = ranked.steps[-1][1], f"{ranked.steps[-1][0]}__"
         if (
             self.rank_trees is not None
-            and isinstance(ranked, RandomForestClassifier)
-            and ranked.n_estimators > self.rank_trees
+            and isinstance(forest, RandomForestClassifier)
+            and forest.n_estimators > self.rank_trees
         ):
-            ranked.set_params(n_estimators=self.rank_trees)
+            ranked.set_params(**{f"{prefix}n_estimators": self.rank_trees})
         return ranked
 
     def _inner_cv(self, y, groups):

@@ -123,7 +123,7 @@ def forget_experiment(
     forget = table[table["participant"] == participant]
 
     def template():
-        return build_estimator(model, model_params, unlearnable)
+        return build_estimator(model, model_params, unlearnable, feature_columns=columns)
 
     if original is None:
         original = fit_estimator(template(), table[in_members], columns)

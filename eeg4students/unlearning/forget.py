@@ -249,7 +249,12 @@ def _update_model(
     )
 
     def template():
-        return build_estimator(card["model"], card.get("model_params"), card.get("unlearnable"))
+        return build_estimator(
+            card["model"],
+            card.get("model_params"),
+            card.get("unlearnable"),
+            feature_columns=columns,
+        )
 
     original = copy.deepcopy(saved.estimator) if evaluate else None
     outcome = apply_strategy(
