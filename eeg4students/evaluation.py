@@ -608,7 +608,14 @@ def evaluate(
             if variant:
                 model = row["pipeline"]
                 row = {**row, "pipeline": f"{model} {variant}", "model": model, **extra}
-            rows.append({"scheme": scheme, "leaky": scheme in LEAKY_SCHEMES, **row})
+            rows.append(
+                {
+                    "scheme": scheme,
+                    "leaky": scheme in LEAKY_SCHEMES,
+                    "adapt": adapt or "none",
+                    **row,
+                }
+            )
         ranking += [{**r, **extra} for r in fold_ranking]
         for (person, pipeline), counts in fold_confusion.items():
             key = (person, f"{pipeline} {variant}" if variant else pipeline)
@@ -675,3 +682,63 @@ def _calibration_notes(scores: pd.DataFrame) -> list[str]:
                 "exclusion), so this level used all of it"
             )
     return notes
+
+
+def evaluate_adaptations(
+    table: pd.DataFrame,
+    feature_columns: Sequence[str],
+    models: Sequence[str],
+    scheme: str,
+    adapts: Sequence[str | None],
+    **options,
+) -> Evaluation:
+    """Run :func:`evaluate` once per adaptation and put the results side by side.
+
+    Parameters
+    ----------
+    table, feature_columns, models, scheme
+        As for :func:`evaluate`.
+    adapts : sequence of str | None
+        Adaptations to compare, e.g. ``[None, "session"]``.
+    **options
+        Other arguments of :func:`evaluate`.
+
+    Returns
+    -------
+    evaluation : Evaluation
+        With one adaptation, :func:`evaluate`'s. With several, one
+        evaluation whose adapted pipelines are named ``PIPELINE [ADAPT]``
+        (``lda [session]``; unadapted ones keep their names), the ``adapt``
+        column telling them apart in ``scores``, notes prefixed with their
+        adaptation and ``settings["adapt"]`` listing them.
+    """
+    adapts = list(dict.fromkeys(adapts)) or [None]
+    if len(adapts) == 1:
+        return evaluate(table, feature_columns, models, scheme, adapt=adapts[0], **options)
+    parts = [
+        (adapt, evaluate(table, feature_columns, models, scheme, adapt=adapt, **options))
+        for adapt in adapts
+    ]
+
+    def named(pipeline: str, adapt: str | None) -> str:
+        return pipeline if adapt is None else f"{pipeline} [{adapt}]"
+
+    scores, confusion, ranking, skipped, notes = [], {}, [], [], []
+    for adapt, part in parts:
+        renamed = part.scores.assign(pipeline=[named(p, adapt) for p in part.scores["pipeline"]])
+        if "model" in renamed:  # the calibration scheme's learning curve is per model
+            renamed["model"] = [named(m, adapt) for m in renamed["model"]]
+        scores.append(renamed)
+        confusion.update({(who, named(p, adapt)): m for (who, p), m in part.confusion.items()})
+        ranking.append(part.tmv_ranking.assign(adapt=adapt or "none"))
+        skipped += [s for s in part.skipped if s not in skipped]
+        notes += [f"[{adapt}] {n}" if adapt else n for n in part.notes]
+    settings = {**parts[0][1].settings, "adapt": [a or "none" for a in adapts]}
+    return Evaluation(
+        scores=pd.concat(scores, ignore_index=True),
+        confusion=confusion,
+        skipped=skipped,
+        settings=settings,
+        tmv_ranking=pd.concat(ranking, ignore_index=True),
+        notes=notes,
+    )

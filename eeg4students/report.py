@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,11 @@ SCHEME_TEXT = {
     "shuffled": "windows shuffled into {n} folds: overlapping windows of one block on both "
     "sides of the split, so accuracies are inflated (LEAKY)",
 }
+
+
+def file_part(pipeline: str) -> str:
+    """A pipeline name as part of a file name: ``lda +1 min [session]`` -> ``lda_1min_session``."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", pipeline.replace(" min", "min")).strip("_")
 
 
 def scheme_text(settings: Mapping) -> str:
@@ -345,7 +351,7 @@ def write_report(
         ``out/report.html``: one file with the figures embedded. Beside it:
         ``scores.csv`` (one row per participant x pipeline x fold),
         ``summary.csv`` (mean accuracy per participant and pipeline),
-        ``confusion_<pipeline>.csv`` and each figure as PNG.
+        ``confusion_<pipeline>.csv`` (see :func:`file_part`) and each figure as PNG.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -405,16 +411,17 @@ def write_report(
     ]
     for pipeline in summary.columns:
         matrices = [m for (_, p), m in evaluation.confusion.items() if p == pipeline]
-        sum(m for m in matrices).to_csv(out / f"confusion_{pipeline}.csv")
+        stem = f"confusion_{file_part(pipeline)}"
+        sum(m for m in matrices).to_csv(out / f"{stem}.csv")
         figures.append(
             (
-                f"confusion_{pipeline}.png",
+                f"{stem}.png",
                 _confusion_heatmap(evaluation, pipeline),
                 f"Confusion: {pipeline}",
                 f"How often {pipeline} predicted each task (columns) for windows of each "
                 "true task (rows), summed over participants and folds; each row adds up to "
                 "1 and the diagonal is the share recognised. Counts are in "
-                f"confusion_{pipeline}.csv.",
+                f"{stem}.csv.",
             )
         )
     figures.append(

@@ -196,3 +196,35 @@ def test_an_adapted_model_ignores_a_new_days_gain_in_predict_and_forget(tmp_path
         root, "lda", "check", participants=["sim01", "sim02"], adapt="session", progress=False
     )
     np.testing.assert_allclose(again.estimator.coef_, retrained.estimator.coef_)
+
+
+def test_evaluate_shows_pipelines_with_and_without_adaptation_side_by_side(tmp_path, capsys):
+    root = tmp_path / "class"
+    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+    out = tmp_path / "results"
+    argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "lda"]
+    assert main([*argv, "--adapt", "none,session", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "without and with adaptation (none, session)" in printed
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(zip(scores["pipeline"], scores["adapt"], strict=True)) == {
+        ("lda", "none"),
+        ("lda [session]", "session"),
+    }
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    assert list(summary.columns) == ["lda", "lda [session]"]
+    # The same numbers as each evaluation alone.
+    features = compute_features(root, progress=False)
+    alone = evaluate(
+        features.table,
+        features.feature_columns,
+        ["lda"],
+        "cross-session",
+        adapt="session",
+        progress=False,
+    )
+    assert np.isclose(summary.loc["mean", "lda [session]"], alone.summary().loc["mean", "lda"])
+    assert "confusion_lda_session.csv" in {p.name for p in out.iterdir()}
+    with pytest.raises(SystemExit):
+        main([*argv, "--adapt", "none,zap", "--out", str(out)])
+    assert "use none, session or participant" in capsys.readouterr().err

@@ -126,6 +126,16 @@ def _model_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _adapt_list(text: str) -> list[str]:
+    values = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [v for v in values if v not in ("none", "session", "participant")]
+    if not values or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use none, session or participant, or several like none,session"
+        )
+    return list(dict.fromkeys(values))
+
+
 def _minutes_list(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
@@ -139,7 +149,7 @@ def _minutes_list(text: str) -> list[float]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from eeg4students.evaluation import evaluate
+    from eeg4students.evaluation import evaluate_adaptations
     from eeg4students.featureset import compute_features
     from eeg4students.report import write_report
 
@@ -149,15 +159,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.scheme == "shuffled":
         print("warning: the shuffled scheme is LEAKY (overlapping windows on both sides);")
         print("         its accuracies are inflated and only show by how much.")
-    result = evaluate(
+    result = evaluate_adaptations(
         features.table,
         features.feature_columns,
         args.models,
         args.scheme,
+        [None if a == "none" else a for a in args.adapt],
         n_splits=args.folds,
         window=pre.window,
         k=args.k,
-        adapt=None if args.adapt == "none" else args.adapt,
         minutes=args.minutes,
         balance=args.calibration_weight == "balanced",
     )
@@ -170,7 +180,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     leaky = " (LEAKY)" if result.settings["leaky"] else ""
     adapt = result.settings["adapt"]
-    adapted = f", features adapted per {adapt}" if adapt else ""
+    if isinstance(adapt, list):
+        adapted = f", without and with adaptation ({', '.join(adapt)})"
+    else:
+        adapted = f", features adapted per {adapt}" if adapt else ""
     if args.scheme == "calibration":
         print(
             f"Mean accuracy over participants, {args.scheme}{adapted}: a cohort model plus "
@@ -313,13 +326,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--k", type=positive_int, default=5, help="causal TMV vote length (windows)")
     p.add_argument(
         "--adapt",
-        choices=("none", "session", "participant"),
-        default="none",
+        type=_adapt_list,
+        default=["none"],
         help="session: standardise band powers and re-centre covariance matrices within each "
         "participant's session from its own windows, labels unused (helps a model meet a new "
         "day when sessions hold every task, as EEG4Students sessions do; sessions where it may "
         "mislead are listed); participant: the same over all of a participant's sessions (a "
-        "new student's reference rather than a new day's)",
+        "new student's reference rather than a new day's); several, e.g. none,session, are "
+        "evaluated side by side",
     )
     p.add_argument(
         "--minutes",
