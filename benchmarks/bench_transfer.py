@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from _data import real_dataset
 
-from eeg4students.evaluation import evaluate
+from eeg4students.evaluation import evaluate, level_minutes
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import compute_features
 from eeg4students.simulate import simulate_to_dataset
@@ -53,6 +53,11 @@ def cell(values: pd.Series) -> str:
     values = values.dropna().to_numpy()
     lo, hi = interval(values)
     return f"{values.mean():.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def level(pipeline: str) -> float:
+    """Minutes of a calibration pipeline's level (``lda +2 min`` -> 2; ``own`` last)."""
+    return level_minutes(pipeline.split(" ", 1)[1]) if not pipeline.endswith("own") else 1e9
 
 
 def run(name: str, root: Path, models: list[str], per_person: list) -> None:
@@ -76,11 +81,11 @@ def run(name: str, root: Path, models: list[str], per_person: list) -> None:
     chosen = [m for m in CALIBRATION_MODELS if m in models]
     result = evaluate(*args, chosen, "calibration", n_jobs=-1, progress=False)
     table = result.summary().drop(index="mean")
-    for model in chosen:
-        row = [p for p in table.columns if p.startswith(f"{model} ")]
-        row = sorted(row, key=lambda p: (p.endswith("own"), p))
+    pipelines = result.scores.drop_duplicates("pipeline").set_index("pipeline")
+    for model, group in pipelines.groupby("model", sort=False):
+        row = sorted(group.index, key=lambda p: (p.endswith("own"), level(p)))
         print(f"| {name} | calibration | {model} | " + " | ".join(cell(table[p]) for p in row))
-    print(f"columns: {', '.join(row)}; notes: {'; '.join(result.notes) or 'none'}")
+    print(f"levels: +0, 1, 2, 5 min, own; notes: {'; '.join(result.notes) or 'none'}")
     if name == "real Muse":
         per_person.append(table.assign(run="calibration"))
 
