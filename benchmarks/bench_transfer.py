@@ -11,7 +11,8 @@ Muse recordings (``../shared/data/muse-mental-state``, when present):
    and, leave-participant-out, adapted per participant;
 2. the calibration scheme: a cohort model plus the first 0, 1, 2 and 5
    minutes of the new student's other sessions (balanced against the
-   cohort), beside a model trained on all of the student's other sessions.
+   cohort; for LDA also unbalanced), beside a model trained on all of the
+   student's other sessions.
 
 Prints markdown rows: mean accuracy over participants with a 95% bootstrap
 interval over participants, then the Muse participants one by one. About 20
@@ -86,6 +87,11 @@ def run(name: str, root: Path, models: list[str], per_person: list) -> None:
         row = sorted(group.index, key=lambda p: (p.endswith("own"), level(p)))
         print(f"| {name} | calibration | {model} | " + " | ".join(cell(table[p]) for p in row))
     print(f"levels: +0, 1, 2, 5 min, own; notes: {'; '.join(result.notes) or 'none'}")
+    # The same for LDA without balancing: each of the student's windows counts once.
+    result = evaluate(*args, ["lda"], "calibration", balance=False, n_jobs=-1, progress=False)
+    table = result.summary().drop(index="mean")
+    row = sorted(table.columns, key=lambda p: (p.endswith("own"), level(p)))
+    print(f"| {name} | calibration, unbalanced | lda | " + " | ".join(cell(table[p]) for p in row))
     if name == "real Muse":
         per_person.append(table.assign(run="calibration"))
 
