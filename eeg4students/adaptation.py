@@ -29,6 +29,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from eeg4students.models.riemann import to_matrices, to_triangles, triangle_size
+
 #: Adaptations :func:`adapt_table` knows, and the windows each one pools.
 ADAPTATIONS = {"session": ("participant", "session"), "participant": ("participant",)}
 #: A session is unbalanced when its most frequent task has more than this many
@@ -96,16 +98,11 @@ def recenter_sessions(
     columns = list(columns)
     if not columns:
         return out
-    n = int(round((np.sqrt(8 * len(columns) + 1) - 1) / 2))
-    upper = np.triu_indices(n)
-    values = out[columns].to_numpy(dtype=float)
-    matrices = np.zeros((len(values), n, n))
-    matrices[:, upper[0], upper[1]] = values
-    matrices[:, upper[1], upper[0]] = values
+    matrices = to_matrices(out[columns].to_numpy(dtype=float))
     for rows in out.groupby(list(by), sort=False).indices.values():
         whiten = invsqrtm(mean_riemann(matrices[rows]))
         matrices[rows] = whiten @ matrices[rows] @ whiten
-    out[columns] = matrices[:, upper[0], upper[1]]
+    out[columns] = to_triangles(matrices)
     return out
 
 
@@ -220,11 +217,10 @@ class RunningAdaptation:
 
     def __init__(self, columns: Sequence[str], warmup: int = 10) -> None:
         columns = [str(c) for c in columns]
-        self.scalar = np.array([i for i, c in enumerate(columns) if not c.startswith("cov_")])
-        self.covariance = np.array([i for i, c in enumerate(columns) if c.startswith("cov_")])
-        m = len(self.covariance)
-        self.n = int(round((np.sqrt(8 * m + 1) - 1) / 2)) if m else 0
-        self.upper = np.triu_indices(self.n)
+        covariance = [c.startswith("cov_") for c in columns]
+        self.scalar = np.flatnonzero(~np.array(covariance, dtype=bool))
+        self.covariance = np.flatnonzero(covariance)
+        self.n = triangle_size(len(self.covariance)) if len(self.covariance) else 0
         self.warmup = max(1, int(warmup))
         self.n_seen = 0
         self._mean = np.zeros(len(self.scalar))
@@ -260,13 +256,11 @@ class RunningAdaptation:
             centred = values - self._mean
             out[self.scalar] = np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
         if self.n:
-            matrix = np.zeros((self.n, self.n))
-            matrix[self.upper] = x[self.covariance]
-            matrix.T[self.upper] = x[self.covariance]
+            matrix = to_matrices(x[None, self.covariance])[0]
             if self._reference is None:
                 self._reference = matrix
             else:
                 self._reference = geodesic_riemann(self._reference, matrix, 1.0 / self.n_seen)
             whiten = invsqrtm(self._reference)
-            out[self.covariance] = (whiten @ matrix @ whiten)[self.upper]
+            out[self.covariance] = to_triangles(whiten @ matrix @ whiten)
         return out if self.n_seen > self.warmup else None

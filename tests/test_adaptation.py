@@ -15,6 +15,7 @@ from eeg4students.adaptation import (
 from eeg4students.cli import main
 from eeg4students.evaluation import EvaluationError, evaluate
 from eeg4students.featureset import compute_features
+from eeg4students.models.riemann import to_matrices
 from eeg4students.simulate import simulate_to_dataset
 
 
@@ -47,14 +48,6 @@ def test_standardisation_uses_no_labels_and_centres_each_session(rng):
     assert (constant["a"] == 0).all()
 
 
-def _matrices(values: np.ndarray, n: int) -> np.ndarray:
-    upper = np.triu_indices(n)
-    out = np.zeros((len(values), n, n))
-    out[:, upper[0], upper[1]] = values
-    out[:, upper[1], upper[0]] = values
-    return out
-
-
 def test_recentering_moves_each_session_to_the_identity_and_keeps_distances(rng):
     from pyriemann.geometry.distance import distance_riemann
     from pyriemann.geometry.mean import mean_riemann
@@ -75,8 +68,8 @@ def test_recentering_moves_each_session_to_the_identity_and_keeps_distances(rng)
         table.assign(task=rng.permutation(table["task"].to_numpy())), columns
     )
     np.testing.assert_array_equal(out[columns], shuffled[columns])  # labels unused
-    before = _matrices(table[columns].to_numpy(), n)
-    after = _matrices(out[columns].to_numpy(), n)
+    before = to_matrices(table[columns].to_numpy())
+    after = to_matrices(out[columns].to_numpy())
     for session in ("1", "2"):
         rows_ = np.flatnonzero(table["session"] == session)
         np.testing.assert_allclose(mean_riemann(after[rows_]), np.eye(n), atol=1e-6)
@@ -157,8 +150,8 @@ def test_running_adaptation_reaches_the_offline_statistics(rng):
     # Scalars: exactly the offline standardisation once the session is over.
     np.testing.assert_allclose(last[:2], offline[["a", "b"]].to_numpy()[-1])
     # Covariance: the running Riemannian mean lands close to the offline one.
-    online = _matrices(last[None, 2:], n)[0]
-    batch = _matrices(offline[columns[2:]].to_numpy()[-1:], n)[0]
+    online = to_matrices(last[None, 2:])[0]
+    batch = to_matrices(offline[columns[2:]].to_numpy()[-1:])[0]
     assert distance_riemann(online, batch) < 0.1
 
 

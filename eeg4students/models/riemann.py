@@ -21,6 +21,51 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
+def triangle_size(m: int) -> int:
+    """The size n of square matrices whose upper triangles (with the diagonal) have m entries.
+
+    Raises
+    ------
+    ValueError
+        If m is not n(n+1)/2 for a whole n >= 1.
+    """
+    n = int(round((np.sqrt(8 * m + 1) - 1) / 2))
+    if n * (n + 1) // 2 != m or m == 0:
+        raise ValueError(
+            f"{m} covariance columns are not the upper triangle of a square matrix; "
+            "compute features with covariance=True (features --covariance)."
+        )
+    return n
+
+
+def to_matrices(values: np.ndarray) -> np.ndarray:
+    """Symmetric matrices from upper triangles.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_windows, n * (n + 1) / 2)
+        Each row a matrix's upper triangle with the diagonal, row by row
+        (:func:`eeg4students.features.covariance_names`).
+
+    Returns
+    -------
+    matrices : ndarray, shape (n_windows, n, n)
+    """
+    values = np.asarray(values, dtype=float)
+    n = triangle_size(values.shape[1])
+    upper = np.triu_indices(n)
+    out = np.zeros((len(values), n, n))
+    out[:, upper[0], upper[1]] = values
+    out[:, upper[1], upper[0]] = values
+    return out
+
+
+def to_triangles(matrices: np.ndarray) -> np.ndarray:
+    """Upper triangles (with the diagonal, row by row) of matrices (n_windows, n, n)."""
+    upper = np.triu_indices(matrices.shape[-1])
+    return matrices[..., upper[0], upper[1]]
+
+
 class PickColumns(TransformerMixin, BaseEstimator):
     """Keep some columns of X, by position (routes a feature table's columns to a model).
 
@@ -99,27 +144,14 @@ class CovarianceColumns(TransformerMixin, BaseEstimator):
         self : CovarianceColumns
         """
         X = validate_data(self, X, dtype=np.float64)
-        m = self._picked(X).shape[1]
-        n = int(round((np.sqrt(8 * m + 1) - 1) / 2))
-        if n * (n + 1) // 2 != m or m == 0:
-            raise ValueError(
-                f"{m} covariance columns are not the upper triangle of a square matrix; "
-                "compute features with covariance=True (features --covariance)."
-            )
-        self.n_channels_ = n
+        self.n_channels_ = triangle_size(self._picked(X).shape[1])
         return self
 
     def transform(self, X) -> np.ndarray:
         """Matrices of shape (n_windows, n_channels, n_channels)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        values = self._picked(X)
-        n = self.n_channels_
-        upper = np.triu_indices(n)
-        out = np.zeros((len(values), n, n))
-        out[:, upper[0], upper[1]] = values
-        out[:, upper[1], upper[0]] = values
-        return out
+        return to_matrices(self._picked(X))
 
 
 def riemann_model(name: str, *, columns=None, random_state: int = 0, **params) -> Pipeline:
