@@ -138,10 +138,12 @@ def test_summary_counts_classified_and_rejected_windows():
     )
 
 
-def test_an_adapted_model_live_first_learns_the_session_then_labels(tmp_path):
+@pytest.mark.parametrize("model", ["lda", "tmvts"])
+def test_an_adapted_model_live_first_learns_the_session_then_labels(tmp_path, model):
+    # tmvts: band powers and re-centred covariance matrices, routed to its bases, live.
     root = tmp_path / "ds"
     simulate_to_dataset(root, 2, 1, seed=0, montage=SYNTHETIC, task_seconds=10, progress=False)
-    saved = train_model(root, "lda", "adapted", adapt="session", progress=False)
+    saved = train_model(root, model, "adapted", adapt="session", progress=False)
     spec = get_board("synthetic")
     raw = simulate_recording(2, 1, seed=0, montage=SYNTHETIC, task_seconds=10)
     stream = np.zeros((len(spec.eeg_names), raw.n_times))
