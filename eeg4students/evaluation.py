@@ -407,7 +407,8 @@ def _run_fold(
         tmvs["tmv"] = TimeMajorityVoting([("rf", build("rf")), ("svm", build("svm"))], k=k)
     if "tmvts" in names:
         routed = [column_names[i] for i in columns["tmvts"]]
-        tmvs["tmvts"] = build("tmvts", k=k, feature_columns=routed)
+        bases = {name: params.get(name, {}) for name in ("rf", "svm", "tslr")}
+        tmvs["tmvts"] = build("tmvts", k=k, feature_columns=routed, base_params=bases)
     for name in wanted:
         start = time.perf_counter()
         fitted[name] = build(name).fit(X[train][:, columns[name]], y[train])
@@ -499,7 +500,8 @@ def evaluate(
         Seed of the models and of the shuffled split.
     model_params : dict | None
         Settings per model name, e.g. ``{"rf": {"n_estimators": 100}}``;
-        TMV's bases take the settings of ``rf`` and ``svm``.
+        TMV's bases take the settings of ``rf`` and ``svm`` (``tmvts``'s
+        also those of ``tslr``).
     adapt : str | None
         ``"session"``: standardise every feature within each participant's
         session from its own windows, labels unused

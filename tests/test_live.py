@@ -143,7 +143,10 @@ def test_an_adapted_model_live_first_learns_the_session_then_labels(tmp_path, mo
     # tmvts: band powers and re-centred covariance matrices, routed to its bases, live.
     root = tmp_path / "ds"
     simulate_to_dataset(root, 2, 1, seed=0, montage=SYNTHETIC, task_seconds=10, progress=False)
-    saved = train_model(root, model, "adapted", adapt="session", progress=False)
+    small = {"base_params": {"rf": {"n_estimators": 20}}} if model == "tmvts" else None
+    saved = train_model(
+        root, model, "adapted", adapt="session", model_params=small, progress=False
+    )
     spec = get_board("synthetic")
     raw = simulate_recording(2, 1, seed=0, montage=SYNTHETIC, task_seconds=10)
     stream = np.zeros((len(spec.eeg_names), raw.n_times))

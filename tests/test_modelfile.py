@@ -124,7 +124,8 @@ def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, sharded):
     both = np.hstack([rng.normal(size=(120, 2)), X])
     names = ["b0", "b1", "cov_0_0", "cov_0_1", "cov_0_2", "cov_1_1", "cov_1_2", "cov_2_2"]
     for name in MODEL_NAMES:
-        params = {"n_estimators": 5} if name == "rf" else None
+        params = {"rf": {"n_estimators": 5}, "tmvts": {"base_params": {"rf": {"n_estimators": 5}}}}
+        params = params.get(name)
         X = both if name == "tmvts" else both[:, 2:]
         model = build_estimator(name, params, unlearnable, feature_columns=names)
         estimator = fit_model(model, X, y, blocks, people)

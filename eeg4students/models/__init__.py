@@ -130,6 +130,7 @@ def make_model(
     random_state: int = 0,
     n_jobs: int | None = None,
     feature_columns: list[str] | None = None,
+    base_params: dict[str, dict] | None = None,
     **params,
 ) -> BaseEstimator:
     """Build an unfitted classifier by short name.
@@ -146,6 +147,9 @@ def make_model(
         The names of the columns the model will be given (those of
         :func:`model_columns`); ``tmvts`` routes band powers to its RF and
         SVM and covariance columns to its tangent-space base by them.
+    base_params : dict | None
+        ``tmvts`` only: settings of its bases by name, e.g.
+        ``{"rf": {"n_estimators": 100}, "tslr": {"C": 0.1}}``.
     **params
         Overrides, e.g. ``n_estimators=100`` for ``rf`` or ``C=10`` for ``svm``.
         ``svm`` also takes ``tune=True``: choose C and gamma by an inner
@@ -202,15 +206,16 @@ def make_model(
             )
         bands = [i for i, c in enumerate(feature_columns) if not c.startswith("cov_")]
         covariance = [i for i, c in enumerate(feature_columns) if c.startswith("cov_")]
+        settings = base_params or {}
+        rf = make_model("rf", random_state=random_state, n_jobs=n_jobs, **settings.get("rf", {}))
+        svm = make_model("svm", **settings.get("svm", {}))
+        tslr = riemann_model(
+            "tslr", columns=covariance, random_state=random_state, **settings.get("tslr", {})
+        )
         bases = [
-            (
-                "rf",
-                make_pipeline(
-                    PickColumns(bands), make_model("rf", random_state=random_state, n_jobs=n_jobs)
-                ),
-            ),
-            ("svm", make_pipeline(PickColumns(bands), make_model("svm"))),
-            ("tslr", riemann_model("tslr", columns=covariance, random_state=random_state)),
+            ("rf", make_pipeline(PickColumns(bands), rf)),
+            ("svm", make_pipeline(PickColumns(bands), svm)),
+            ("tslr", tslr),
         ]
         return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
     raise EEG4StudentsError(f"Unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}.")
