@@ -34,6 +34,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(scope="session")
+def pair_class(tmp_path_factory) -> Path:
+    """A simulated class of 2 participants x 2 sessions (15 s blocks), made once per worker.
+
+    For tests that only read it (evaluate writes feature caches beside it,
+    which later tests reuse); a test that changes a dataset simulates its own.
+    """
+    from eeg4students.simulate import simulate_to_dataset
+
+    root = tmp_path_factory.mktemp("pair") / "class"
+    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+    return root
+
+
 def muse_samples(rng: np.random.Generator, n: int = 2560) -> np.ndarray:
     """EEG-like values in uV at Muse resolution, shape (4, n)."""
     return np.round(rng.normal(0, 30, (4, n)) / 0.48828125) * 0.48828125

@@ -110,9 +110,8 @@ def test_a_new_day_is_met_better_with_session_standardisation(tmp_path):
         evaluate(*args, adapt="zap", progress=False)
 
 
-def test_evaluate_command_adapts_and_says_so(tmp_path, capsys):
-    root = tmp_path / "class"
-    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+def test_evaluate_command_adapts_and_says_so(pair_class, tmp_path, capsys):
+    root = pair_class
     out = tmp_path / "results"
     argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "lda"]
     assert main([*argv, "--adapt", "session", "--out", str(out)]) == 0
@@ -191,9 +190,10 @@ def test_an_adapted_model_ignores_a_new_days_gain_in_predict_and_forget(tmp_path
     np.testing.assert_allclose(again.estimator.coef_, retrained.estimator.coef_)
 
 
-def test_evaluate_shows_pipelines_with_and_without_adaptation_side_by_side(tmp_path, capsys):
-    root = tmp_path / "class"
-    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+def test_evaluate_shows_pipelines_with_and_without_adaptation_side_by_side(
+    pair_class, tmp_path, capsys
+):
+    root = pair_class
     out = tmp_path / "results"
     argv = ["evaluate", str(root), "--scheme", "cross-session", "--models", "lda"]
     assert main([*argv, "--adapt", "none,session", "--out", str(out)]) == 0

@@ -88,9 +88,8 @@ def test_a_minute_of_calibration_helps_a_new_student(tmp_path):
     assert mean["lda +1 min"] > mean["lda +0 min"] + 0.08
 
 
-def test_evaluate_command_draws_the_learning_curve(tmp_path, capsys):
-    root = tmp_path / "class"
-    simulate_to_dataset(root, 2, 2, seed=0, task_seconds=15, progress=False)
+def test_evaluate_command_draws_the_learning_curve(pair_class, tmp_path, capsys):
+    root = pair_class
     out = tmp_path / "results"
     argv = ["evaluate", str(root), "--scheme", "calibration", "--models", "lda"]
     assert main([*argv, "--minutes", "0,0.5", "--out", str(out)]) == 0
