@@ -8,7 +8,9 @@ linked twice into a temporary folder (48 files, as
   and putting the samples on the grid);
 - **import**: ``eeg4students import FOLDER --to DS --pattern ...`` through
   the command's ``main`` (reading, checking, writing BIDS, sidecars and
-  tables) into a fresh dataset;
+  tables) into a fresh dataset; and the same with mne-bids as it is
+  (``eeg4students._mne_bids_quick`` undone: a lock file per file written and
+  the 10-05 montage read for every sidecar);
 - the same two as whole processes, as a user runs them: ``python -c`` that
   imports the reader and reads every file, against the ``eeg4students
   import`` command (interpreter start and library imports included), as it
@@ -81,6 +83,33 @@ def time_import(folder: Path, dataset: Path) -> float:
     return elapsed
 
 
+@contextlib.contextmanager
+def mne_bids_as_it_is():
+    """Undo ``eeg4students._mne_bids_quick`` meanwhile: mne-bids' own locks and montage reads."""
+    import mne_bids._fileio
+    import mne_bids.write
+
+    import eeg4students.store as store
+    from eeg4students._mne_bids_quick import install
+
+    install()
+    locks = mne_bids._fileio._get_lock_context
+    placement = mne_bids.write._infer_eeg_placement_scheme
+    plain = [
+        (mne_bids._fileio, "_get_lock_context", locks.__wrapped__),
+        (mne_bids.write, "_infer_eeg_placement_scheme", placement.__wrapped__),
+        (store, "quick_writes", contextlib.nullcontext),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in plain]
+    for module, name, value in plain:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
 def time_read_process(folder: Path) -> float:
     code = (
         "import sys, pathlib\n"
@@ -139,11 +168,14 @@ def main() -> None:
         folder = Path(tmp) / "incoming"
         files = make_folder(folder)
         time_read(files[:2])  # import the libraries before timing
-        reads, imports = [], []
+        reads, imports, plains = [], [], []
         for _ in range(args.repeat):
             reads.append(time_read(files))
             imports.append(time_import(folder, Path(tmp) / "ds"))
+            with mne_bids_as_it_is():
+                plains.append(time_import(folder, Path(tmp) / "ds"))
         read, imported = statistics.median(reads), statistics.median(imports)
+        plain = statistics.median(plains)
         reads_p, imports_p, ones_p = [], [], []
         for _ in range(args.repeat):
             reads_p.append(time_read_process(folder))
@@ -161,6 +193,10 @@ def main() -> None:
     print(f"  read in one process        {read:7.2f} s")
     print(
         f"  import FOLDER --pattern    {imported:7.2f} s   ratio import/read {imported / read:.2f}"
+    )
+    print(
+        f"  the same, mne-bids' locks  {plain:7.2f} s   ratio import/read {plain / read:.2f}"
+        f"   (x{plain / imported:.2f} the import)"
     )
     print(f"  a process reading them     {read_p:7.2f} s")
     print(

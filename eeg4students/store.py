@@ -26,7 +26,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from eeg4students._files import (
     locked,
     sha256,
 )
+from eeg4students._mne_bids_quick import quick_writes
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
 from eeg4students.quality import device_model, recording_quality
@@ -211,7 +212,7 @@ class Dataset:
                 "choose a new or empty folder."
             )
         root.mkdir(parents=True, exist_ok=True)
-        with locked(root / LOCK_NAME):
+        with _dataset_lock(root):
             if not (root / "dataset_description.json").is_file():
                 make_dataset_description(
                     path=root, name=name, dataset_type="raw", overwrite=False, verbose="error"
@@ -309,8 +310,10 @@ class Dataset:
 
         Every command that adds, changes or removes participants, recordings,
         features or models holds it, so commands running at once take turns.
+        While it is held, mne-bids takes no lock file per file it touches
+        (:func:`~eeg4students._mne_bids_quick.quick_writes`).
         """
-        return locked(self.root / LOCK_NAME)
+        return _dataset_lock(self.root)
 
     def forgotten(self) -> dict[str, dict]:
         """Participants this dataset forgot, from its audit log.
@@ -1104,6 +1107,13 @@ def check_attributes(attributes: dict) -> dict[str, str]:
             raise DatasetError(f"{key!r} is not a participant attribute; give age, sex or hand.")
         cells[key] = text
     return cells
+
+
+@contextlib.contextmanager
+def _dataset_lock(root: Path) -> Iterator[None]:
+    """The dataset's lock, under which mne-bids' own per-file locks are redundant."""
+    with locked(root / LOCK_NAME), quick_writes():
+        yield
 
 
 @contextlib.contextmanager

@@ -322,6 +322,27 @@ def test_python_m_and_a_parser_that_loads_no_heavy_library():
     assert loaded.strip() == "[]"
 
 
+def test_a_command_without_parallel_options_does_not_load_joblib(tmp_path, rng):
+    # joblib (with its loky executor) takes about 0.2 s to import; commands that
+    # are not asked for parallel work, such as import, should not pay it.
+    recording = write_muse_lsl(
+        tmp_path / "r.csv", muse_samples(rng, 512), 1e9 + np.arange(512) / 256
+    )
+    code = (
+        "import sys; from eeg4students.cli import main; "
+        "status = main(['import', sys.argv[1], '--to', sys.argv[2], '--participant', 'p01', "
+        "'--session', '1', '--task', 'relaxed']); "
+        "print(status, 'joblib' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(recording), str(tmp_path / "ds")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split()[-2:] == ["0", "False"]
+
+
 def _walk(parser, name="eeg4students"):
     import argparse
 

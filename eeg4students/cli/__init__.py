@@ -18,6 +18,7 @@ progress bars, which are only drawn on a terminal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -122,6 +123,16 @@ def _configure_output(verbose: int, quiet: bool) -> None:
         sys.modules["mne"].set_log_level(mne_level)
 
 
+def _parallel_backend(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The joblib backend the options ask for; nothing (and no joblib import) when none."""
+    n_jobs, scheduler = getattr(args, "n_jobs", None), getattr(args, "scheduler", None)
+    if n_jobs is None and scheduler is None:
+        return contextlib.nullcontext()
+    from eeg4students.parallel import backend
+
+    return backend(n_jobs, scheduler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -139,10 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_output(args.verbose, args.quiet)
-    from eeg4students.parallel import backend
-
     try:
-        with backend(getattr(args, "n_jobs", None), getattr(args, "scheduler", None)):
+        with _parallel_backend(args):
             return int(args.func(args) or 0)
     except EEG4StudentsError as exc:
         print(f"eeg4students: error: {exc}", file=sys.stderr)
