@@ -482,10 +482,21 @@ def _import_here(
 
 
 def _import_staged(work: tuple) -> tuple[Path, list[ImportResult]]:
-    """In a worker: import one new participant's files into a staging dataset."""
+    """In a worker: import one new participant's files into a staging dataset.
+
+    Nobody else writes into it: its lock is held throughout and its tables
+    are written once at the end (:meth:`Dataset.tidied_at_end`).
+    """
     root, jobs, *rest = work
     staged = Dataset.create(root)
-    return root, list(_import_here(staged, jobs, *rest))
+    results: list[ImportResult] = []
+    try:
+        with staged.tidied_at_end():
+            results.extend(_import_here(staged, jobs, *rest))
+    except (EEG4StudentsError, OSError) as exc:
+        reason = f"its sessions table could not be written: {first_line(exc)}"
+        results = [ImportResult(r.job, error=r.error or reason) for r in results]
+    return root, results
 
 
 def _move_in(dataset: Dataset, root: Path, results: list[ImportResult]) -> Iterator[ImportResult]:

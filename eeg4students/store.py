@@ -158,6 +158,8 @@ class Dataset:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        #: Participants whose tables wait for the end of :meth:`tidied_at_end` (None: none wait).
+        self._untidy: set[str] | None = None
         if not self.root.is_dir():
             raise DatasetError(
                 f"{self.root}: no such dataset folder; create one with "
@@ -314,6 +316,31 @@ class Dataset:
         (:func:`~eeg4students._mne_bids_quick.quick_writes`).
         """
         return _dataset_lock(self.root)
+
+    @contextlib.contextmanager
+    def tidied_at_end(self) -> Iterator[None]:
+        """Hold the lock and tidy the dataset once at the end, not after every recording.
+
+        For many recordings written in a row into a dataset nobody reads
+        meanwhile (a parallel import's staging dataset): inside the block,
+        :meth:`add_recording` leaves each participant's ``sessions.tsv`` and
+        the removal of the placeholder authors mne-bids adds to the block's
+        end, two file writes fewer per recording. The tidying is done even
+        when the block fails; an error while tidying is raised.
+        """
+        if self._untidy is not None:
+            raise RuntimeError("tidied_at_end() blocks of one Dataset do not nest.")
+        with self.lock():
+            self._untidy = set()
+            try:
+                yield
+            finally:
+                untidy, self._untidy = self._untidy, None
+                for participant in sorted(untidy):
+                    if (self.root / f"sub-{participant}").is_dir():
+                        self.refresh_sessions_tsv(participant)
+                if untidy:
+                    self._drop_placeholder_authors()
 
     def forgotten(self) -> dict[str, dict]:
         """Participants this dataset forgot, from its audit log.
@@ -473,8 +500,11 @@ class Dataset:
                     verbose="error",
                 )
                 self._write_sidecar_extras(bids_path, meta, task_fields)
-                self._drop_placeholder_authors()
-                self.refresh_sessions_tsv(participant)
+                if self._untidy is None:
+                    self._drop_placeholder_authors()
+                    self.refresh_sessions_tsv(participant)
+                else:
+                    self._untidy.add(participant)
                 if kept or attributes:
                     self._set_attributes(participant, {**kept, **attributes})
         return RecordingRef(participant, session, task, int(run), bids_path.fpath)

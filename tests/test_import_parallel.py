@@ -177,3 +177,29 @@ def test_import_workers(monkeypatch):
     assert import_workers(-1) == cores
     monkeypatch.setattr(sys, "platform", "win32")
     assert import_workers(None) == import_workers(4) == 1
+
+
+@linux_only
+def test_a_participant_whose_tables_fail_is_reported_and_left_out(tmp_path, rng, monkeypatch):
+    folder = _write(
+        tmp_path / "in", rng, ["ann-relaxed-1.csv", "bob-relaxed-1.csv", "bob-focus-1.csv"]
+    )
+    dataset = Dataset.create(tmp_path / "ds")
+    real = Dataset.refresh_sessions_tsv
+
+    def full_disk(self, participant):
+        if participant == "bob":
+            raise OSError(28, "No space left on device")
+        return real(self, participant)
+
+    monkeypatch.setattr(Dataset, "refresh_sessions_tsv", full_disk)  # seen by the forks
+    jobs, _ = plan_import([folder], pattern=PATTERN)
+    results = {r.job.path.name: r for r in import_each(dataset, jobs, n_jobs=2)}
+    assert results["ann-relaxed-1.csv"].ref is not None
+    for name in ("bob-relaxed-1.csv", "bob-focus-1.csv"):
+        assert results[name].ref is None
+        assert "sessions table could not be written" in results[name].error
+        assert "No space left" in results[name].error
+    assert dataset.participants() == ["ann"]
+    assert not (dataset.root / "sub-bob").exists()
+    assert not list(dataset.root.glob(".import-*"))

@@ -239,3 +239,43 @@ def test_a_damaged_toolkit_file_is_named(tmp_path, recording):
         dataset.recordings()
     with pytest.raises(DatasetError, match=r"_eeg4students\.json is damaged"):
         dataset.load("p01", "1", "eeg4students")
+
+
+def test_tidied_at_end_writes_the_tables_once_with_the_same_result(
+    tmp_path, recording, monkeypatch
+):
+    def write(dataset):
+        dataset.add_recording(recording, "p01", "1", "eeg4students")
+        dataset.add_recording(recording, "p01", "2", "eeg4students")
+        dataset.add_recording(recording, "p02", "1", "eeg4students")
+
+    each = Dataset.create(tmp_path / "each")
+    write(each)
+    calls = []
+    for name in ("refresh_sessions_tsv", "_drop_placeholder_authors"):
+        real = getattr(Dataset, name)
+        monkeypatch.setattr(
+            Dataset,
+            name,
+            lambda self, *a, _real=real, _name=name: calls.append(_name) or _real(self, *a),
+        )
+    once = Dataset.create(tmp_path / "once")
+    calls.clear()
+    with once.tidied_at_end():
+        write(once)
+        assert calls == []
+        with pytest.raises(RuntimeError, match="do not nest"), once.tidied_at_end():
+            pass
+    assert sorted(calls) == ["_drop_placeholder_authors", *["refresh_sessions_tsv"] * 2]
+
+    def tree(root):
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and p.name != ".eeg4students.lock"
+        }
+
+    assert tree(once.root) == tree(each.root)
+    # Outside the block, every recording tidies again.
+    once.add_recording(recording, "p02", "2", "eeg4students")
+    assert calls[-2:] == ["_drop_placeholder_authors", "refresh_sessions_tsv"]
