@@ -17,11 +17,15 @@ linked twice into a temporary folder (48 files, as
   runs by default (new participants written by forked workers, one per core
   up to 4) and with ``--n-jobs 1`` (everything in one process);
 - for scale, the old way: one ``eeg4students import`` process per file, on
-  the first 6 files, extrapolated to 48.
+  the first 6 files, extrapolated to 48;
+- where a recording's time goes in a one-process import (``--n-jobs 1``):
+  reading it, storing it, and mne-bids' ``write_raw_bids`` within storing.
 
 It prints each time and the ratios import / read (the issue's goal is at
-most 1.5). Each pair is repeated ``--repeat`` times in alternation and the
-medians are compared (the machine is noisy). Run it with::
+most 1.5). The runs are repeated ``--repeat`` times in alternation; each
+import is divided by the reading run just before it, and the median and
+range of those ratios are printed (the machine is noisy: a ratio of two
+runs minutes apart says little). Run it with::
 
     .venv/bin/python benchmarks/bench_import.py [--repeat 3]
 """
@@ -70,13 +74,15 @@ def time_read(files: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def time_import(folder: Path, dataset: Path) -> float:
+def time_import(folder: Path, dataset: Path, *options: str) -> float:
     from eeg4students.cli import main
 
     shutil.rmtree(dataset, ignore_errors=True)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        status = main(["import", str(folder), "--to", str(dataset), "--pattern", PATTERN])
+        status = main(
+            ["import", str(folder), "--to", str(dataset), "--pattern", PATTERN, *options]
+        )
     elapsed = time.perf_counter() - start
     if status != 0:
         sys.exit("the import failed")
@@ -108,6 +114,36 @@ def mne_bids_as_it_is():
     finally:
         for module, name, value in saved:
             setattr(module, name, value)
+
+
+def time_per_recording(folder: Path, dataset: Path) -> dict[str, float]:
+    """Milliseconds per recording of a one-process import: reading, storing, mne-bids' part."""
+    import eeg4students.importing as importing
+    import eeg4students.store as store
+
+    spent = dict.fromkeys(("read", "store", "write_raw_bids"), 0.0)
+    wrapped = [(importing, "_read"), (store.Dataset, "add_recording"), (store, "write_raw_bids")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in wrapped]
+
+    def timer(function, key):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - start
+
+        return timed
+
+    for (owner, name, function), key in zip(saved, spent, strict=True):
+        setattr(owner, name, timer(function, key))
+    try:
+        time_import(folder, dataset, "--n-jobs", "1")
+    finally:
+        for owner, name, function in saved:
+            setattr(owner, name, function)
+    n = len(list(folder.glob("*.csv")))
+    return {key: value / n * 1000 for key, value in spent.items()}
 
 
 def time_read_process(folder: Path) -> float:
@@ -160,6 +196,12 @@ def time_one_process_per_file(files: list[Path], dataset: Path) -> float:
     return time.perf_counter() - start
 
 
+def ratios(times: list[float], baselines: list[float]) -> str:
+    """The median and range of each run's ratio to the baseline run just before it."""
+    each = sorted(t / b for t, b in zip(times, baselines, strict=True))
+    return f"{statistics.median(each):.2f} [{each[0]:.2f}-{each[-1]:.2f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -174,37 +216,39 @@ def main() -> None:
             imports.append(time_import(folder, Path(tmp) / "ds"))
             with mne_bids_as_it_is():
                 plains.append(time_import(folder, Path(tmp) / "ds"))
-        read, imported = statistics.median(reads), statistics.median(imports)
-        plain = statistics.median(plains)
+        parts = [time_per_recording(folder, Path(tmp) / "ds") for _ in range(args.repeat)]
+        per = {key: statistics.median(p[key] for p in parts) for key in parts[0]}
         reads_p, imports_p, ones_p = [], [], []
         for _ in range(args.repeat):
             reads_p.append(time_read_process(folder))
             imports_p.append(time_import_process(folder, Path(tmp) / "ds-p"))
             ones_p.append(time_import_process(folder, Path(tmp) / "ds-1", "--n-jobs", "1"))
-        read_p, imported_p = statistics.median(reads_p), statistics.median(imports_p)
-        one_p = statistics.median(ones_p)
         old = time_one_process_per_file(files[:6], Path(tmp) / "ds-old") / 6 * len(files)
     from eeg4students.importing import import_workers
 
+    med = statistics.median
     print(
-        f"{len(files)} Muse CSVs, median of {args.repeat}, "
-        f"{import_workers()} import worker(s) on {os.cpu_count()} core(s):"
+        f"{len(files)} Muse CSVs, {args.repeat} runs (median seconds; ratio to the reading "
+        f"run just before: median [range]), {import_workers()} import worker(s) on "
+        f"{os.cpu_count()} core(s):"
     )
-    print(f"  read in one process        {read:7.2f} s")
+    print(f"  read in one process        {med(reads):7.2f} s")
+    print(f"  import FOLDER --pattern    {med(imports):7.2f} s   ratio {ratios(imports, reads)}")
     print(
-        f"  import FOLDER --pattern    {imported:7.2f} s   ratio import/read {imported / read:.2f}"
+        f"  the same, mne-bids' locks  {med(plains):7.2f} s   ratio {ratios(plains, reads)}"
+        f"   (x{ratios(plains, imports)} the import)"
     )
+    print(f"  a process reading them     {med(reads_p):7.2f} s")
     print(
-        f"  the same, mne-bids' locks  {plain:7.2f} s   ratio import/read {plain / read:.2f}"
-        f"   (x{plain / imported:.2f} the import)"
+        f"  the import command         {med(imports_p):7.2f} s   ratio "
+        f"{ratios(imports_p, reads_p)}"
     )
-    print(f"  a process reading them     {read_p:7.2f} s")
+    print(f"  the same, --n-jobs 1       {med(ones_p):7.2f} s   ratio {ratios(ones_p, reads_p)}")
+    print(f"  one process per file (est) {old:7.2f} s   ratio {old / med(reads_p):.1f}")
     print(
-        f"  the import command         {imported_p:7.2f} s   ratio import/read "
-        f"{imported_p / read_p:.2f}"
+        f"per recording, one process: read {per['read']:.1f} ms, store "
+        f"{per['store']:.1f} ms (of which mne-bids' write_raw_bids {per['write_raw_bids']:.1f} ms)"
     )
-    print(f"  the same, --n-jobs 1       {one_p:7.2f} s   ratio import/read {one_p / read_p:.2f}")
-    print(f"  one process per file (est) {old:7.2f} s   ratio {old / read:.1f}")
 
 
 if __name__ == "__main__":

@@ -494,7 +494,7 @@ def _import_staged(work: tuple) -> tuple[Path, list[ImportResult]]:
         with staged.tidied_at_end():
             results.extend(_import_here(staged, jobs, *rest))
     except (EEG4StudentsError, OSError) as exc:
-        reason = f"its sessions table could not be written: {first_line(exc)}"
+        reason = f"its participant's tables could not be written: {first_line(exc)}"
         results = [ImportResult(r.job, error=r.error or reason) for r in results]
     return root, results
 

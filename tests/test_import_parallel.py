@@ -198,7 +198,7 @@ def test_a_participant_whose_tables_fail_is_reported_and_left_out(tmp_path, rng,
     assert results["ann-relaxed-1.csv"].ref is not None
     for name in ("bob-relaxed-1.csv", "bob-focus-1.csv"):
         assert results[name].ref is None
-        assert "sessions table could not be written" in results[name].error
+        assert "participant's tables could not be written" in results[name].error
         assert "No space left" in results[name].error
     assert dataset.participants() == ["ann"]
     assert not (dataset.root / "sub-bob").exists()
