@@ -24,6 +24,7 @@ only slower. The files written are the same byte for byte either way
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import threading
 from collections.abc import Iterator
@@ -113,8 +114,6 @@ def install(fileio: ModuleType | None = None, write: ModuleType | None = None) -
 
 
 def _module(name: str) -> ModuleType | None:
-    import importlib
-
     try:
         return importlib.import_module(name)
     except ImportError:
