@@ -49,9 +49,10 @@ def _wrap_locks(fileio: ModuleType) -> bool:
     if not callable(original) or getattr(original, _MARK, False):
         return False
     try:
-        if "lock" not in inspect.signature(original).parameters:
-            return False
+        lock = inspect.signature(original).parameters.get("lock")
     except (TypeError, ValueError):
+        return False
+    if lock is None or lock.kind is not inspect.Parameter.KEYWORD_ONLY:
         return False
 
     def _get_lock_context(path, *args, lock=True, **kwargs):

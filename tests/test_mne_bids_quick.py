@@ -132,7 +132,11 @@ def test_other_mne_bids_versions_are_left_alone():
     def no_lock_option(path, *, timeout=None):
         return contextlib.nullcontext()
 
-    fileio = SimpleNamespace(_get_lock_context=no_lock_option)
-    assert install(fileio=fileio, write=SimpleNamespace()) == []
-    assert fileio._get_lock_context is no_lock_option
+    def positional_lock(path, timeout=None, lock=True):
+        return contextlib.nullcontext()
+
+    for function in (no_lock_option, positional_lock):
+        fileio = SimpleNamespace(_get_lock_context=function)
+        assert install(fileio=fileio, write=SimpleNamespace()) == []
+        assert fileio._get_lock_context is function
     assert install(fileio=SimpleNamespace(), write=SimpleNamespace(other=len)) == []
