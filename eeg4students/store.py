@@ -486,7 +486,7 @@ class Dataset:
                     f"{self.root} already has sub-{participant} ses-{session} task-{task} "
                     f"run-{run}; give another --run or replace it with --overwrite."
                 )
-            with self._rollback(participant), _without_subject_info(raw):
+            with self._rollback(participant, session), _without_subject_info(raw):
                 # mne-bids refuses a participant whose row differs from the recording's
                 # (empty) subject fields: blank the row while it writes, then put it back.
                 self._ensure_bidsignore()
@@ -510,8 +510,14 @@ class Dataset:
         return RecordingRef(participant, session, task, int(run), bids_path.fpath)
 
     @contextlib.contextmanager
-    def _rollback(self, participant: str):
-        """Undo every file change under the participant and the shared files on error."""
+    def _rollback(self, participant: str, session: str):
+        """Undo every file change of a write into one session, and of the shared files, on error.
+
+        A recording's write touches only the dataset's shared files, the
+        participant's own top-level files (``sessions.tsv``) and its session's
+        folder, so only those are saved: the cost does not grow with the
+        participant's other sessions.
+        """
         shared = [
             self.root / name
             for name in (
@@ -524,7 +530,14 @@ class Dataset:
             )
         ]
         sub_dir = self.root / f"sub-{participant}"
-        before = {p for p in sub_dir.rglob("*") if p.is_file()} if sub_dir.exists() else set()
+
+        def touchable() -> set[Path]:
+            top = [p for p in sub_dir.iterdir() if p.is_file()] if sub_dir.is_dir() else []
+            session_dir = sub_dir / f"ses-{session}"
+            inside = [p for p in session_dir.rglob("*") if p.is_file()]
+            return {*top, *inside}
+
+        before = touchable()
         tracked = shared + [p for p in before if p.suffix in (".tsv", ".json")]
         saved = {p: p.read_bytes() for p in tracked if p.is_file()}
         try:
@@ -536,9 +549,8 @@ class Dataset:
                 elif path.exists():
                     path.unlink()
             if sub_dir.exists():
-                for path in sub_dir.rglob("*"):
-                    if path.is_file() and path not in before:
-                        path.unlink()
+                for path in touchable() - before:
+                    path.unlink()
                 for folder in sorted(sub_dir.rglob("*"), key=lambda p: -len(p.parts)):
                     if folder.is_dir() and not any(folder.iterdir()):
                         folder.rmdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -160,8 +161,36 @@ def test_failed_write_is_rolled_back(tmp_path, recording, monkeypatch):
         dataset.add_recording(recording, "p01", "2", "eeg4students")
     with pytest.raises(DatasetError, match="failed and was undone"):
         dataset.add_recording(recording, "p02", "1", "eeg4students")
+    monkeypatch.undo()
+
+    def broken_sessions(self, participant):
+        (self.root / f"sub-{participant}" / f"sub-{participant}_sessions.tsv").write_text("x")
+        raise OSError("disk full")
+
+    # The last step of a second run into an existing session: mne-bids has
+    # rewritten that session's scans table and the shared files by then.
+    monkeypatch.setattr(Dataset, "refresh_sessions_tsv", broken_sessions)
+    with pytest.raises(DatasetError, match="failed and was undone: disk full"):
+        dataset.add_recording(recording, "p01", "1", "eeg4students")
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_rolling_back_saves_only_what_a_write_can_change(tmp_path, recording, monkeypatch):
+    dataset = Dataset.create(tmp_path / "ds")
+    for session in ("1", "2", "3"):
+        dataset.add_recording(recording, "p01", session, "eeg4students")
+    saved = []
+    read_bytes = Path.read_bytes
+
+    def counting(self):
+        saved.append(self.relative_to(dataset.root).as_posix())
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    dataset.add_recording(recording, "p01", "4", "eeg4students")
+    assert "sub-p01/sub-p01_sessions.tsv" in saved and "participants.tsv" in saved
+    assert [p for p in saved if p.startswith(("sub-p01/ses-1", "sub-p01/ses-2"))] == []
 
 
 def test_files_that_are_not_recordings_of_their_folder_are_ignored(tmp_path, recording):
