@@ -226,3 +226,17 @@ def test_unknown_option_is_named(tmp_path, rng):
     path = write_muse_lsl(tmp_path / "r.csv", muse_samples(rng, 300), T0 + np.arange(300) / 256)
     with pytest.raises(RecordingFormatError, match="no option 'board'"):
         read_recording(path, board="muse_2")
+
+
+@pytest.mark.parametrize("cell", ["inf", "nan", "-1e308", "", "-3", "7.5"])
+def test_openbci_sample_counter_with_a_broken_cell_is_not_used_for_gaps(tmp_path, rng, cell):
+    # Found by the import property test: a counter cell of "inf" crashed the reader.
+    path = write_openbci(tmp_path / "c.txt", rng.normal(0, 20, (8, 600)))
+    lines = path.read_text().splitlines()
+    row = lines[5 + 16].split(", ")
+    row[0] = cell
+    lines[5 + 16] = ", ".join(row)
+    path.write_text("\n".join(lines) + "\n")
+    raw = read_recording(path)
+    assert raw.n_times == 600
+    assert BAD_GAP not in raw.annotations.description

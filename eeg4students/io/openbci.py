@@ -37,9 +37,12 @@ def _dropped_sample_positions(index: np.ndarray) -> np.ndarray | None:
     the Daisy module two radio packets make one 16-channel sample, so the
     counter steps by 2. A larger step is a lost packet. Boards whose counter
     does not step regularly (Ganglion) return None: their gaps cannot be seen
-    in the file.
+    in the file; nor do counters with a cell that is not a count (empty,
+    infinite, negative or fractional).
     """
-    if len(index) < 2 or np.any(np.isnan(index)):
+    if len(index) < 2 or not np.isfinite(index).all():
+        return None
+    if index.min() < 0 or np.any(index != np.rint(index)):
         return None
     modulus = int(index.max()) + 1
     if modulus not in (255, 256):
