@@ -27,7 +27,6 @@ flush; :func:`recover` turns it into a dataset recording.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from brainflow.board_shim import BoardShim
 from brainflow.data_filter import DataFilter
 from brainflow.exit_codes import BrainFlowError
 
+from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_json, removed_on_failure
 from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
@@ -263,8 +263,8 @@ def _read_note(partial: Path) -> dict:
     """The session note beside a partial stream, checked."""
     path = _note_path(partial)
     try:
-        note = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        note = limited_json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise EEG4StudentsError(
             f"{path}: the session note is damaged ({exc.__class__.__name__}); it cannot say whose "
             "stream this is."

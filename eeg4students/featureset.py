@@ -31,6 +31,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from eeg4students import __version__
+from eeg4students import _json as limited_json
 from eeg4students._files import (
     atomic_path,
     atomic_write_json,
@@ -201,8 +202,8 @@ def _cached(sidecar: Path, parquet: Path, files: list[Path]) -> dict | None:
     if not (sidecar.is_file() and parquet.is_file()):
         return None
     try:
-        info = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        info = limited_json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("blocks"), list):
         return None

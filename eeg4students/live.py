@@ -44,6 +44,7 @@ from eeg4students.boards import BOARD_IDS, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, ModelError
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
+from eeg4students.modelcheck import applying
 from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
 from eeg4students.modelstore import SavedModel
@@ -208,10 +209,11 @@ class Predictor:
             reason = None if features is not None else ADAPTING
         update = {"label": None, "top": None, "second": None, "rejected": reason}
         if features is not None:
-            if self.voter is not None:
-                labels = self.voter.update(features)
-            else:
-                labels = (self.saved.estimator.predict(features[None, :])[0], None, None)
+            with applying(self.saved.card["name"]):
+                if self.voter is not None:
+                    labels = self.voter.update(features)
+                else:
+                    labels = (self.saved.estimator.predict(features[None, :])[0], None, None)
             for key, value in zip(("label", "top", "second"), labels, strict=True):
                 update[key] = value.item() if isinstance(value, np.generic) else value
         return update

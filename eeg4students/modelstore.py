@@ -18,7 +18,6 @@ and a card is checked field by field before it is used.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +27,18 @@ import pandas as pd
 import sklearn
 
 from eeg4students import __version__
+from eeg4students import _json as limited_json
 from eeg4students._files import atomic_path, atomic_write_json, checkpoint, sha256
 from eeg4students.adaptation import ADAPTATIONS, adapt_table
-from eeg4students.errors import EEG4StudentsError, ModelError
+from eeg4students.errors import EEG4StudentsError, ModelError, first_line
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
-from eeg4students.modelfile import check_model_file, load_model_file, save_model_file
+from eeg4students.modelfile import (
+    check_model_file,
+    load_model_file,
+    read_model_bytes,
+    save_model_file,
+)
 from eeg4students.models import (
     ShardedForest,
     SISAEnsemble,
@@ -126,9 +131,13 @@ def load_model(path: str | Path) -> SavedModel:
             f"{folder} is not a saved model (it needs {MODEL_FILE} and {CARD_FILE}); "
             "give the folder that `eeg4students train` wrote."
         )
-    trusted = check_model_file(model_file)  # refused unread if it holds a foreign type
+    # Refused unread if it holds a foreign type; every object checked once rebuilt.
+    data = read_model_bytes(model_file)
+    trusted = check_model_file(model_file, data)
     card = read_card(card_file)
-    estimator = load_model_file(model_file, trusted=trusted)
+    estimator = load_model_file(
+        model_file, n_features=len(card["feature_columns"]), data=data, trusted=trusted
+    )
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     if classes != card["classes"]:
         raise ModelError(
@@ -136,18 +145,6 @@ def load_model(path: str | Path) -> SavedModel:
             "the card and the model do not belong together."
         )
     return SavedModel(estimator, card, folder)
-
-
-def verify_model(folder: Path) -> None:
-    """Check a saved model's card and model file without loading the model.
-
-    Raises
-    ------
-    ModelError
-        As :func:`load_model` would.
-    """
-    read_card(folder / CARD_FILE)
-    check_model_file(folder / MODEL_FILE)
 
 
 #: Fields every card has, with the JSON types they must have.
@@ -184,10 +181,10 @@ def read_card(card_file: Path) -> dict:
     try:
         if card_file.stat().st_size > MAX_CARD_BYTES:
             raise ModelError(f"{card_file} is too large to be a model card.")
-        card = json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        card = limited_json.loads(card_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ModelError(
-            f"{card_file} is not valid JSON ({exc.__class__.__name__}); restore the card or "
+            f"{card_file} is not valid JSON ({first_line(exc)}); restore the card or "
             "train the model again."
         ) from exc
     if not isinstance(card, dict):

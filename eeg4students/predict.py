@@ -11,6 +11,7 @@ import pandas as pd
 from eeg4students.errors import ModelError
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.features import blocks_to_frames
+from eeg4students.modelcheck import applying
 from eeg4students.models import TimeMajorityVoting, vote
 from eeg4students.modelstore import SavedModel, adapt_for, check_compatible
 from eeg4students.preprocess import iter_blocks
@@ -65,14 +66,15 @@ def predict_recording(saved: SavedModel, raw: mne.io.BaseRaw) -> pd.DataFrame:
     X = frame[columns].to_numpy(dtype=float)
     model = saved.estimator
     blocks = frame["block"].to_numpy()
-    if len(X) == 0:
-        window_labels = block_labels = np.array([], dtype=object)
-    elif isinstance(model, TimeMajorityVoting):
-        top, second = model.predict_bases(X)
-        window_labels = vote(top, second, mode="causal", blocks=blocks, k=model.k)
-        block_labels = vote(top, second, mode="block", blocks=blocks)
-    else:
-        window_labels = block_labels = model.predict(X)
+    with applying(saved.card["name"]):
+        if len(X) == 0:
+            window_labels = block_labels = np.array([], dtype=object)
+        elif isinstance(model, TimeMajorityVoting):
+            top, second = model.predict_bases(X)
+            window_labels = vote(top, second, mode="causal", blocks=blocks, k=model.k)
+            block_labels = vote(top, second, mode="block", blocks=blocks)
+        else:
+            window_labels = block_labels = model.predict(X)
     rows = []
     for i, block in enumerate(counts.itertuples()):
         mine = blocks == block.block

@@ -40,6 +40,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from eeg4students import __version__
+from eeg4students import _json as limited_json
 from eeg4students._files import (
     atomic_path,
     atomic_write_bytes,
@@ -156,9 +157,13 @@ def _manifest(path: Path, archive: zipfile.ZipFile) -> dict:
         info = archive.getinfo(MANIFEST)
         if info.file_size > MAX_MANIFEST_BYTES:
             raise PackageError(f"{path}: the manifest is too large to be one of ours.")
-        manifest = json.loads(archive.read(info))
+        manifest = limited_json.loads(archive.read(info))
     except PackageError:
         raise
+    except limited_json.JSONLimitError as exc:
+        raise PackageError(
+            f"{path}: the manifest is {exc}; it was not made by eeg4students."
+        ) from exc
     except (KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
         raise PackageError(f"{path}: the manifest is missing or unreadable.") from exc
     if not (

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ import pandas as pd
 from mne_bids import BIDSPath, make_dataset_description, read_raw_bids, write_raw_bids
 
 from eeg4students import __version__
+from eeg4students import _json as limited_json
 from eeg4students._files import (
     atomic_write_bytes,
     atomic_write_json,
@@ -363,10 +363,10 @@ class Dataset:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                entry = limited_json.loads(line)
                 if entry.get("action") == "forget":
                     found[str(entry["participant"])] = {"seq": entry["seq"], "time": entry["time"]}
-            except (json.JSONDecodeError, AttributeError, KeyError) as exc:
+            except (ValueError, AttributeError, KeyError) as exc:
                 raise DatasetError(
                     f"{path}, line {number}: the audit log is damaged; check it with "
                     f"`eeg4students audit verify {self.root}`."
@@ -582,7 +582,7 @@ class Dataset:
         self, bids_path: BIDSPath, meta: dict, task_fields: dict[str, str] | None = None
     ) -> None:
         sidecar = self._sidecar(bids_path)
-        content = json.loads(sidecar.read_text(encoding="utf-8"))
+        content = limited_json.loads(sidecar.read_text(encoding="utf-8"))
         device = meta.get("device")
         if device:
             content["Manufacturer"] = _MANUFACTURERS.get(device, "n/a")
@@ -1005,8 +1005,8 @@ def read_sidecar(path: Path) -> dict:
             f"{path} is missing; re-import the recording or restore the file from a backup."
         )
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        content = limited_json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise DatasetError(
             f"{path} is damaged ({first_line(exc)}); re-import the recording or restore the "
             "file from a backup."

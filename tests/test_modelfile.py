@@ -142,7 +142,7 @@ def test_damaged_model_files_are_clean_errors(tmp_path):
         path.write_bytes(content)
         with pytest.raises(ModelError, match="not a readable skops model"):
             load_model_file(path)
-    with pytest.raises(ModelError, match="not a readable skops model"):
+    with pytest.raises(ModelError, match="cannot read the model file"):
         load_model_file(tmp_path / "missing.skops")
 
 

@@ -31,8 +31,9 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_text, locked
-from eeg4students.errors import EEG4StudentsError
+from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.store import AUDIT_LOG
 
 GENESIS = "0" * 64
@@ -129,10 +130,10 @@ def read_log(root: str | Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
+            entry = limited_json.loads(line)
+        except ValueError as exc:
             raise AuditError(
-                f"{path}, line {number}: not valid JSON; the log was edited."
+                f"{path}, line {number}: not valid JSON ({first_line(exc)}); the log was edited."
             ) from exc
         if not isinstance(entry, dict):
             raise AuditError(f"{path}, line {number}: not an audit entry; the log was edited.")

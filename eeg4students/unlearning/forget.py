@@ -31,7 +31,6 @@ the audit log names the participant.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_json, atomic_write_text, checkpoint, sha256
 from eeg4students.errors import DatasetError
 from eeg4students.featureset import DERIVATIVE, compute_features, settings_key
@@ -56,7 +56,6 @@ from eeg4students.modelstore import (
     make_card,
     read_card,
     save_model,
-    verify_model,
 )
 from eeg4students.store import Dataset, read_tsv
 from eeg4students.unlearning import audit
@@ -355,8 +354,8 @@ _JOURNAL_FIELDS = ("participant", "strategy", "files", "models", "done", "result
 def _read_journal(path: Path) -> dict:
     """The journal of an interrupted forgetting, checked."""
     try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        journal = limited_json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise DatasetError(
             f"{path}: the journal of an interrupted forgetting is damaged "
             f"({exc.__class__.__name__}); restore the dataset from a backup, or remove the "
@@ -426,7 +425,7 @@ def plan_forget(
     for saved in models:
         # A model that would be refused, or could not be retrained exactly, stops the
         # forgetting before anything changes.
-        verify_model(saved.path)
+        load_model(saved.path)
         compute_features(
             dataset, saved.preprocess, saved.features, participants=[participant], progress=False
         )

@@ -1,0 +1,101 @@
+"""JSON from files other people made, read with a nesting limit.
+
+Python's ``json`` module parses nested arrays and objects recursively: a
+file of 100,000 ``[`` characters ends in a ``RecursionError`` deep inside the
+parser, and code that walks what was read (skops rebuilding a model, the
+toolkit's own checks) recurses as well. Every JSON file the toolkit reads
+(model schemas and cards, package manifests, sidecars, journals, audit
+lines) goes through :func:`loads`, which counts the nesting first, without
+recursion, and refuses a document nested deeper than any the toolkit writes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+#: Deepest nesting of arrays and objects accepted (the toolkit's own files stay
+#: under 40; a model's schema is the deepest).
+MAX_DEPTH = 100
+
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPENING, _CLOSING = (ord("["), ord("{")), (ord("]"), ord("}"))
+
+
+class JSONLimitError(ValueError):
+    """A JSON document nested deeper than :data:`MAX_DEPTH` (or too deep to parse)."""
+
+
+def nesting_depth(data: str | bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text, counted without recursion.
+
+    Brackets inside strings (between quotes not escaped by a backslash) do
+    not count, as a parser reads them. Memory and time grow with the number
+    of quotes and brackets, never with how deep they nest.
+
+    Parameters
+    ----------
+    data : str | bytes
+        The JSON text.
+
+    Returns
+    -------
+    depth : int
+        0 for a scalar, 1 for ``[1, 2]``, 2 for ``{"a": [1]}``.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    text = np.frombuffer(raw, dtype=np.uint8)
+    quotes = np.flatnonzero(text == _QUOTE)
+    slashes = np.flatnonzero(text == _BACKSLASH)
+    if len(quotes) and len(slashes):
+        # A quote after an odd run of backslashes is escaped: it neither opens nor closes.
+        breaks = np.flatnonzero(np.diff(slashes) != 1)
+        ends = slashes[np.append(breaks, len(slashes) - 1)]
+        lengths = ends - slashes[np.insert(breaks + 1, 0, 0)] + 1
+        run = np.minimum(np.searchsorted(ends, quotes - 1), len(ends) - 1)
+        quotes = quotes[~((ends[run] == quotes - 1) & (lengths[run] % 2 == 1))]
+    opening = np.flatnonzero(np.isin(text, _OPENING))
+    closing = np.flatnonzero(np.isin(text, _CLOSING))
+    positions = np.concatenate([opening, closing])
+    steps = np.concatenate([np.ones(len(opening), np.int64), -np.ones(len(closing), np.int64)])
+    order = np.argsort(positions, kind="stable")
+    positions, steps = positions[order], steps[order]
+    # Brackets after an even number of real quotes lie outside strings.
+    steps = steps[np.searchsorted(quotes, positions) % 2 == 0]
+    return int(np.cumsum(steps).max(initial=0)) if len(steps) else 0
+
+
+def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON text, refusing nesting deeper than ``max_depth``.
+
+    Parameters
+    ----------
+    data : str | bytes
+        The JSON text (bytes are decoded as UTF-8).
+    max_depth : int
+        Deepest nesting of arrays and objects accepted.
+
+    Returns
+    -------
+    value : object
+        What ``json.loads`` returns.
+
+    Raises
+    ------
+    JSONLimitError
+        If the document nests deeper than ``max_depth``.
+    ValueError
+        If it is not JSON (``json.JSONDecodeError``) or not UTF-8
+        (``UnicodeDecodeError``), as ``json.loads`` raises them.
+    """
+    depth = nesting_depth(data)
+    if depth > max_depth:
+        raise JSONLimitError(
+            f"nested {depth:,} levels deep, more than the {max_depth} any eeg4students file has"
+        )
+    try:
+        return json.loads(data)
+    except RecursionError as exc:  # a backstop: the count above should prevent it
+        raise JSONLimitError("nested too deeply to parse") from exc
