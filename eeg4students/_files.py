@@ -15,8 +15,9 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,26 +104,164 @@ def new_folder(parent: Path, prefix: str) -> Path:
         return folder
 
 
+class _ProcessLock:
+    """One path's lock in this process: a thread at a time, re-entered by its holder.
+
+    ``filelock`` keeps other processes out; its lock object is shared by every
+    thread of the process (``thread_local=False``, so that a lock taken in one
+    thread may be released by the same object elsewhere), which would let a
+    second thread in while the first holds it. This re-entrant thread lock is
+    taken first: only its holder reaches the file lock.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.threads = threading.RLock()
+        self.file = FileLock(path, is_singleton=True, thread_local=False)
+        self.depth = 0
+
+
+_LOCKS: dict[str, _ProcessLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> _ProcessLock:
+    key = str(Path(path).resolve())
+    with _LOCKS_GUARD:
+        if key not in _LOCKS:
+            _LOCKS[key] = _ProcessLock(key)
+        return _LOCKS[key]
+
+
 @contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` across processes (reentrant in a process).
+def locked(lock_path: Path, on_first: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` across processes and threads (reentrant).
 
     Several processes writing into one dataset (one recorder per headset, a
-    ``forget`` beside a ``train``) take turns through this lock. Waiting
-    longer than :data:`LOCK_PATIENCE` seconds is reported once in the log.
+    ``forget`` beside a ``train``) take turns through this lock, and so do
+    threads of one process (the classroom saves recordings from threads). The
+    thread holding it may take it again. Waiting longer than
+    :data:`LOCK_PATIENCE` seconds is reported once in the log.
+
+    Parameters
+    ----------
+    lock_path : Path
+        The lock file (created if needed).
+    on_first : callable | None
+        Called once the lock is taken, when this is the outermost hold (not
+        when re-entered): the place to tidy what a killed holder left.
     """
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path.resolve()), is_singleton=True, thread_local=False)
+    lock = _process_lock(lock_path)
+    if not lock.threads.acquire(timeout=LOCK_PATIENCE):
+        log.info("waiting for another thread of this command to release %s", lock_path)
+        lock.threads.acquire()
     try:
-        lock.acquire(timeout=LOCK_PATIENCE)
-    except Timeout:
-        log.warning("waiting for another eeg4students command to release %s", lock_path)
-        lock.acquire()
-    try:
-        yield
+        if lock.depth == 0:
+            try:
+                lock.file.acquire(timeout=LOCK_PATIENCE)
+            except Timeout:
+                log.warning("waiting for another eeg4students command to release %s", lock_path)
+                lock.file.acquire()
+        lock.depth += 1
+        try:
+            if lock.depth == 1 and on_first is not None:
+                on_first()
+            yield
+        finally:
+            lock.depth -= 1
+            if lock.depth == 0:
+                lock.file.release()
     finally:
-        lock.release()
+        lock.threads.release()
+
+
+#: Where :func:`undone_on_failure` keeps its snapshots, inside the dataset it protects.
+UNDO_DIR = ".eeg4students-undo"
+
+
+def _files_under(folder: Path) -> dict[str, Path]:
+    if folder.is_file():
+        return {"": folder}
+    return {
+        p.relative_to(folder).as_posix(): p
+        for p in folder.rglob("*")
+        if p.is_file() or p.is_symlink()
+    }
+
+
+@contextlib.contextmanager
+def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
+    """Leave ``targets`` (folders or files under ``root``) as they were if the block fails.
+
+    Every file of the targets is hard-linked into a snapshot under
+    ``root/.eeg4students-undo/`` first (no data is copied; the toolkit's
+    writes replace files by renaming, so a link keeps the old content). If
+    the block raises (Ctrl-C included), files it added are removed, files it
+    replaced or removed are put back, and folders it made are removed; then
+    the error goes on. Either way the snapshot is removed at the end. A
+    snapshot left by a killed process is removed by :func:`clear_undo`.
+
+    Parameters
+    ----------
+    root : Path
+        The dataset (the snapshot lives inside it, on the same disk).
+    *targets : Path
+        What to protect.
+    """
+    root = Path(root)
+    snapshot = new_folder(root / UNDO_DIR, "")
+    saved: list[tuple[Path, dict[str, Path], set[Path]]] = []
+    try:
+        for index, target in enumerate(targets):
+            target = Path(target)
+            files = _files_under(target) if target.exists() else {}
+            folders = {p for p in target.rglob("*") if p.is_dir()} if target.is_dir() else set()
+            links = {}
+            for rel, path in files.items():
+                link = snapshot / str(index) / (rel or "file")
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, link, follow_symlinks=False)
+                links[rel] = link
+            saved.append((target, links, folders | ({target} if target.exists() else set())))
+        yield
+    except BaseException:
+        for target, links, folders in saved:
+            _restore(target, links, folders)
+        raise
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (root / UNDO_DIR).rmdir()
+
+
+def _restore(target: Path, links: dict[str, Path], folders: set[Path]) -> None:
+    now = _files_under(target) if target.exists() else {}
+    for rel, path in now.items():
+        link = links.get(rel)
+        if link is None:
+            path.unlink()
+        elif not os.path.samefile(link, path):
+            os.replace(link, path)
+    for rel, link in links.items():
+        if rel not in now:
+            path = target / rel if rel else target
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(link, path)
+    if target.is_dir():
+        for folder in sorted(target.rglob("*"), key=lambda p: -len(p.parts)):
+            if folder.is_dir() and folder not in folders and not any(folder.iterdir()):
+                folder.rmdir()
+        if target not in folders and not any(target.iterdir()):
+            target.rmdir()
+
+
+def clear_undo(root: Path) -> None:
+    """Remove snapshots of :func:`undone_on_failure` left by a killed process.
+
+    Call it holding the dataset's lock, when no block of this process is open.
+    """
+    shutil.rmtree(Path(root) / UNDO_DIR, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from eeg4students._files import (
     atomic_write_text,
     checkpoint,
     sha256,
+    undone_on_failure,
 )
 from eeg4students._progress import progress_bar
 from eeg4students.errors import DatasetError
@@ -301,8 +302,15 @@ def compute_features(
     dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
     # Under the dataset's lock: a forgetting cannot run between reading a participant's
     # windows and writing the quality tables that name them.
-    with dataset.lock():
+    # All or nothing: a refusal (settings no recording can meet, a damaged file) leaves
+    # the cache and its tables as they were.
+    with dataset.lock(), undone_on_failure(dataset.root, *cache_paths(dataset.root)):
         return _compute(dataset, pre, feat, participants, progress)
+
+
+def cache_paths(root: Path) -> tuple[Path, Path]:
+    """What computing features may write: the derivative's description and the caches."""
+    return root / DERIVATIVE / "dataset_description.json", root / DERIVATIVE / "features"
 
 
 def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:

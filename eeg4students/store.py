@@ -39,6 +39,7 @@ from eeg4students._files import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    clear_undo,
     locked,
     sha256,
 )
@@ -1154,7 +1155,7 @@ def check_attributes(attributes: dict) -> dict[str, str]:
 @contextlib.contextmanager
 def _dataset_lock(root: Path) -> Iterator[None]:
     """The dataset's lock, under which mne-bids' own per-file locks are redundant."""
-    with locked(root / LOCK_NAME), quick_writes():
+    with locked(root / LOCK_NAME, on_first=lambda: clear_undo(root)), quick_writes():
         yield
 
 

@@ -468,6 +468,45 @@ def test_keyed_chain(lab, tmp_path, capsys):
         audit.verify(lab.root, key=audit.read_key(key_file))
 
 
+def _files(root: Path) -> dict:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != ".eeg4students.lock"
+    }
+
+
+def test_a_keyed_chain_refuses_an_unsigned_forgetting_before_any_change(lab, tmp_path, capsys):
+    key_file = tmp_path / "audit.key"
+    assert main(["audit", "key", str(key_file), "--dataset", str(lab.root)]) == 0
+    argv = ["forget", str(lab.root), "--yes"]
+    assert main([*argv, "--key", str(key_file), "--participant", "sim05"]) == 0
+    before = _files(lab.root)
+    capsys.readouterr()
+    assert main([*argv, "--participant", "sim04"]) == 1  # without --key
+    err = capsys.readouterr().err
+    assert "is keyed" in err and "--key" in err and err.count("\n") == 1
+    assert _files(lab.root) == before  # nothing deleted, no unsigned entry
+    assert main(["audit", "verify", str(lab.root), "--key", str(key_file)]) == 0
+    with pytest.raises(audit.AuditError, match="is keyed"):
+        audit.append(lab.root, {"action": "note"})
+
+
+def test_key_files_must_be_private_and_outside_every_dataset(lab, tmp_path, capsys):
+    key_file = tmp_path / "audit.key"
+    assert main(["audit", "key", str(key_file)]) == 0
+    key_file.chmod(0o644)
+    assert main(["audit", "verify", str(lab.root), "--key", str(key_file)]) == 1
+    err = capsys.readouterr().err
+    assert "chmod 600" in err and "other users" in err and err.count("\n") == 1
+    key_file.chmod(0o600)
+    assert main(["audit", "verify", str(lab.root), "--key", str(key_file)]) == 0
+    # Without --dataset, a key is still never written inside a dataset.
+    inside = lab.root / "derivatives" / "k.key"
+    assert main(["audit", "key", str(inside)]) == 1
+    assert "inside the dataset" in capsys.readouterr().err and not inside.exists()
+
+
 # -- crashes and commands --------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,13 +82,25 @@ def new_key(path: str | Path, dataset: str | Path | None = None) -> Path:
     path = Path(path)
     if path.exists():
         raise AuditError(f"{path} already exists; a key is never overwritten.")
-    if dataset is not None and Path(dataset).resolve() in path.resolve().parents:
-        raise AuditError(f"{path} is inside the dataset; keep the key outside it.")
+    _outside_datasets(path, dataset)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(secrets.token_hex(KEY_BYTES) + "\n")
     return path
+
+
+def _outside_datasets(path: Path, dataset: str | Path | None) -> None:
+    """Refuse a key path inside ``dataset`` or inside any dataset (a key beside the log)."""
+    where = path.resolve()
+    if dataset is not None and Path(dataset).resolve() in where.parents:
+        raise AuditError(f"{path} is inside the dataset; keep the key outside it.")
+    for folder in where.parents:
+        if (folder / "dataset_description.json").is_file():
+            raise AuditError(
+                f"{path} is inside the dataset {folder}; keep the key outside every dataset "
+                "(a key beside the log it signs protects nothing)."
+            )
 
 
 def read_key(path: str | Path, dataset: str | Path | None = None) -> bytes:
@@ -96,13 +109,20 @@ def read_key(path: str | Path, dataset: str | Path | None = None) -> bytes:
     Raises
     ------
     AuditError
-        If the file is missing, inside the dataset, or not a key.
+        If the file is missing, inside a dataset, readable by other users
+        (it must be private: mode 600), or not a key.
     """
     path = Path(path)
     if not path.is_file():
         raise AuditError(f"{path}: no such key file; make one with `eeg4students audit key`.")
-    if dataset is not None and Path(dataset).resolve() in path.resolve().parents:
-        raise AuditError(f"{path} is inside the dataset; keep the key outside it.")
+    _outside_datasets(path, dataset)
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise AuditError(
+            f"{path} can be read by other users ({stat.filemode(path.stat().st_mode)}); make it "
+            f"private with `chmod 600 {path}`, and make a new key if others may have read it."
+        )
+    if path.stat().st_size > 1024:
+        raise AuditError(f"{path} does not hold a key made by `eeg4students audit key`.")
     text = path.read_text(encoding="utf-8", errors="replace").strip()
     try:
         key = bytes.fromhex(text)
@@ -230,6 +250,38 @@ def verify(root: str | Path, *, head_hash: str | None = None, key: bytes | None 
     return len(entries)
 
 
+def is_keyed(root: str | Path) -> bool:
+    """Whether the chain's entries carry HMACs (made with ``forget --key``)."""
+    return any("mac" in entry for entry in read_log(root))
+
+
+def check_key(root: str | Path, key: bytes | None) -> None:
+    """Refuse to go on without the key of a keyed chain, or with the wrong key.
+
+    Parameters
+    ----------
+    root : str | Path
+        The dataset folder.
+    key : bytes | None
+        The key given (``--key``), if any.
+
+    Raises
+    ------
+    AuditError
+        If the chain is keyed and no key was given (an entry without HMAC
+        would make the chain fail ``audit verify --key`` for ever), or if the
+        chain does not verify with the key given.
+    """
+    if key is None:
+        if is_keyed(root):
+            raise AuditError(
+                f"The audit log of {root} is keyed (its entries carry HMACs); give the key "
+                "with --key FILE, or nothing can be appended to it."
+            )
+        return
+    verify(root, key=key)
+
+
 def append(root: str | Path, record: dict, *, key: bytes | None = None) -> dict:
     """Append a record to the audit log, chained to the last entry.
 
@@ -250,10 +302,13 @@ def append(root: str | Path, record: dict, *, key: bytes | None = None) -> dict:
     Raises
     ------
     AuditError
-        If the existing log does not verify: nothing is appended to a broken chain.
+        If the existing log does not verify, or it is keyed and no key is
+        given: nothing is appended to a broken chain, nor an unsigned entry to
+        a keyed one.
     """
     path = audit_path(root)
     with locked(path.parent / ".audit.lock"):
+        check_key(root, key)
         verify(root, key=key)
         entries = read_log(root)
         entry = {

@@ -30,19 +30,28 @@ the audit log names the participant.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from eeg4students import _json as limited_json
-from eeg4students._files import atomic_write_json, atomic_write_text, checkpoint, sha256
-from eeg4students.errors import DatasetError
-from eeg4students.featureset import DERIVATIVE, compute_features, settings_key
+from eeg4students._files import (
+    UNDO_DIR,
+    atomic_write_json,
+    atomic_write_text,
+    checkpoint,
+    sha256,
+    undone_on_failure,
+)
+from eeg4students.errors import DatasetError, EEG4StudentsError, ModelError, first_line
+from eeg4students.featureset import DERIVATIVE, cache_paths, compute_features, settings_key
 from eeg4students.models import model_columns
 from eeg4students.modelstore import (
     CARD_FILE,
@@ -90,6 +99,8 @@ class ForgetPlan:
         Exported copies of those models that this command cannot reach.
     refresh : bool
         Whether models are retrained on the dataset as it is now.
+    loaded : list of SavedModel
+        The models of ``models``, loaded and checked.
     """
 
     participant: str
@@ -99,6 +110,7 @@ class ForgetPlan:
     untouched: list[str] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
     refresh: bool = False
+    loaded: list[SavedModel] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -140,7 +152,8 @@ def _holds_participant(name: str, participant: str) -> bool:
 def _participant_paths(root: Path, participant: str) -> list[Path]:
     """The top-most files and folders of the dataset named for the participant."""
     found = []
-    skip = {root / AUDIT_DIR}
+    # The audit log names them by design; an undo snapshot only links files listed anyway.
+    skip = {root / AUDIT_DIR, root / UNDO_DIR}
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         for name in sorted(dirs):
@@ -186,12 +199,13 @@ def _stage(root: Path, participant: str) -> None:
         _without_participant(table, participant)
 
 
-def _staged_features(root: Path, participant: str, key: str) -> pd.DataFrame:
-    folder = root / STAGING / DERIVATIVE / "features" / key / f"sub-{participant}"
+def _cached_features(base: Path, participant: str, key: str) -> pd.DataFrame:
+    """The participant's cached windows under ``base`` (the dataset, or its staging folder)."""
+    folder = base / DERIVATIVE / "features" / key / f"sub-{participant}"
     files = sorted(folder.glob("*_features.parquet"))
     if not files:
         raise DatasetError(
-            f"The staged features of the forgotten participant are missing from {folder}; "
+            f"The cached features of the forgotten participant are missing from {folder}; "
             "the forget step cannot finish (restore the dataset from a backup)."
         )
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
@@ -218,7 +232,20 @@ def _strangers(dataset: Dataset, card: dict, participant: str, pre, feat) -> pd.
     return compute_features(dataset, pre, feat, participants=people, progress=False).table
 
 
-def _update_model(
+@dataclass
+class _Update:
+    """A model's update computed in memory: what to save and what to record."""
+
+    entry: dict
+    estimator: object
+    card: dict
+    path: Path
+
+    def save(self) -> None:
+        save_model(self.estimator, self.card, self.path)
+
+
+def _compute_update(
     dataset: Dataset,
     saved: SavedModel,
     participant: str,
@@ -227,7 +254,45 @@ def _update_model(
     evaluate: bool,
     refresh: bool,
     n_shadows: int,
-) -> dict:
+    features_from: Path,
+) -> _Update:
+    """Update one model without the participant, in memory (nothing is written).
+
+    ``features_from`` is where the participant's cached windows are read: the
+    dataset itself before anything is moved, its staging folder when an
+    interrupted forgetting is finished.
+    """
+    with _updating(saved.card["name"], participant):
+        return _compute(
+            dataset,
+            saved,
+            participant,
+            strategy,
+            conmu,
+            evaluate,
+            refresh,
+            n_shadows,
+            features_from,
+        )
+
+
+@contextlib.contextmanager
+def _updating(name: str, participant: str) -> Iterator[None]:
+    """A failure of the model's own code while it is updated, as one sentence."""
+    try:
+        yield
+    except EEG4StudentsError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        raise ModelError(
+            f"Model {name!r} could not be updated without {participant} ({first_line(exc)}); "
+            "check the forgetting's settings."
+        ) from exc
+
+
+def _compute(
+    dataset, saved, participant, strategy, conmu, evaluate, refresh, n_shadows, features_from
+) -> _Update:
     card = saved.card
     pre, feat = saved.preprocess, saved.features
     key, _ = settings_key(pre, feat)
@@ -239,7 +304,7 @@ def _update_model(
         strategy = "retrain"
     else:
         remain, columns = card_training_table(dataset, card, without=participant)
-    forget = _card_rows(_staged_features(dataset.root, participant, key), card, participant)
+    forget = _card_rows(_cached_features(features_from, participant, key), card, participant)
     strangers = _strangers(dataset, card, participant, pre, feat)
     # A model trained on adapted features meets every table adapted the same way.
     remain, forget, strangers = (adapt_for(card, t, columns) for t in (remain, forget, strangers))
@@ -306,8 +371,7 @@ def _update_model(
             "forgotten_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     ]
-    save_model(outcome.estimator, new_card, saved.path)
-    return entry
+    return _Update(entry, outcome.estimator, new_card, saved.path)
 
 
 def _measure(card, outcome, original, template, remain, forget, test, columns, n_shadows) -> dict:
@@ -421,11 +485,12 @@ def plan_forget(
         )
     saved_models = list_models(dataset)
     models = [m for m in saved_models if participant in m.card["trained_on"]["participants"]]
+    # Every model that saw them is loaded and checked before anything else: one that
+    # would be refused stops the forgetting before a single file is written.
+    loaded = [load_model(saved.path) for saved in models]
     planned = []
     for saved in models:
-        # A model that would be refused, or could not be retrained exactly, stops the
-        # forgetting before anything changes.
-        load_model(saved.path)
+        # One that could not be retrained exactly stops it too.
         compute_features(
             dataset, saved.preprocess, saved.features, participants=[participant], progress=False
         )
@@ -446,6 +511,7 @@ def plan_forget(
         untouched=sorted(m.card["name"] for m in saved_models if m not in models),
         exports=sorted({e for m in models for e in m.card.get("exports", [])}),
         refresh=refresh,
+        loaded=loaded,
     )
 
 
@@ -507,27 +573,54 @@ def forget_participant(
                     f"Forgetting participant {journal['participant']!r} was interrupted; run "
                     f"`eeg4students forget {root} --participant {journal['participant']}` first."
                 )
-        else:
-            if key is not None:
-                audit.verify(root, key=key)
+            return _run(dataset, journal, conmu, evaluate, n_shadows, key)
+        # Everything is checked, and every model's update computed, before the first
+        # change: a refusal here leaves the dataset as it was (feature caches included).
+        with undone_on_failure(root, *cache_paths(root)):
+            audit.check_key(root, key)
             plan = plan_forget(dataset, participant, strategy, refresh=refresh)
-            journal = {
-                "participant": participant,
-                "strategy": strategy,
-                "settings": conmu.as_dict() if (conmu and strategy == "conmu") else {},
-                "files": [{"path": f["path"], "sha256": f["sha256"]} for f in plan.files],
-                "models": [m["name"] for m in plan.models],
-                "untouched": plan.untouched,
-                "refresh": refresh,
-                "done": [],
-                "results": [],
-                "stage": "planned",
+            updates = {
+                saved.card["name"]: _compute_update(
+                    dataset,
+                    saved,
+                    participant,
+                    strategy,
+                    conmu,
+                    evaluate,
+                    refresh,
+                    n_shadows,
+                    root,
+                )
+                for saved in plan.loaded
             }
-            atomic_write_json(root / JOURNAL, journal)
-        return _run(dataset, journal, conmu, evaluate, n_shadows, key)
+            checkpoint("prepared")
+        journal = {
+            "participant": participant,
+            "strategy": strategy,
+            "settings": conmu.as_dict() if (conmu and strategy == "conmu") else {},
+            "files": [{"path": f["path"], "sha256": f["sha256"]} for f in plan.files],
+            "models": [m["name"] for m in plan.models],
+            "untouched": plan.untouched,
+            "refresh": refresh,
+            "done": [],
+            "results": [],
+            "stage": "planned",
+        }
+        atomic_write_json(root / JOURNAL, journal)
+        return _run(dataset, journal, conmu, evaluate, n_shadows, key, updates)
 
 
-def _run(dataset: Dataset, journal: dict, conmu, evaluate, n_shadows, key) -> ForgetResult:
+def _run(
+    dataset: Dataset,
+    journal: dict,
+    conmu,
+    evaluate,
+    n_shadows,
+    key,
+    updates: dict[str, _Update] | None = None,
+) -> ForgetResult:
+    """Carry out a journaled forgetting from its stage on; ``updates`` were computed before."""
+    updates = updates or {}
     root = dataset.root
     participant = journal["participant"]
     refresh = bool(journal.get("refresh"))
@@ -540,8 +633,9 @@ def _run(dataset: Dataset, journal: dict, conmu, evaluate, n_shadows, key) -> Fo
         for name in journal["models"]:
             if name in journal["done"]:
                 continue
-            saved = load_model(root / DERIVATIVE / "models" / name)
-            if participant not in saved.card["trained_on"]["participants"]:
+            update = updates.get(name)
+            saved = None if update else load_model(root / DERIVATIVE / "models" / name)
+            if saved is not None and participant not in saved.card["trained_on"]["participants"]:
                 # Saved just before an interruption: do not forget twice.
                 entry = {
                     "name": name,
@@ -549,16 +643,20 @@ def _run(dataset: Dataset, journal: dict, conmu, evaluate, n_shadows, key) -> Fo
                     "note": "updated before an interruption",
                 }
             else:
-                entry = _update_model(
-                    dataset,
-                    saved,
-                    participant,
-                    journal["strategy"],
-                    conmu,
-                    evaluate,
-                    refresh,
-                    n_shadows,
-                )
+                if update is None:  # finishing an interrupted run: their windows are staged
+                    update = _compute_update(
+                        dataset,
+                        saved,
+                        participant,
+                        journal["strategy"],
+                        conmu,
+                        evaluate,
+                        refresh,
+                        n_shadows,
+                        root / STAGING,
+                    )
+                update.save()
+                entry = update.entry
             journal["done"].append(name)
             journal["results"].append(entry)
             atomic_write_json(root / JOURNAL, journal)
