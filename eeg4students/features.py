@@ -17,6 +17,7 @@ at a fraction of the cost.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,6 +44,10 @@ META_COLUMNS = (
     "start",
     "block_time",
 )
+
+
+#: Most frequency bands.
+MAX_BANDS = 32
 
 
 class FeatureError(EEG4StudentsError, ValueError):
@@ -83,14 +88,21 @@ class FeatureParams:
         names = [n for n, _, _ in bands]
         if not bands or len(set(names)) != len(names):
             raise FeatureError("Bands must be a non-empty list with distinct names.")
+        if len(bands) > MAX_BANDS or len(ratios) > MAX_BANDS**2:
+            raise FeatureError(f"Give at most {MAX_BANDS} bands and as many ratios as pairs.")
         for name, lo, hi in bands:
-            if not 0 <= lo < hi:
-                raise FeatureError(f"Band {name!r} {lo}-{hi} Hz is empty; give lo < hi.")
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi <= 1000):
+                raise FeatureError(
+                    f"Band {name!r} {lo}-{hi} Hz is empty or out of range; give 0 <= lo < hi "
+                    "<= 1000."
+                )
+            if not 0 < len(name) <= 32 or not name.isidentifier():
+                raise FeatureError(f"Band name {name!r} must be a short word (letters, digits).")
         for a, b in ratios:
             if a not in names or b not in names:
                 raise FeatureError(f"Ratio {a}/{b} names a band that is not defined ({names}).")
-        if self.segment <= 0:
-            raise FeatureError("The Welch segment length must be positive.")
+        if not (math.isfinite(self.segment) and 0.05 <= self.segment <= 60):
+            raise FeatureError("The Welch segment length must be from 0.05 to 60 seconds.")
 
     def check(self, sfreq: float | None, window: float) -> None:
         """Raise if a band reaches Nyquist or the segment is longer than the window.

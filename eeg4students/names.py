@@ -44,3 +44,18 @@ FORMATS = (
 )
 #: Seconds of windows that set a live session's adaptation before an adapted model labels any.
 ADAPT_WARMUP_SECONDS = 10.0
+
+# Bounds of the preprocessing settings (checked by eeg4students.preprocess.PreprocessParams,
+# shown by the command line's help).
+#: Highest frequency (Hz) a filter edge or the line frequency may be given.
+MAX_FREQ = 1000.0
+#: Shortest and longest window (s).
+WINDOW_RANGE = (0.1, 600.0)
+#: Shortest and longest hop between windows (s): the work grows as 1 / hop.
+HOP_RANGE = (0.05, 600.0)
+#: Most channels named.
+MAX_CHANNELS = 256
+#: Largest age (years) a participant may be given (options, tables, packages' rows).
+MAX_AGE = 130
+#: Largest run number (from options or file names).
+MAX_RUN = 9999

@@ -43,6 +43,7 @@ import scipy.signal
 
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_blocks
+from eeg4students.names import HOP_RANGE, MAX_CHANNELS, MAX_FREQ, WINDOW_RANGE
 from eeg4students.quality import DEVICE_RAIL_UV, device_model
 
 #: Rejection reasons, in the order they are tested.
@@ -113,21 +114,53 @@ class PreprocessParams:
     min_kept: float = 0.35
 
     def __post_init__(self) -> None:
+        numbers = {
+            "l_freq": (self.l_freq, 0, MAX_FREQ),
+            "h_freq": (self.h_freq, 0, MAX_FREQ),
+            "line_freq": (self.line_freq, 1, MAX_FREQ),
+            "window": (self.window, *WINDOW_RANGE),
+            "hop": (self.hop, *HOP_RANGE),
+            "transition_share": (self.transition_share, 0, 0.99),
+            "plateau_seconds": (self.plateau_seconds, 0.01, 60),
+            "plateau_tol_uv": (self.plateau_tol_uv, 0, 1e6),
+            "rail_uv": (self.rail_uv, 1, 1e9),
+            "max_ptp_uv": (self.max_ptp_uv, 1e-3, 1e9),
+            "min_kept": (self.min_kept, 0, 1),
+        }
+        for name, (value, low, high) in numbers.items():
+            if value is None and name in ("line_freq", "rail_uv", "max_ptp_uv"):
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not low <= value <= high
+            ):
+                raise PreprocessError(
+                    f"Invalid preprocessing settings: {name} is {value!r}, not a number from "
+                    f"{low:g} to {high:g}."
+                )
         checks = [
-            (0 <= self.l_freq < self.h_freq, f"band-pass {self.l_freq}-{self.h_freq} Hz is empty"),
+            (self.l_freq < self.h_freq, f"band-pass {self.l_freq}-{self.h_freq} Hz is empty"),
             (self.filter_method in ("iir", "fir"), "filter method must be 'iir' or 'fir'"),
             (self.reference in (None, "average"), "reference must be None or 'average'"),
-            (self.window > 0 and self.hop > 0, "window and hop must be positive"),
-            (0 <= self.transition_share < 1, "transition share must be in [0, 1)"),
-            (self.plateau_seconds > 0, "plateau length must be positive"),
-            (0 <= self.min_kept <= 1, "minimum kept share must be in [0, 1]"),
-            (self.max_ptp_uv is None or self.max_ptp_uv > 0, "max peak-to-peak must be positive"),
         ]
         for ok, problem in checks:
             if not ok:
                 raise PreprocessError(f"Invalid preprocessing settings: {problem}.")
         if self.channels is not None:
-            object.__setattr__(self, "channels", tuple(self.channels))
+            channels = tuple(self.channels)
+            if not 1 <= len(channels) <= MAX_CHANNELS or not all(
+                isinstance(c, str) and 0 < len(c.strip()) <= 64 and c.isprintable()
+                for c in channels
+            ):
+                raise PreprocessError(
+                    "Invalid preprocessing settings: give between 1 and "
+                    f"{MAX_CHANNELS} channel names, none of them empty."
+                )
+            if len(set(channels)) != len(channels):
+                raise PreprocessError("Invalid preprocessing settings: a channel is named twice.")
+            object.__setattr__(self, "channels", channels)
 
     def as_dict(self) -> dict:
         """The settings as plain JSON-serialisable values."""

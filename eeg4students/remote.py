@@ -50,11 +50,13 @@ from eeg4students._files import (
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError, LabelError, first_line
 from eeg4students.store import (
+    ATTRIBUTE_NAMES,
     LABEL,
-    MAX_AGE,
     RECORDING_STEM,
     Dataset,
     add_participant_row,
+    cell_problem,
+    check_attributes,
     check_label,
     open_recording,
     read_tsv,
@@ -236,18 +238,15 @@ def _check_row(path: Path, participant: str, row: dict) -> dict:
                 f"{path}: the participants row's {key!r} holds tabs, line breaks or control "
                 "characters, or is too long."
             )
+        problem = cell_problem(text)
+        if problem:
+            raise PackageError(f"{path}: the participants row's {key!r} {problem}.")
         clean[str(key)] = text
-    age = clean.get("age", "n/a")
-    if age != "n/a":
-        try:
-            plausible = 0 <= float(age) <= MAX_AGE
-        except ValueError:
-            plausible = False
-        if not plausible:
-            raise PackageError(
-                f"{path}: the participants row's age {age!r} is not n/a or a number of years "
-                f"from 0 to {MAX_AGE}."
-            )
+    known = {k: v for k, v in clean.items() if k in ATTRIBUTE_NAMES and v != "n/a"}
+    try:
+        check_attributes(known)
+    except DatasetError as exc:
+        raise PackageError(f"{path}: the participants row: {exc}") from exc
     return clean
 
 

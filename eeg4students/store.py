@@ -46,6 +46,7 @@ from eeg4students._files import (
 from eeg4students._mne_bids_quick import quick_writes
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
+from eeg4students.names import MAX_AGE
 from eeg4students.quality import device_model, recording_quality
 
 #: A BIDS label: letters and digits.
@@ -1104,8 +1105,40 @@ def _tsv_column(path: Path, column: str) -> list[str]:
 _MNE_BIDS_ATTRIBUTES = ("age", "sex", "hand", "weight", "height")
 #: What ``participants.tsv`` may say of a participant, and the values allowed (BIDS).
 ATTRIBUTES = {"sex": ("M", "F", "O", "n/a"), "hand": ("R", "L", "A", "n/a")}
-#: Largest age (years) a participant may be given (here and in packages' rows).
-MAX_AGE = 130
+
+
+#: The attributes ``participants.tsv`` may hold from the user (see :func:`check_attributes`).
+ATTRIBUTE_NAMES = ("age", "sex", "hand")
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_LEADERS = ("=", "+", "-", "@")
+
+
+def cell_problem(text: str) -> str | None:
+    """What is wrong with a ``participants.tsv`` cell from outside, or None.
+
+    A cell that a spreadsheet would run as a formula (starting with ``=``,
+    ``+``, ``-`` or ``@``) or that holds digits of another script (``１５``,
+    read as a number by some programs and not by others) is refused.
+    """
+    text = str(text)
+    if text.startswith(FORMULA_LEADERS):
+        return f"begins with {text[0]!r}, which a spreadsheet would run as a formula"
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return "holds digits other than 0-9"
+    return None
+
+
+_AGE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?")
+
+
+def plausible_age(text: str) -> bool:
+    """Whether a cell is ``n/a`` or an age in years: plain ASCII digits, 0 to :data:`MAX_AGE`.
+
+    Exponents (``1e-320``), signs, full-width digits (``１５``) and other
+    scripts' digits are refused: a cell is read by people and spreadsheets.
+    """
+    text = str(text).strip()
+    return text == "n/a" or (_AGE.fullmatch(text) is not None and float(text) <= MAX_AGE)
 
 
 def check_attributes(attributes: dict) -> dict[str, str]:
@@ -1133,13 +1166,10 @@ def check_attributes(attributes: dict) -> dict[str, str]:
             continue
         text = str(value).strip()
         if key == "age":
-            try:
-                ok = text == "n/a" or 0 <= float(text) <= MAX_AGE
-            except ValueError:
-                ok = False
-            if not ok:
+            if not plausible_age(text):
                 raise DatasetError(
-                    f"The age {text!r} is not a number of years from 0 to {MAX_AGE}."
+                    f"The age {text!r} is not a number of years from 0 to {MAX_AGE} (digits, "
+                    "e.g. 15 or 15.5)."
                 )
         elif key in ATTRIBUTES:
             text = text.upper() if text != "n/a" else text

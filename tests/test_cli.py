@@ -235,8 +235,10 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
     )
     assert "LEAKY" in capsys.readouterr().out
     assert "LEAKY" in (tmp_path / "leaky" / "report.html").read_text()
-    assert main(["evaluate", str(root), "--models", "xgb", "--out", str(out)]) == 1
-    assert "Unknown model 'xgb'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["evaluate", str(root), "--models", "xgb", "--out", str(out)])
+    assert usage.value.code == 2
+    assert "unknown model 'xgb'" in capsys.readouterr().err
 
     assert main(["train", str(root), "--model", "lda", "--name", "m1"]) == 0
     model = root / "derivatives" / "eeg4students" / "models" / "m1"

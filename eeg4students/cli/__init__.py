@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from eeg4students import __version__
 from eeg4students.cli import analysis, data, demo, forgetting, session
-from eeg4students.cli._common import EXIT_ERROR, EXIT_INTERRUPTED
+from eeg4students.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, Number, text_value
 from eeg4students.errors import EEG4StudentsError
 
 __all__ = ["build_parser", "main", "run"]
@@ -34,22 +34,101 @@ __all__ = ["build_parser", "main", "run"]
 log = logging.getLogger("eeg4students")
 
 
+def _checked_text(parser, action: argparse.Action, values) -> None:
+    """Refuse an empty text value, or one with control characters, naming the option."""
+    for value in values if isinstance(values, list) else [values]:
+        if isinstance(value, str):
+            try:
+                text_value(value)
+            except argparse.ArgumentTypeError as exc:
+                name = "/".join(action.option_strings) or action.metavar or action.dest
+                parser.error(f"argument {name}: {exc}")
+
+
+class _Once:
+    """An option that must be given once (given twice, a usage error), its text checked."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string is not None:
+            given = namespace.__dict__.setdefault("_options_given", set())
+            if self.dest in given:
+                parser.error(f"{option_string} was given twice; give it once")
+            given.add(self.dest)
+        _checked_text(parser, self, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _StoreOnce(_Once, argparse._StoreAction):
+    pass
+
+
+class _StoreTrueOnce(_Once, argparse._StoreTrueAction):
+    pass
+
+
+class _AppendChecked(argparse._AppendAction):
+    """A repeatable option (``--headset``, ``--author``), each value's text checked."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _checked_text(parser, self, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class Parser(argparse.ArgumentParser):
+    """The command's parser: options once each, text checked, errors in one line.
+
+    Every option that takes one value may be given once (``--participant a
+    --participant b`` is refused rather than the last one silently winning);
+    every text value is checked by :func:`~eeg4students.cli._common.text_value`
+    (not empty, no control characters).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        self.register("action", "store_true", _StoreTrueOnce)
+        self.register("action", "append", _AppendChecked)
+
+    def error(self, message: str):
+        """A usage error: one line, and where to read the options."""
+        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+
+
+def _shown(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _default_text(action: argparse.Action) -> str | None:
+    """An option's default as help shows it: ``2``, ``1 40``, ``rf,svm,tmv``; None if none."""
+    default = action.default
+    if default is None or default is False or default is argparse.SUPPRESS:
+        return None
+    if isinstance(default, list | tuple):
+        if not default:
+            return None
+        separator = " " if isinstance(action.nargs, int) else ","
+        return separator.join(_shown(v) for v in default)
+    return _shown(default)
+
+
 class _HelpFormatter(argparse.HelpFormatter):
-    """Help that shows each option's default when it has a meaningful one."""
+    """Help that shows each option's range, and its default when it has a meaningful one."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        default = action.default
-        if (
-            "%(default)" in text
-            or "default" in text
-            or default is None
-            or default is False
-            or default is argparse.SUPPRESS
-            or action.option_strings == []
-        ):
+        if "%(default)" in text or not action.option_strings:
             return text
-        return f"{text} (default: %(default)s)"
+        if isinstance(action.type, Number):
+            where = text.find(" (default")
+            where = len(text) if where < 0 else where
+            text = f"{text[:where]} [{action.type.describe()}]{text[where:]}"
+        default = _default_text(action)
+        if default is not None and "default" not in text:
+            text += f" (default: {default.replace('%', '%%')})"
+        return text
 
 
 def _use_formatter(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         Every command, with help and defaults; building it imports no heavy
         library.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="eeg4students",
         description="EEG brain-computer-interface studies with consumer headsets: record, "
         "import, preprocess, classify, forget.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,34 +45,125 @@ def print_table(table: pd.DataFrame, *, index: bool = False) -> None:
     print(format_table(table, index=index))
 
 
+class Number:
+    """An option's number: finite, of one kind, within a range that ``--help`` shows.
+
+    Parameters
+    ----------
+    kind : type
+        ``int`` or ``float``.
+    low, high : float | None
+        The smallest and largest value allowed (None: no bound on that side).
+    above : bool
+        ``low`` itself is not allowed (``0 < x``).
+    also : tuple of int
+        Values allowed outside the range (``-1`` for "every core").
+    unit : str
+        Shown after the range in help, e.g. ``"s"``.
+    """
+
+    def __init__(
+        self,
+        kind: type = float,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        above: bool = False,
+        also: tuple = (),
+        unit: str = "",
+    ) -> None:
+        self.kind, self.low, self.high, self.above = kind, low, high, above
+        self.also, self.unit = also, unit
+        self.__name__ = "whole number" if kind is int else "number"
+
+    def describe(self) -> str:
+        """The range as help shows it: ``1-100``, ``> 0``, ``0-1 s``."""
+
+        def show(value: float) -> str:
+            if float(value).is_integer() and abs(value) < 1e15:
+                return f"{int(value):,}"
+            return f"{value:g}"
+
+        if self.low is not None and self.high is not None and not self.above:
+            text = f"{show(self.low)}-{show(self.high)}"
+        elif self.low is not None and self.high is not None:
+            text = f"> {show(self.low)}, at most {show(self.high)}"
+        elif self.low is not None:
+            text = f"{'>' if self.above else '>='} {show(self.low)}"
+        else:
+            text = f"<= {show(self.high)}" if self.high is not None else "any"
+        text += "".join(f" or {show(v)}" for v in self.also)
+        return f"{text} {self.unit}".rstrip()
+
+    def __call__(self, text: str):
+        text = str(text).strip()
+        try:
+            if self.kind is int:
+                if not text.lstrip("+-").isdigit() or not text.isascii() or len(text) > 20:
+                    raise ValueError(text)
+                value = int(text)
+            else:
+                if not text.isascii() or len(text) > 40:
+                    raise ValueError(text)
+                value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {self.__name__} ({self.describe()})"
+            ) from None
+        if value in self.also:
+            return value
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number ({self.describe()})")
+        too_low = self.low is not None and (value <= self.low if self.above else value < self.low)
+        if too_low or (self.high is not None and value > self.high):
+            raise argparse.ArgumentTypeError(f"{text} is outside {self.describe()}")
+        return value
+
+
+#: A block's length when the protocol's is overridden (s).
+TASK_SECONDS = Number(float, 0.5, 3600, unit="s")
+#: Seconds without samples before a headset counts as gone.
+STALL_TIMEOUT = Number(float, 0.5, 600, unit="s")
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+    """A whole number of at least 1 (no upper bound: use :class:`Number` where work grows)."""
+    return Number(int, 1)(text)
 
 
 def n_jobs(text: str) -> int:
-    value = int(text)
-    if value == 0 or value < -1:
-        raise argparse.ArgumentTypeError(f"must be a positive count or -1, not {value}")
-    return value
+    """A count of worker processes: 1-256, or -1 for every core."""
+    return N_JOBS(text)
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
-    return value
+#: Worker processes: 1 to 256, or -1 for every core.
+N_JOBS = Number(int, 1, 256, also=(-1,))
+
+
+def text_value(text: str) -> str:
+    """An option's text: not empty, no control characters (a NUL would end a path)."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("an empty value; give one")
+    if any(not (c.isprintable() or c == "\t") for c in str(text)):
+        raise argparse.ArgumentTypeError(f"{text!r} holds control characters")
+    return str(text)
+
+
+def path_value(text: str) -> Path:
+    """A path option: :func:`text_value` as a ``Path``."""
+    return Path(text_value(text))
 
 
 def add_parallel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parallel work (joblib; see eeg4students.parallel)")
     g.add_argument(
-        "--n-jobs", type=n_jobs, help="local worker processes (-1: every core; default 1)"
+        "--n-jobs", type=N_JOBS, metavar="N", help="local worker processes (-1: every core)"
     )
     g.add_argument(
-        "--scheduler", metavar="ADDRESS", help="a running Dask scheduler, tcp://host:8786"
+        "--scheduler",
+        type=scheduler_address,
+        metavar="ADDRESS",
+        help="a running Dask scheduler, tcp://host:8786",
     )
 
 
@@ -80,9 +172,21 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mac-address", help="Bluetooth address of the headset")
     g.add_argument("--serial-port", help="serial port of the dongle (e.g. /dev/ttyUSB0)")
     g.add_argument("--serial-number", help="headset name, e.g. Muse-1234")
-    g.add_argument("--timeout", type=int, help="seconds to wait when connecting")
+    g.add_argument("--timeout", type=Number(int, 1, 3600), help="seconds to wait when connecting")
     g.add_argument("--file", help="recording replayed by --board playback")
     g.add_argument("--master-board", help="headset that made the replayed recording")
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler's address, ``tcp://host:port`` (or ``host:port``)."""
+    text = text_value(text).strip()
+    rest = text.split("://", 1)[1] if "://" in text else text
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scheduler address like tcp://192.168.1.20:8786"
+        )
+    return text
 
 
 def connection_params(args: argparse.Namespace) -> dict:

@@ -4,19 +4,45 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import difflib
 
 from eeg4students.cli._common import (
+    Number,
     add_connection_options,
     add_parallel_options,
     connection_params,
     output_dir,
-    positive_float,
-    positive_int,
+    path_value,
     print_table,
+    text_value,
 )
-from eeg4students.names import ADAPT_WARMUP_SECONDS, FORMATS, MODEL_NAMES, SCHEMES
+from eeg4students.names import (
+    ADAPT_WARMUP_SECONDS,
+    FORMATS,
+    HOP_RANGE,
+    MAX_FREQ,
+    MODEL_NAMES,
+    SCHEMES,
+    WINDOW_RANGE,
+)
 from eeg4students.tables import quality_view
+
+
+def _names(text: str, what: str) -> list[str]:
+    names = [part.strip() for part in text_value(text).split(",")]
+    if not names or any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give {what} separated by commas, none empty")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names one of its {what} twice")
+    return names
+
+
+def _channel_list(text: str) -> list[str]:
+    return _names(text, "channel names")
+
+
+def _label_list(text: str) -> list[str]:
+    return _names(text, "participant labels")
 
 
 def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -29,18 +55,25 @@ def _band_pairs(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+#: The model names as help lists them (wrapped at commas, not inside a name).
+MODEL_LIST = ", ".join(MODEL_NAMES)
+MODEL_HELP = f"one of {MODEL_LIST}"
+
+
 def _add_feature_options(p: argparse.ArgumentParser) -> None:
     """Options of preprocessing and features, shared by features, evaluate and train."""
     g = p.add_argument_group("preprocessing and features")
-    g.add_argument("--window", type=positive_float, default=2.0, help="seconds (default 2)")
-    g.add_argument("--hop", type=positive_float, default=1.0, help="seconds (default 1)")
+    g.add_argument(
+        "--window", type=Number(float, *WINDOW_RANGE, unit="s"), default=2.0, help="seconds"
+    )
+    g.add_argument("--hop", type=Number(float, *HOP_RANGE, unit="s"), default=1.0, help="seconds")
     g.add_argument(
         "--band-pass",
         nargs=2,
-        type=float,
+        type=Number(float, 0, MAX_FREQ, unit="Hz"),
         default=(1.0, 40.0),
         metavar=("LO", "HI"),
-        help="Hz (default 1 40)",
+        help="band-pass edges in Hz, LO below HI (default: 1 40)",
     )
     g.add_argument(
         "--filter",
@@ -48,17 +81,37 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
         default="iir",
         help="band-pass design: 4th-order Butterworth (iir) or MNE's FIR",
     )
-    g.add_argument("--line-freq", type=positive_float, help="Hz (default: recording's, else 50)")
+    g.add_argument(
+        "--line-freq",
+        type=Number(float, 1, MAX_FREQ, unit="Hz"),
+        help="mains frequency for the notch (default: the recording's, else 50)",
+    )
     g.add_argument(
         "--reference",
         choices=("none", "average"),
         default="none",
         help="re-reference after filtering: none or the channels' mean",
     )
-    g.add_argument("--channels", help="comma-separated EEG channels (default: all)")
-    g.add_argument("--transition", type=float, default=0.3, help="share dropped per block")
-    g.add_argument("--max-ptp", type=float, default=500.0, help="uV, 0 turns it off")
-    g.add_argument("--min-kept", type=float, default=0.35, help="exclusion threshold")
+    g.add_argument(
+        "--channels",
+        type=_channel_list,
+        help="comma-separated EEG channels (default: the good ones)",
+    )
+    g.add_argument(
+        "--transition", type=Number(float, 0, 0.99), default=0.3, help="share dropped per block"
+    )
+    g.add_argument(
+        "--max-ptp",
+        type=Number(float, 0, 1e6, unit="uV"),
+        default=500.0,
+        help="largest peak-to-peak amplitude of a kept window, uV; 0 turns it off",
+    )
+    g.add_argument(
+        "--min-kept",
+        type=Number(float, 0, 1),
+        default=0.35,
+        help="blocks, sessions and participants keeping a smaller share are excluded",
+    )
     g.add_argument("--relative", action="store_true", help="add relative band power")
     g.add_argument("--ratios", type=_band_pairs, default=(), help="e.g. theta/beta,alpha/theta")
     g.add_argument(
@@ -67,7 +120,9 @@ def _add_feature_options(p: argparse.ArgumentParser) -> None:
         help="add each window's spatial covariance (cov_<a>_<b> columns) for the Riemannian "
         "models tslr and mdm (on whenever one of them is asked for)",
     )
-    g.add_argument("--participants", help="comma-separated labels (default: all)")
+    g.add_argument(
+        "--participants", type=_label_list, help="comma-separated labels (default: all)"
+    )
 
 
 def _feature_settings(args: argparse.Namespace):
@@ -81,7 +136,7 @@ def _feature_settings(args: argparse.Namespace):
         filter_method=args.filter,
         line_freq=args.line_freq,
         reference=None if args.reference == "none" else args.reference,
-        channels=tuple(args.channels.split(",")) if args.channels else None,
+        channels=tuple(args.channels) if args.channels else None,
         window=args.window,
         hop=args.hop,
         transition_share=args.transition,
@@ -93,8 +148,7 @@ def _feature_settings(args: argparse.Namespace):
     asked = getattr(args, "models", None) or [getattr(args, "model", None)]
     covariance = args.covariance or any(m in COVARIANCE_MODELS for m in asked if m)
     feat = FeatureParams(relative=args.relative, ratios=args.ratios, covariance=covariance)
-    participants = args.participants.split(",") if args.participants else None
-    return pre, feat, participants
+    return pre, feat, args.participants
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -123,7 +177,15 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def _model_list(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip().lower() for name in _names(text, "model names")]
+    for name in names:
+        if name not in MODEL_NAMES:
+            close = difflib.get_close_matches(name, MODEL_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown model {name!r}; {hint}use {', '.join(MODEL_NAMES)}"
+            )
+    return names
 
 
 def _adapt_list(text: str) -> list[str]:
@@ -137,14 +199,10 @@ def _adapt_list(text: str) -> list[str]:
 
 
 def _minutes_list(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of minutes like 0,1,2,5"
-        ) from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give zero or more minutes, like 0,1,2,5")
+    minutes = Number(float, 0, 600, unit="min")
+    values = [minutes(part) for part in _names(text, "minutes")]
+    if len(values) > 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at most 20 levels, like 0,1,2,5")
     return sorted(set(values))
 
 
@@ -320,10 +378,14 @@ def add_parsers(sub) -> None:
         "--models",
         type=_model_list,
         default=["rf", "svm", "tmv"],
-        help=f"comma-separated, from {','.join(MODEL_NAMES)} (default rf,svm,tmv)",
+        help=f"comma-separated, from {MODEL_LIST} (default: rf,svm,tmv)",
     )
-    p.add_argument("--folds", type=positive_int, default=7, help="time-blocked/shuffled folds")
-    p.add_argument("--k", type=positive_int, default=5, help="causal TMV vote length (windows)")
+    p.add_argument(
+        "--folds", type=Number(int, 2, 50), default=7, help="time-blocked/shuffled folds"
+    )
+    p.add_argument(
+        "--k", type=Number(int, 1, 1000), default=5, help="causal TMV vote length (windows)"
+    )
     p.add_argument(
         "--adapt",
         type=_adapt_list,
@@ -339,16 +401,16 @@ def add_parsers(sub) -> None:
         "--minutes",
         type=_minutes_list,
         default=[0.0, 1.0, 2.0, 5.0],
-        help="calibration scheme: minutes of the student's labelled data to try (default 0,1,2,5)",
+        help="calibration scheme: minutes of the student's labelled data to try",
     )
     p.add_argument(
         "--calibration-weight",
         choices=("balanced", "none"),
         default="balanced",
         help="calibration scheme: balanced repeats the student's windows to weigh about as "
-        "much as the cohort's (default); none counts each window once",
+        "much as the cohort's; none counts each window once",
     )
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=path_value, required=True, help="output folder")
     _add_feature_options(p)
     add_parallel_options(p)
     p.set_defaults(func=cmd_evaluate)
@@ -360,17 +422,24 @@ def add_parsers(sub) -> None:
         "derivatives/eeg4students/models/NAME/ with card.json listing what it was trained on.",
     )
     p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
-    p.add_argument("--model", default="tmv", help=f"one of {','.join(MODEL_NAMES)}")
+    p.add_argument("--model", default="tmv", choices=MODEL_NAMES, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--name", required=True, help="model name (letters and digits)")
-    p.add_argument("--out", type=Path, help="also export a copy to this folder")
+    p.add_argument("--out", type=path_value, help="also export a copy to this folder")
     p.add_argument("--overwrite", action="store_true", help="replace a model of this name")
     p.add_argument(
         "--unlearnable",
         choices=("sharded",),
         help="train the sharded form, which forgets a participant fast and exactly",
     )
-    p.add_argument("--q", type=float, default=0.25, help="sharded RF: share of trees per person")
-    p.add_argument("--shards", type=positive_int, default=4, help="sharded SVM and others: shards")
+    p.add_argument(
+        "--q",
+        type=Number(float, 0, 1, above=True),
+        default=0.25,
+        help="sharded RF: share of trees per person",
+    )
+    p.add_argument(
+        "--shards", type=Number(int, 1, 100), default=4, help="sharded SVM and others: shards"
+    )
     p.add_argument(
         "--adapt",
         choices=("none", "session", "participant"),
@@ -407,11 +476,15 @@ def add_parsers(sub) -> None:
         "new window (causal Time Majority Voting for TMV models).",
     )
     p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
-    p.add_argument("--model", required=True, help="model folder (from train)")
-    p.add_argument("--seconds", type=positive_float, help="stop after this long")
+    p.add_argument("--model", required=True, type=path_value, help="model folder (from train)")
+    p.add_argument(
+        "--seconds",
+        type=Number(float, 0, 86400, above=True, unit="s"),
+        help="stop after this long (default: until Ctrl-C)",
+    )
     p.add_argument(
         "--lag",
-        type=float,
+        type=Number(float, 0, 30, unit="s"),
         default=2.0,
         metavar="SECONDS",
         help="classify the window that ended this long ago: the filters need signal after "

@@ -8,17 +8,35 @@ from pathlib import Path
 
 from eeg4students.cli._common import (
     EXIT_ERROR,
+    N_JOBS,
+    TASK_SECONDS,
+    Number,
     add_parallel_options,
-    n_jobs,
     output_dir,
     output_file,
-    positive_float,
-    positive_int,
+    path_value,
     print_table,
     quiet,
+    text_value,
 )
 from eeg4students.errors import EEG4StudentsError
-from eeg4students.names import FORMATS
+from eeg4students.names import FORMATS, MAX_AGE, MAX_RUN
+
+#: Most participants a simulated class may have.
+MAX_SIMULATED = 1000
+
+
+def _upper(text: str) -> str:
+    return text_value(text).strip().upper()
+
+
+def _channel_names(text: str) -> list[str]:
+    names = [part.strip() for part in text_value(text).split(",")]
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give channel names separated by commas, each once, none empty"
+        )
+    return names
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -45,7 +63,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.board:
         options["board"] = args.board
     if args.channels:
-        options["channels"] = [c.strip() for c in args.channels.split(",")]
+        options["channels"] = args.channels
     participants = sorted({job.participant for job in jobs})
     attributes = read_attributes_table(args.participants_table) if args.participants_table else {}
     given = {k: getattr(args, k) for k in ("age", "sex", "hand") if getattr(args, k) is not None}
@@ -275,7 +293,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--participant", help="pseudonym (letters and digits), if not in --pattern")
     p.add_argument("--session", help="session label, e.g. 1, if not in --pattern")
     p.add_argument("--task", help="task label, e.g. relaxed, if not in --pattern")
-    p.add_argument("--run", type=positive_int, help="first run number (default: next free)")
+    p.add_argument(
+        "--run", type=Number(int, 1, MAX_RUN), help="first run number (default: next free)"
+    )
     p.add_argument(
         "--format",
         default="auto",
@@ -286,12 +306,22 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--channels",
         metavar="NAMES",
+        type=_channel_names,
         help="comma-separated names of the EEG channels in file order, e.g. Fp1,Fp2,C3,C4 "
         "(OpenBCI files only carry EXG1..EXGn)",
     )
-    p.add_argument("--age", help="the participant's age in years (never taken from a file)")
-    p.add_argument("--sex", help="the participant's sex: M, F or O")
-    p.add_argument("--hand", help="the participant's handedness: R, L or A")
+    p.add_argument(
+        "--age", help=f"the participant's age in years, 0-{MAX_AGE} (never taken from a file)"
+    )
+    p.add_argument(
+        "--sex", type=_upper, choices=("M", "F", "O"), help="the participant's sex: M, F or O"
+    )
+    p.add_argument(
+        "--hand",
+        type=_upper,
+        choices=("R", "L", "A"),
+        help="the participant's handedness: R, L or A",
+    )
     p.add_argument(
         "--participants-table",
         metavar="FILE",
@@ -307,7 +337,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--n-jobs",
-        type=n_jobs,
+        type=N_JOBS,
         metavar="N",
         help="processes writing a folder's new participants (-1: every core; default: one "
         "per core up to 4 on Linux, 1 elsewhere)",
@@ -350,11 +380,25 @@ def add_parsers(sub) -> None:
         "layout, 256 Hz) and store them as a BIDS dataset.",
     )
     p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder to create")
-    p.add_argument("--participants", type=positive_int, default=8, help="simulated students")
-    p.add_argument("--sessions", type=positive_int, default=2, help="sessions per student")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
-    p.add_argument("--protocol", type=Path, help="protocol YAML (default: EEG4Students)")
-    p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    p.add_argument(
+        "--participants",
+        type=Number(int, 1, MAX_SIMULATED),
+        default=8,
+        help="simulated students",
+    )
+    p.add_argument("--sessions", type=Number(int, 1, 100), default=2, help="sessions per student")
+    p.add_argument(
+        "--seed",
+        type=Number(int, 0, 2**32 - 1),
+        default=0,
+        help="random seed (same seed, same data)",
+    )
+    p.add_argument("--protocol", type=path_value, help="protocol YAML (default: EEG4Students)")
+    p.add_argument(
+        "--task-seconds",
+        type=TASK_SECONDS,
+        help="override the block length (default: the protocol's)",
+    )
     p.add_argument(
         "--board",
         help="simulate this headset's channels and sampling rate (e.g. synthetic, for a "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from eeg4students.cli._common import positive_int, print_table
+from eeg4students.cli._common import Number, path_value, print_table
 from eeg4students.tables import quality_view
 
 
@@ -60,7 +60,9 @@ def add_parsers(sub) -> None:
         "quality table, evaluate RF, RBF SVM and TMV (cross-session and time-blocked) with "
         "reports, train a TMV model, and write a summary.",
     )
-    p.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    p.add_argument("--participants", type=positive_int, default=8, help="simulated students")
-    p.add_argument("--sessions", type=positive_int, default=2, help="sessions per student")
+    p.add_argument("--out", type=path_value, default=Path("demo-output"), help="output folder")
+    p.add_argument(
+        "--participants", type=Number(int, 2, 100), default=8, help="simulated students"
+    )
+    p.add_argument("--sessions", type=Number(int, 2, 6), default=2, help="sessions per student")
     p.set_defaults(func=cmd_demo)

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from eeg4students.cli._common import (
+    Number,
     add_parallel_options,
     output_dir,
-    positive_int,
+    path_value,
     print_table,
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError
+from eeg4students.names import MODEL_NAMES
 from eeg4students.tables import format_table
 
 
@@ -277,7 +279,7 @@ def add_parsers(sub) -> None:
         "--strategy",
         choices=("retrain", "sharded", "conmu"),
         default="retrain",
-        help="how models are updated (default retrain, exact)",
+        help="how models are updated: retrain and sharded are exact, conmu approximate",
     )
     p.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -293,25 +295,53 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--shadows",
-        type=positive_int,
+        type=Number(int, 4, 1000),
         default=16,
-        help="shadow models of the privacy check (default 16; each costs one retrain)",
+        help="shadow models of the privacy check (each costs one retrain)",
     )
-    p.add_argument("--key", metavar="FILE", help="key of a keyed audit chain (audit key FILE)")
+    p.add_argument(
+        "--key",
+        metavar="FILE",
+        type=path_value,
+        help="key of a keyed audit chain (audit key FILE)",
+    )
     p.add_argument(
         "--sweep",
         action="store_true",
         help="run a grid of ConMU settings on a copy and plot the trade-off",
     )
-    p.add_argument("--model", default="rf", help="model of the sweep (default rf)")
-    p.add_argument("--out", type=Path, help="folder of the sweep's table and figure")
+    p.add_argument(
+        "--model", default="rf", choices=MODEL_NAMES, metavar="MODEL", help="model of the sweep"
+    )
+    p.add_argument("--out", type=path_value, help="folder of the sweep's table and figure")
     g = p.add_argument_group("ConMU knobs (see eeg4students.unlearning.conmu)")
-    g.add_argument("--band", type=float, default=1.0, help="loss band in std (0: keep all)")
-    g.add_argument("--noise-steps", type=int, default=3, help="most noise steps (0: none)")
-    g.add_argument("--noise-start", type=float, default=0.5, help="first noise, feature std")
-    g.add_argument("--noise-growth", type=float, default=2.0, help="noise factor per step")
-    g.add_argument("--proxy-fraction", type=float, default=0.25, help="proxy's data share")
-    g.add_argument("--proxy-weight", type=float, default=1.0, help="noisy copies per window")
+    g.add_argument(
+        "--band", type=Number(float, 0, 100), default=1.0, help="loss band in std (0: keep all)"
+    )
+    g.add_argument(
+        "--noise-steps", type=Number(int, 0, 20), default=3, help="most noise steps (0: none)"
+    )
+    g.add_argument(
+        "--noise-start",
+        type=Number(float, 0, 100, above=True),
+        default=0.5,
+        help="first noise, feature std",
+    )
+    g.add_argument(
+        "--noise-growth", type=Number(float, 1, 100), default=2.0, help="noise factor per step"
+    )
+    g.add_argument(
+        "--proxy-fraction",
+        type=Number(float, 0, 1, above=True),
+        default=0.25,
+        help="proxy's data share",
+    )
+    g.add_argument(
+        "--proxy-weight",
+        type=Number(float, 0, 100),
+        default=1.0,
+        help="noisy copies per window",
+    )
     add_parallel_options(p)
     p.set_defaults(func=cmd_forget)
 

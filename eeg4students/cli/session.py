@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from pathlib import Path
 
 from eeg4students.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    STALL_TIMEOUT,
+    TASK_SECONDS,
+    Number,
     add_connection_options,
     connection_params,
     output_file,
-    positive_float,
+    path_value,
     print_table,
 )
 from eeg4students.errors import EEG4StudentsError
@@ -206,13 +208,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--session", required=True, help="session number: picks the task order")
     p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder")
     p.add_argument("--protocol", help="protocol file, or 'quick' (default: EEG4Students)")
-    p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    p.add_argument(
+        "--task-seconds",
+        type=TASK_SECONDS,
+        help="override the block length (default: the protocol's)",
+    )
     p.add_argument("--yes", action="store_true", help="start without waiting at the check")
     p.add_argument(
         "--stall-timeout",
-        type=positive_float,
+        type=STALL_TIMEOUT,
         default=5.0,
-        help="seconds without samples before giving up (default 5)",
+        help="seconds without samples before giving up",
     )
     add_connection_options(p)
     p.set_defaults(func=cmd_record)
@@ -244,13 +250,19 @@ def add_parsers(sub) -> None:
         "serial_number, file, master_board columns",
     )
     p.add_argument("--protocol", help="protocol file, or 'quick' (default: EEG4Students)")
-    p.add_argument("--task-seconds", type=positive_float, help="override the block length")
+    p.add_argument(
+        "--task-seconds",
+        type=TASK_SECONDS,
+        help="override the block length (default: the protocol's)",
+    )
     p.add_argument(
         "--host",
         default="127.0.0.1",
         help="address to listen on; 0.0.0.0 serves students' own devices on the LAN",
     )
-    p.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    p.add_argument(
+        "--port", type=Number(int, 0, 65535), default=8765, help="port (0: any free one)"
+    )
     p.add_argument(
         "--model",
         metavar="FILE",
@@ -264,9 +276,9 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--stall-timeout",
-        type=positive_float,
+        type=STALL_TIMEOUT,
         default=5.0,
-        help="seconds without samples before a headset counts as dropped out (default 5)",
+        help="seconds without samples before a headset counts as dropped out",
     )
     p.set_defaults(func=cmd_classroom)
 
@@ -288,7 +300,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
     p.add_argument("--participant", required=True, help="the participant to pack")
-    p.add_argument("--out", required=True, type=Path, help="the zip file to write")
+    p.add_argument("--out", required=True, type=path_value, help="the zip file to write")
     p.set_defaults(func=cmd_package)
 
     p = sub.add_parser(
@@ -318,7 +330,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=path_value,
         help="file to write: .html (printable, self-contained) or .md; default: print Markdown",
     )
     p.set_defaults(func=cmd_handout)
