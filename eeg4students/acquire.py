@@ -27,6 +27,7 @@ flush; :func:`recover` turns it into a dataset recording.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
 from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
+from eeg4students.names import STALL_TIMEOUT_RANGE
 from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.store import Dataset, RecordingRef, check_label
 
@@ -412,6 +414,30 @@ def _connect(
     return partial, stream, note
 
 
+def check_stall_timeout(timeout: float) -> float:
+    """Refuse a drop-out timeout that is not a finite number of seconds in range.
+
+    A NaN would turn drop-out detection off without a word (no wait is ever
+    longer than NaN); infinity likewise.
+
+    Raises
+    ------
+    EEG4StudentsError
+        If ``timeout`` is not between the bounds of :data:`STALL_TIMEOUT_RANGE`.
+    """
+    lo, hi = STALL_TIMEOUT_RANGE
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not lo <= timeout <= hi
+    ):
+        raise EEG4StudentsError(
+            f"The stall timeout must be {lo:g} to {hi:g} seconds, not {timeout}."
+        )
+    return float(timeout)
+
+
 def record_session(
     board: str,
     participant: str,
@@ -467,6 +493,7 @@ def record_session(
     """
     participant = check_label("participant", participant)
     session = check_label("session", session)
+    timeout = check_stall_timeout(timeout)
     connection = dict(connection or {})
     spec = get_board(board, master=connection.get("master_board"))
     proto = load_protocol(protocol).with_timing(task_seconds)

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from pathlib import Path
 from brainflow.exit_codes import BrainFlowError
 
 from eeg4students import acquire
+from eeg4students.acquire import check_stall_timeout
 from eeg4students.boards import get_board
 from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.live import Predictor
@@ -40,6 +43,10 @@ from eeg4students.store import Dataset, check_label
 
 log = logging.getLogger("eeg4students")
 
+#: Most headsets one classroom serves (a roster of thousands is a mistake).
+MAX_HEADSETS = 64
+#: Largest roster file read (bytes).
+MAX_ROSTER_BYTES = 1024 * 1024
 #: Seconds between two rounds over the headsets.
 TICK_SECONDS = 0.05
 #: Seconds streamed after the last task's end marker, so that it lands in the data.
@@ -120,11 +127,18 @@ def read_roster(path: str | Path) -> list[Seat]:
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_ROSTER_BYTES:
+            raise RosterError(f"{path}: far larger than a class's roster; give the right file.")
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-            columns = [c.strip() for c in (rows[0].keys() if rows else [])]
+            rows = list(itertools.islice(csv.DictReader(handle), MAX_HEADSETS + 1))
+            columns = [c.strip() for c in (rows[0].keys() if rows else []) if c is not None]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise RosterError(f"{path}: cannot read the roster ({first_line(exc)}).") from exc
+    if len(rows) > MAX_HEADSETS:
+        raise RosterError(
+            f"{path}: more than {MAX_HEADSETS} headsets; a classroom serves at most "
+            f"{MAX_HEADSETS} (split the class into several rooms)."
+        )
     if not rows or not {"participant", "board"} <= set(columns):
         raise RosterError(f"{path}: the roster needs participant and board columns and a row.")
     unknown = [c for c in columns if c not in ("participant", "board", *CONNECTION_FIELDS)]
@@ -456,12 +470,18 @@ class Classroom:
         timeout: float = 5.0,
         model: SavedModel | None = None,
     ) -> None:
-        labels = [s.participant for s in seats]
-        twice = sorted({p for p in labels if labels.count(p) > 1})
-        if twice:
-            raise RosterError(f"Participant {twice[0]!r} is given twice; give each one headset.")
         if not seats:
             raise RosterError("No headsets: give --headset or --roster.")
+        if len(seats) > MAX_HEADSETS:
+            raise RosterError(
+                f"{len(seats)} headsets: a classroom serves at most {MAX_HEADSETS} (split the "
+                "class into several rooms)."
+            )
+        counts = Counter(s.participant for s in seats)
+        twice = sorted(p for p, n in counts.items() if n > 1)
+        if twice:
+            raise RosterError(f"Participant {twice[0]!r} is given twice; give each one headset.")
+        check_stall_timeout(timeout)
         self.session = check_label("session", session)
         self.protocol_source = protocol
         self.protocol = load_protocol(protocol).with_timing(task_seconds)

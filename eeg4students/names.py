@@ -59,3 +59,7 @@ MAX_CHANNELS = 256
 MAX_AGE = 130
 #: Largest run number (from options or file names).
 MAX_RUN = 9999
+#: Shortest and longest task block when a protocol's is overridden (s).
+TASK_SECONDS_RANGE = (0.5, 3600.0)
+#: Shortest and longest wait for samples before a headset counts as gone (s).
+STALL_TIMEOUT_RANGE = (0.5, 600.0)

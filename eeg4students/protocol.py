@@ -18,6 +18,7 @@ problem when something is wrong.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,10 @@ from typing import Any
 import yaml
 
 from eeg4students.errors import ProtocolError
+from eeg4students.names import TASK_SECONDS_RANGE
+
+#: Longest a protocol's block, rest or lead-in may be (s).
+MAX_SECONDS = 3600.0
 
 #: Protocols that ship with the toolkit, by name.
 BUILTIN = ("eeg4students", "quick")
@@ -183,8 +188,16 @@ class Protocol:
         """Return a copy with another block length (e.g. short demo sessions)."""
         if task_seconds is None:
             return self
-        if task_seconds <= 0:
-            raise ProtocolError(f"The task length must be positive, not {task_seconds} s.")
+        lo, hi = TASK_SECONDS_RANGE
+        if (
+            isinstance(task_seconds, bool)
+            or not isinstance(task_seconds, int | float)
+            or not math.isfinite(task_seconds)
+            or not lo <= task_seconds <= hi
+        ):
+            raise ProtocolError(
+                f"The task length must be {lo:g} to {hi:g} seconds, not {task_seconds}."
+            )
         values = {**self.__dict__, "task_seconds": float(task_seconds)}
         return Protocol(**values)
 
@@ -197,9 +210,9 @@ def _number(source: str, data: dict, key: str, *, lo: float, hi: float | None = 
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _problem(source, key, f"must be a number, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise _problem(source, key, f"must be {bound}, not {value}")
+    hi = MAX_SECONDS if hi is None else hi
+    if not math.isfinite(value) or value < lo or value > hi:
+        raise _problem(source, key, f"must be between {lo:g} and {hi:g}, not {value}")
     return float(value)
 
 
@@ -314,10 +327,46 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
             f"{path}: no such protocol file; give a file, or one of the built-in protocols: "
             f"{', '.join(BUILTIN)}."
         )
+    if path.stat().st_size > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(f"{path}: far larger than a protocol file; give the right file.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ProtocolError(f"{path}{where}: not valid YAML ({exc.__class__.__name__}).") from exc
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{path}: not a text file (not UTF-8).") from exc
+    except RecursionError as exc:
+        raise ProtocolError(f"{path}: nested too deeply to be a protocol file.") from exc
     return parse_protocol(data, str(path))
+
+
+#: Largest protocol file read (bytes).
+MAX_PROTOCOL_BYTES = 1024 * 1024
+#: Deepest nesting of a protocol file (its sessions' task lists are at depth 3).
+MAX_PROTOCOL_DEPTH = 16
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """YAML's safe loader without anchors and aliases, and with a nesting limit.
+
+    A protocol never needs aliases; refusing them rules out a "billion laughs"
+    file that expands a few lines into gigabytes.
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a protocol", event.start_mark
+            )
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_PROTOCOL_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, "nested too deeply for a protocol", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1

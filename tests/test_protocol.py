@@ -46,7 +46,9 @@ def _builtin_path():
     ("mutate", "key", "problem"),
     [
         (lambda d: d["sessions"]["2"].append("Dance"), "sessions.2", "unknown task 'Dance'"),
-        (lambda d: d.update(task_seconds=-5), "task_seconds", "at least"),
+        (lambda d: d.update(task_seconds=-5), "task_seconds", "must be between"),
+        (lambda d: d.update(task_seconds=float("nan")), "task_seconds", "must be between"),
+        (lambda d: d.update(rest_seconds=float("inf")), "rest_seconds", "must be between"),
         (lambda d: d["tasks"][2].pop("instruction"), "tasks[2].instruction", "no instruction"),
         (lambda d: d["tasks"][1].update(code=1), "tasks[1].code", "used twice"),
         (lambda d: d.pop("sessions"), "sessions", "is missing"),
@@ -72,3 +74,26 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(ProtocolError, match="line 2: not valid YAML"):
         load_protocol(bad)
+
+
+def test_aliases_deep_nesting_and_huge_files_are_refused(tmp_path):
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    cases = {
+        "laughs.yaml": (laughs, "not valid YAML"),
+        "deep.yaml": ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", "not valid YAML"),
+        "big.yaml": ("# " + "x" * (2 * 1024 * 1024) + "\n", "far larger"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(ProtocolError, match=message):
+            load_protocol(path)
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1.0, 0.0, 1e12])
+def test_a_task_length_override_must_be_finite_and_bounded(seconds):
+    with pytest.raises(ProtocolError, match="task length must be"):
+        load_protocol("quick").with_timing(seconds)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.names import STALL_TIMEOUT_RANGE, TASK_SECONDS_RANGE
 from eeg4students.tables import format_table
 
 if TYPE_CHECKING:  # pandas is imported where used: --help and --version stay fast
@@ -121,9 +122,9 @@ class Number:
 
 
 #: A block's length when the protocol's is overridden (s).
-TASK_SECONDS = Number(float, 0.5, 3600, unit="s")
+TASK_SECONDS = Number(float, *TASK_SECONDS_RANGE, unit="s")
 #: Seconds without samples before a headset counts as gone.
-STALL_TIMEOUT = Number(float, 0.5, 600, unit="s")
+STALL_TIMEOUT = Number(float, *STALL_TIMEOUT_RANGE, unit="s")
 
 
 def positive_int(text: str) -> int:
