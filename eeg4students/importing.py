@@ -40,6 +40,7 @@ from eeg4students._files import new_folder
 from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.io import detect_format, read_with_notes
+from eeg4students.names import MAX_RUN
 from eeg4students.store import Dataset, RecordingRef, check_attributes, check_label
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def plan_import(
                     "the labels with --pattern, e.g. '{participant}-{task}-{session}.csv'."
                 )
             files = sorted(p for p in path.rglob("*") if p.is_file())
+            _refuse_links_out(path, files)
             candidates += [(p, p.relative_to(path).as_posix()) for p in files]
         elif path.exists():
             candidates.append((path, path.name))
@@ -231,13 +233,17 @@ def plan_import(
                 if key != "run":
                     labels[key] = check_label(key, value)
         this_run = int(match["run"]) if match is not None and "run" in fields else next_run
-        if this_run is not None and this_run < 1:
-            raise ImportPlanError(f"{path}: the run number in its name must be at least 1.")
+        if this_run is not None and not 1 <= this_run <= MAX_RUN:
+            raise ImportPlanError(
+                f"{path}: the run number {this_run} must be from 1 to {MAX_RUN}; rename the file "
+                "or take the run from --run."
+            )
         jobs.append(
             ImportJob(path, labels["participant"], labels["session"], labels["task"], this_run)
         )
         if next_run is not None:
             next_run += 1
+    _refuse_case_twins([job.participant for job in jobs], "participant")
     if not jobs:
         where = ", ".join(str(p) for p in paths)
         raise ImportPlanError(
@@ -245,6 +251,33 @@ def plan_import(
             "name (fields match letters and digits only)."
         )
     return jobs, unmatched
+
+
+def _refuse_links_out(folder: Path, files: list[Path]) -> None:
+    """Refuse a folder holding a link to a file outside it, before anything is read.
+
+    A link to ``/etc/passwd`` in a folder of recordings is never opened (a
+    reader's error could print what it holds).
+    """
+    inside = folder.resolve()
+    for path in files:
+        if not path.resolve().is_relative_to(inside):
+            raise ImportPlanError(
+                f"{path} is a link to a file outside {folder}; nothing was read. Copy the "
+                "recording into the folder instead of linking it."
+            )
+
+
+def _refuse_case_twins(labels: Sequence[str], kind: str) -> None:
+    """Refuse labels that differ only in case: their folders collide on macOS and Windows."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        other = seen.setdefault(label.lower(), label)
+        if other != label:
+            raise ImportPlanError(
+                f"The {kind} labels {other!r} and {label!r} differ only in case; their folders "
+                "would be one on macOS and Windows disks. Give them one spelling."
+            )
 
 
 def _read(job: ImportJob, fmt: str, options: dict) -> tuple[mne.io.BaseRaw, str, list[str]]:
@@ -559,14 +592,20 @@ def read_attributes_table(path: str | Path) -> dict[str, dict[str, str]]:
             f"{path}: the column {unknown[0]!r} is not a participant attribute; keep only "
             "participant, age, sex and hand."
         )
-    out = {}
+    out, lines = {}, {}
     for number, row in enumerate(table.itertuples(index=False), start=2):
         cells = dict(zip(table.columns, row, strict=True))
         label = str(cells.pop(key)).strip().removeprefix("sub-")
         try:
-            out[check_label("participant", label)] = check_attributes(
-                {k: (v if v != "" else None) for k, v in cells.items()}
-            )
+            label = check_label("participant", label)
+            attributes = check_attributes({k: (v if v != "" else None) for k, v in cells.items()})
         except EEG4StudentsError as exc:
             raise ImportPlanError(f"{path}, line {number}: {exc}") from exc
+        first = lines.setdefault(label.lower(), (number, label))
+        if first[0] != number:
+            raise ImportPlanError(
+                f"{path}: lines {first[0]} ({first[1]}) and {number} ({label}) describe the "
+                "same participant; keep one row per participant."
+            )
+        out[label] = attributes
     return out

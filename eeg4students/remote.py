@@ -59,6 +59,7 @@ from eeg4students.store import (
     check_attributes,
     check_label,
     open_recording,
+    read_participants,
     read_tsv,
 )
 
@@ -123,7 +124,7 @@ def package_participant(dataset: Dataset | str | Path, participant: str, out: st
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     row = {"participant_id": f"sub-{participant}"}
     if (dataset.root / "participants.tsv").is_file():
-        table = read_tsv(dataset.root / "participants.tsv")
+        table = read_participants(dataset.root / "participants.tsv")
         rows = table[table["participant_id"] == f"sub-{participant}"].to_dict(orient="records")
         row = rows[0] if rows else row
     manifest = {
@@ -321,6 +322,12 @@ def verify_package(path: str | Path, target: str | Path | None = None) -> dict:
     """
     path = Path(path)
     with _open(path) as archive:
+        encrypted = [i.filename for i in archive.infolist() if i.flag_bits & 0x1]
+        if encrypted:
+            raise PackageError(
+                f"{path}: {encrypted[0]} is encrypted; packages from `eeg4students package` "
+                "never are, so it was not read."
+            )
         manifest = _manifest(path, archive)
         try:
             participant = check_label("participant", manifest["participant"])
@@ -426,6 +433,20 @@ def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
         raise PackageError(str(exc)) from exc
     sessions = sorted({PurePosixPath(n).parts[1] for n in manifest["files"] if n.count("/") > 1})
     existing = store.root / f"sub-{participant}"
+    twins = [
+        entry.name
+        for folder, names in ((store.root, [existing.name]), (existing, sessions))
+        if folder.is_dir()
+        for entry in folder.iterdir()
+        for name in names
+        if entry.name != name and entry.name.lower() == name.lower()
+    ]
+    if twins:
+        raise PackageError(
+            f"{store.root} has {twins[0]}, which differs from the package's labels only in "
+            "case; the folders would be one on macOS and Windows disks. Ingest under the "
+            "dataset's spelling."
+        )
     if not existing.exists():
         return sessions
     if not merge:

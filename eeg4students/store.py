@@ -46,7 +46,7 @@ from eeg4students._files import (
 from eeg4students._mne_bids_quick import quick_writes
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
-from eeg4students.names import MAX_AGE
+from eeg4students.names import MAX_AGE, MAX_RUN
 from eeg4students.quality import device_model, recording_quality
 
 #: A BIDS label: letters and digits.
@@ -480,8 +480,11 @@ class Dataset:
             meta["read_notes"] = [str(n) for n in notes]
         with self.lock():
             self.check_not_forgotten(participant)
+            self._check_case(participant, session, task)
             if run is None:
                 run = self.next_run(participant, session, task)
+            if not 1 <= int(run) <= MAX_RUN:
+                raise DatasetError(f"The run number {run} must be from 1 to {MAX_RUN}.")
             bids_path = self._bids_path(participant, session, task, int(run))
             if bids_path.fpath.exists() and not overwrite:
                 raise DatasetError(
@@ -510,6 +513,36 @@ class Dataset:
                 if kept or attributes:
                     self._set_attributes(participant, {**kept, **attributes})
         return RecordingRef(participant, session, task, int(run), bids_path.fpath)
+
+    def _check_case(self, participant: str, session: str, task: str) -> None:
+        """Refuse labels that differ from ones the dataset has only in case.
+
+        ``sub-Ab`` and ``sub-aB`` are two folders on Linux and one on the
+        disks of macOS and Windows, where copying the dataset would merge them.
+
+        Raises
+        ------
+        DatasetError
+            Naming both labels.
+        """
+        where = [(self.root, f"sub-{participant}", "participant")]
+        where.append((self.root / f"sub-{participant}", f"ses-{session}", "session"))
+        for folder, name, kind in where:
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                if entry.name != name and entry.name.lower() == name.lower():
+                    raise DatasetError(
+                        f"{self.root} has {entry.name}, which differs from the {kind} label "
+                        f"{name} only in case; their folders would be one on macOS and Windows "
+                        "disks. Use the dataset's spelling."
+                    )
+        for ref in self._references(f"sub-{participant}/ses-{session}/eeg/*"):
+            if ref.task != task and ref.task.lower() == task.lower():
+                raise DatasetError(
+                    f"{self.root} has task {ref.task!r} for sub-{participant} ses-{session}, "
+                    f"which differs from {task!r} only in case; use the dataset's spelling."
+                )
 
     @contextlib.contextmanager
     def _rollback(self, participant: str, session: str):
@@ -612,7 +645,7 @@ class Dataset:
         kept = {c: row[header.index(c)] for c in columns}
         kept = {c: v for c, v in kept.items() if v not in ("n/a", "")}
         if kept:
-            table = read_tsv(path)
+            table = read_participants(path)
             table.loc[table["participant_id"] == f"sub-{participant}", columns] = "n/a"
             atomic_write_text(path, table.to_csv(sep="\t", index=False))
         return kept
@@ -620,7 +653,7 @@ class Dataset:
     def _set_attributes(self, participant: str, attributes: dict[str, str]) -> None:
         """Write the participant's attributes into ``participants.tsv`` (under the lock)."""
         path = self.root / "participants.tsv"
-        table = read_tsv(path)
+        table = read_participants(path)
         row = table["participant_id"] == f"sub-{participant}"
         for key, value in attributes.items():
             if key not in table.columns:
@@ -652,7 +685,7 @@ class Dataset:
         """
         source = staging.root / f"sub-{participant}"
         target = self.root / f"sub-{participant}"
-        rows = read_tsv(staging.root / "participants.tsv") if source.is_dir() else None
+        rows = read_participants(staging.root / "participants.tsv") if source.is_dir() else None
         if rows is None or not (rows["participant_id"] == f"sub-{participant}").any():
             raise DatasetError(f"{staging.root} holds no participant {participant!r} to move.")
         row = rows[rows["participant_id"] == f"sub-{participant}"].iloc[0].to_dict()
@@ -683,7 +716,7 @@ class Dataset:
         path = self.root / "participants.tsv"
         with self.lock():
             if path.is_file():
-                table = read_tsv(path)
+                table = read_participants(path)
                 ordered = table.sort_values("participant_id", kind="stable")
                 if not ordered.index.equals(table.index):
                     atomic_write_text(path, ordered.to_csv(sep="\t", index=False))
@@ -721,12 +754,18 @@ class Dataset:
                 or vhdr.parents[1].name != f"ses-{match['ses']}"
             ):
                 continue
+            run = match["run"] or "1"
+            if len(run) > len(str(MAX_RUN)) or not 1 <= int(run) <= MAX_RUN:
+                raise DatasetError(
+                    f"{vhdr} has the run number {run}, beyond {MAX_RUN}; rename its files with "
+                    f"a run number from 1 to {MAX_RUN} (it was not written by eeg4students)."
+                )
             refs.append(
                 RecordingRef(
                     participant=match["sub"],
                     session=match["ses"],
                     task=match["task"],
-                    run=int(match["run"] or 1),
+                    run=int(run),
                     path=vhdr,
                 )
             )
@@ -1044,6 +1083,24 @@ def read_tsv(path: Path) -> pd.DataFrame:
         ) from exc
 
 
+def read_participants(path: Path) -> pd.DataFrame:
+    """Read a ``participants.tsv``, which must have its ``participant_id`` column.
+
+    Raises
+    ------
+    DatasetError
+        If the file is damaged or lacks the column (edited by hand, or by a
+        spreadsheet that renamed it).
+    """
+    table = read_tsv(path)
+    if "participant_id" not in table.columns:
+        raise DatasetError(
+            f"{path} has no participant_id column (its columns: "
+            f"{', '.join(map(str, table.columns[:6])) or 'none'}); restore it from a backup."
+        )
+    return table
+
+
 def add_participant_row(root: Path, row: dict[str, str]) -> None:
     """Add a row to ``root/participants.tsv`` unless the participant has one (atomically).
 
@@ -1056,7 +1113,7 @@ def add_participant_row(root: Path, row: dict[str, str]) -> None:
         table lacks are added, cells it lacks become ``n/a``.
     """
     path = Path(root) / "participants.tsv"
-    table = read_tsv(path) if path.is_file() else pd.DataFrame(columns=["participant_id"])
+    table = read_participants(path) if path.is_file() else pd.DataFrame(columns=["participant_id"])
     if len(table) and (table["participant_id"] == row["participant_id"]).any():
         return
     table = pd.concat([table, pd.DataFrame([row], dtype=str)], ignore_index=True).fillna("n/a")

@@ -321,8 +321,9 @@ def test_channel_names_at_import_for_any_format(tmp_path, rng, capsys):
     assert Dataset(dataset).load("p1", "1", "rest").ch_names == ["A", "B", "C", "D"]
     assert main([*argv, "--channels", "A,B,C"]) == 1
     assert "3 channel names were given but it has 4 EEG channels" in capsys.readouterr().err
-    assert main([*argv, "--channels", "A,A,C,D"]) == 1
-    assert "given twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # refused as a usage error, before reading
+        main([*argv, "--channels", "A,A,C,D"])
+    assert usage.value.code == 2 and "each once" in capsys.readouterr().err
 
 
 # -- 8. a whole folder in one command ----------------------------------------------------------
