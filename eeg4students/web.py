@@ -23,11 +23,15 @@ import ipaddress
 import secrets
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -58,12 +62,23 @@ class Keys:
         return digest.hexdigest()[:24]
 
     def is_teacher(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token, self.teacher)
+        """Whether ``token`` is the teacher's (compared as bytes, in constant time)."""
+        return _same(token, self.teacher)
 
     def is_student(self, token: str | None, participant: str) -> bool:
-        return token is not None and (
-            hmac.compare_digest(token, self.student(participant)) or self.is_teacher(token)
-        )
+        """Whether ``token`` opens ``participant``'s cue (theirs, or the teacher's)."""
+        return _same(token, self.student(participant)) or self.is_teacher(token)
+
+
+def _same(given: str | None, key: str) -> bool:
+    """Compare a key from a request with one of ours: any text, never an exception.
+
+    ``hmac.compare_digest`` refuses text that is not ASCII (a ``?token=%C3%A9``
+    would end in a 500), so both sides are compared as UTF-8 bytes.
+    """
+    if not isinstance(given, str) or len(given) > 256:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode("utf-8"))
 
 
 def urls(base: str, room: Classroom, keys: Keys) -> dict[str, str]:
@@ -87,7 +102,41 @@ def _refused() -> Response:
     )
 
 
-def make_app(room: Classroom, keys: Keys) -> Starlette:
+#: Open WebSockets one key may hold at once (a teacher's page in a few tabs).
+MAX_SOCKETS_PER_KEY = 4
+
+
+def served_hosts(sock: socket.socket) -> list[str]:
+    """The host names a request to this server may carry in its ``Host`` header.
+
+    Loopback names when it listens on loopback; this computer's address on the
+    network and its host names when it listens on all addresses. Any other
+    ``Host`` (a DNS-rebinding page on ``evil.example`` that resolves to this
+    computer) is refused.
+    """
+    host = sock.getsockname()[0]
+    names = {"127.0.0.1", "localhost", "::1", "[::1]"}
+    address = ipaddress.ip_address(host)
+    if address.is_unspecified:
+        name = socket.gethostname()
+        names |= {_lan_address(), name, f"{name}.local", socket.getfqdn()}
+    elif not address.is_loopback:
+        names = {host}
+    return sorted(n.lower() for n in names if n)
+
+
+def _origin_ok(origin: str | None, hosts: list[str]) -> bool:
+    """A WebSocket's ``Origin``: absent (not a browser) or one of this server's pages."""
+    if origin is None:
+        return True
+    try:
+        parsed = urlsplit(origin)
+        return parsed.scheme in ("http", "https") and (parsed.hostname or "") in hosts
+    except ValueError:
+        return False
+
+
+def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Starlette:
     """The web application serving a classroom.
 
     Parameters
@@ -96,11 +145,32 @@ def make_app(room: Classroom, keys: Keys) -> Starlette:
         The running classroom.
     keys : Keys
         Its tokens.
+    hosts : list of str | None
+        The names a request's ``Host`` (and a WebSocket's ``Origin``) may give
+        (:func:`served_hosts`); None allows loopback names only.
 
     Returns
     -------
     app : starlette.applications.Starlette
     """
+    hosts = hosts or ["127.0.0.1", "::1", "[::1]", "localhost"]
+    sockets: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def admitted(websocket: WebSocket, token: str):
+        """Accept a feed unless its origin is foreign or its key holds too many already."""
+        if not _origin_ok(websocket.headers.get("origin"), hosts) or (
+            sockets[token] >= MAX_SOCKETS_PER_KEY
+        ):
+            await websocket.close(code=1008)
+            yield False
+            return
+        sockets[token] += 1
+        try:
+            await websocket.accept()
+            yield True
+        finally:
+            sockets[token] -= 1
 
     async def teacher(request: Request) -> Response:
         if not keys.is_teacher(request.query_params.get("token")):
@@ -135,32 +205,40 @@ def make_app(room: Classroom, keys: Keys) -> Starlette:
         return JSONResponse({"ok": True}, headers=_HEADERS)
 
     async def teacher_feed(websocket: WebSocket) -> None:
-        if not keys.is_teacher(websocket.query_params.get("token")):
+        token = websocket.query_params.get("token")
+        if not keys.is_teacher(token):
             await websocket.close(code=1008)
             return
-        await websocket.accept()
-        links = {p: f"/student/{p}?token={keys.student(p)}" for p in room.headsets}
-        await _feed(websocket, lambda: {**room.snapshot(), "links": links})
+        async with admitted(websocket, token) as ok:
+            if ok:
+                links = {p: f"/student/{p}?token={keys.student(p)}" for p in room.headsets}
+                await _feed(websocket, lambda: {**room.snapshot(), "links": links})
 
     async def student_feed(websocket: WebSocket) -> None:
         participant = websocket.path_params["participant"]
-        if participant not in room.headsets or not keys.is_student(
-            websocket.query_params.get("token"), participant
-        ):
+        token = websocket.query_params.get("token")
+        if participant not in room.headsets or not keys.is_student(token, participant):
             await websocket.close(code=1008)
             return
-        await websocket.accept()
-        await _feed(websocket, lambda: room.cue(participant))
+        async with admitted(websocket, token) as ok:
+            if ok:
+                await _feed(websocket, lambda: room.cue(participant))
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", teacher),
             Route("/student/{participant}", student),
             Route("/api/{action}", action, methods=["POST"]),
             WebSocketRoute("/ws", teacher_feed),
             WebSocketRoute("/ws/student/{participant}", student_feed),
-        ]
+        ],
+        # Only names this server answers to (against DNS rebinding).
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
     )
+    # No redirect to the same path with or without a slash: such a redirect is built
+    # from the request's Host and keeps its query, the key with it.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _feed(websocket: WebSocket, state) -> None:
@@ -229,7 +307,10 @@ class Server:
         self.sock = sock
         self.url = base_url(sock)
         config = uvicorn.Config(
-            make_app(room, keys), log_level="warning", lifespan="off", ws="auto"
+            make_app(room, keys, served_hosts(sock)),
+            log_level="warning",
+            lifespan="off",
+            ws="auto",
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

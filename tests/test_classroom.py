@@ -3,6 +3,7 @@ web server's keys."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from eeg4students.modelstore import train_model
 from eeg4students.protocol import load_protocol
 from eeg4students.simulate import Montage, simulate_to_dataset
 from eeg4students.store import Dataset, read_meta
-from eeg4students.web import Keys, Server, bind, urls
+from eeg4students.web import MAX_SOCKETS_PER_KEY, Keys, Server, bind, urls
 
 # Sessions run in real time with BrainFlow's synthetic board.
 pytestmark = pytest.mark.slow
@@ -245,6 +246,68 @@ def test_every_page_and_feed_needs_its_key(room):
             {"started": ["a"]},
         )
         assert _states(room)["a"] == "recording" and _states(room)["b"] == "connected"
+    finally:
+        server.stop()
+
+
+def _raw_get(base: str, target: str, host: str | None = None) -> tuple[int, dict]:
+    """GET with a chosen Host header (urllib always sends the URL's)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    try:
+        connection.putrequest("GET", target, skip_host=True)
+        connection.putheader("Host", host or where.netloc)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+        return response.status, dict(response.getheaders())
+    finally:
+        connection.close()
+
+
+def _feeds(url: str, **options) -> bool:
+    """Whether a WebSocket to ``url`` opens and sends an update."""
+    try:
+        with connect(url, open_timeout=10, **options) as feed:
+            json.loads(feed.recv(timeout=10))
+        return True
+    except Exception:
+        return False
+
+
+def test_malformed_keys_foreign_hosts_and_origins_are_refused(room):
+    keys = Keys()
+    server = Server(room, keys, bind("127.0.0.1", 0))
+    server.start()
+    try:
+        base, ws = server.url, server.url.replace("http", "ws")
+        port = base.rsplit(":", 1)[1]
+        # Any malformed key is a 403, never a 500.
+        for token in ("%C3%A9", "%FF%FE", "%00", "x" * 5000, "%F0%9F%92%A9" * 10):
+            assert _raw_get(base, f"/?token={token}")[0] == 403, token
+        # A path the router would "fix" with a redirect is a 404: no Location built from
+        # the request's Host, carrying the teacher's key.
+        for path in ("/student/..%2f", "/student/a/", "/student/", "/ws/"):
+            status, headers = _raw_get(base, f"{path}?token={keys.teacher}")
+            assert status in (403, 404) and "location" not in {h.lower() for h in headers}
+        # A page served to another name (a DNS-rebinding page) is refused.
+        assert _raw_get(base, f"/?token={keys.teacher}", host=f"evil.example:{port}")[0] == 400
+        assert _raw_get(base, f"/?token={keys.teacher}", host=f"localhost:{port}")[0] == 200
+        feed_url = f"{ws}/ws?token={keys.teacher}"
+        assert not _feeds(feed_url, additional_headers={"Host": f"evil.example:{port}"})
+        # A WebSocket opened by a page of another site is refused, one of ours accepted.
+        assert not _feeds(feed_url, origin="http://evil.example")
+        assert _feeds(feed_url, origin=f"http://127.0.0.1:{port}")
+        # One key holds a few feeds at once, not a hundred.
+        url = f"{ws}/ws/student/a?token={keys.student('a')}"
+        with contextlib.ExitStack() as stack:
+            for _ in range(MAX_SOCKETS_PER_KEY):
+                stack.enter_context(connect(url, open_timeout=10)).recv(timeout=10)
+            assert not _feeds(url)
+        wait_until(lambda: _feeds(url), what="a freed place")
     finally:
         server.stop()
 
