@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from brainflow.exit_codes import BrainFlowError
 
 from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_json, removed_on_failure
+from eeg4students._signals import Interrupted, stop_on_signals
 from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
 from eeg4students.events import task_description
@@ -60,11 +62,18 @@ RECORDING_TASK = "eeg4students"
 
 
 class RecordingInterrupted(EEG4StudentsError):
-    """A session stopped early; what was captured is saved (see ``ref``)."""
+    """A session stopped early; what was captured is saved (see ``ref``).
 
-    def __init__(self, message: str, ref: RecordingRef | None = None) -> None:
+    ``exit_status`` is what a command ends with: 130 after Ctrl-C, 143 after
+    SIGTERM, 1 for a headset that stopped.
+    """
+
+    def __init__(
+        self, message: str, ref: RecordingRef | None = None, exit_status: int = 1
+    ) -> None:
         super().__init__(message)
         self.ref = ref
+        self.exit_status = exit_status
 
 
 @dataclass
@@ -498,32 +507,39 @@ def record_session(
     spec = get_board(board, master=connection.get("master_board"))
     proto = load_protocol(protocol).with_timing(task_seconds)
     order = proto.order(session)
-    with removed_on_failure(Path(dataset)):
-        store = Dataset.create(dataset)
-        store.check_not_forgotten(participant)
-        partial, stream, note = _connect(
-            board, spec, store, participant, session, proto, protocol, task_seconds, connection
-        )
-    try:
-        _signal_check(stream, spec, confirm, show, check_seconds, timeout)
-        _wait(stream, proto.lead_in_seconds, timeout, show, "get ready")
-        for i, task_name in enumerate(order):
-            task = proto.task(task_name)
-            show(f"[{i + 1}/{len(order)}] {task.name}: {task.instruction}")
-            stream.marker(task.code)
-            _wait(stream, proto.task_seconds, timeout, show, task.name)
-            stream.marker(task.code + END_OFFSET)
-            if i < len(order) - 1:
-                _wait(stream, proto.rest_seconds, timeout, show, "rest")
-        _wait(stream, 0.3, timeout, show, None)
-    except KeyboardInterrupt:
-        return _abort(stream, partial, store, note, "stopped with Ctrl-C")
-    except BrainFlowError as exc:
-        return _abort(stream, partial, store, note, f"the headset reported an error ({exc})")
-    except _Silent as exc:
-        return _abort(stream, partial, store, note, str(exc))
-    stream.stop()
-    return _store(partial, store, note=note)
+    # Ctrl-C and SIGTERM save what was captured, whatever the parent process ignored.
+    with stop_on_signals() as guard:
+        with removed_on_failure(Path(dataset)):
+            store = Dataset.create(dataset)
+            store.check_not_forgotten(participant)
+            partial, stream, note = _connect(
+                board, spec, store, participant, session, proto, protocol, task_seconds, connection
+            )
+        try:
+            _signal_check(stream, spec, confirm, show, check_seconds, timeout)
+            _wait(stream, proto.lead_in_seconds, timeout, show, "get ready")
+            for i, task_name in enumerate(order):
+                task = proto.task(task_name)
+                show(f"[{i + 1}/{len(order)}] {task.name}: {task.instruction}")
+                stream.marker(task.code)
+                _wait(stream, proto.task_seconds, timeout, show, task.name)
+                stream.marker(task.code + END_OFFSET)
+                if i < len(order) - 1:
+                    _wait(stream, proto.rest_seconds, timeout, show, "rest")
+            _wait(stream, 0.3, timeout, show, None)
+        except KeyboardInterrupt as exc:
+            stop = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+            with guard.deferred():
+                _abort(stream, partial, store, note, stop.reason, stop.exit_status)
+        except BrainFlowError as exc:
+            with guard.deferred():
+                _abort(stream, partial, store, note, f"the headset reported an error ({exc})")
+        except _Silent as exc:
+            with guard.deferred():
+                _abort(stream, partial, store, note, str(exc))
+        with guard.deferred():  # a signal now waits for the recording to be stored
+            stream.stop()
+            return _store(partial, store, note=note)
 
 
 class _Silent(Exception):
@@ -566,7 +582,9 @@ def _signal_check(stream, spec, confirm, show, seconds, timeout) -> None:
             return
 
 
-def _abort(stream: _Stream, partial: Path, store: Dataset, note: dict, reason: str):
+def _abort(
+    stream: _Stream, partial: Path, store: Dataset, note: dict, reason: str, status: int = 1
+):
     with contextlib.suppress(BrainFlowError):
         stream.stop()
     ref = _store(partial, store, interruption=reason, note=note)
@@ -574,6 +592,7 @@ def _abort(stream: _Stream, partial: Path, store: Dataset, note: dict, reason: s
         f"Recording stopped early ({reason}); the {ref.path.name} data captured so far is saved "
         "in the dataset.",
         ref,
+        exit_status=status,
     )
 
 

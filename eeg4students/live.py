@@ -39,6 +39,7 @@ import numpy as np
 from brainflow.board_shim import BoardShim
 from brainflow.exit_codes import BrainFlowError
 
+from eeg4students._signals import stop_on_signals
 from eeg4students.adaptation import RunningAdaptation
 from eeg4students.boards import BOARD_IDS, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, ModelError
@@ -263,6 +264,13 @@ def run_live(
     board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
     shim = BoardShim(board_id, input_params(**connection))
     updates: list[dict] = []
+    # Ctrl-C or SIGTERM end the run (whatever the parent ignored); the windows so far return.
+    with stop_on_signals():
+        _stream_live(shim, spec, predictor, saved, board, seconds, lag, on_update, updates)
+    return updates
+
+
+def _stream_live(shim, spec, predictor, saved, board, seconds, lag, on_update, updates) -> None:
     try:
         shim.prepare_session()
         shim.start_stream()
@@ -291,4 +299,3 @@ def run_live(
     finally:
         if shim.is_prepared():
             shim.release_session()
-    return updates

@@ -139,27 +139,42 @@ def _record_command(root: Path, participant: str, seconds: str = "3") -> list[st
     return [sys.executable, "-c", code]
 
 
-def _start(root: Path, participant: str, seconds: str) -> tuple[subprocess.Popen, Lines]:
+def _ignore_sigint() -> None:
+    """In the child before it starts: SIGINT ignored, as a background job inherits it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(
+    root: Path, participant: str, seconds: str, *, sigint_ignored: bool = False
+) -> tuple[subprocess.Popen, Lines]:
     process = subprocess.Popen(
         _record_command(root, participant, seconds),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     return process, Lines(process.stdout)
 
 
-def test_ctrl_c_saves_an_annotated_recording(tmp_path):
+@pytest.mark.parametrize(
+    ("sent", "status", "reason"),
+    [(signal.SIGINT, 130, "stopped with Ctrl-C"), (signal.SIGTERM, 143, "stopped by SIGTERM")],
+)
+def test_ctrl_c_or_sigterm_saves_an_annotated_recording(tmp_path, sent, status, reason):
+    # Started with SIGINT ignored (a background job, a service manager): the recorder's
+    # own handlers still save what was captured.
     root = tmp_path / "ds"
-    process, lines = _start(root, "p03", "3")
+    process, lines = _start(root, "p03", "3", sigint_ignored=True)
     lines.wait_for("[1/5]")  # the first task block is open and streaming to disk
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     process.wait(timeout=120)
     err = process.stderr.read()
-    assert process.returncode == 130, err
-    assert err.count("\n") == 1 and "stopped with Ctrl-C" in err and "Traceback" not in err
+    assert process.returncode == status, err
+    assert err.count("\n") == 1 and reason in err and "Traceback" not in err
     raw = Dataset(root).load("p03", "1", "eeg4students")
     assert "interrupted" in raw.annotations.description
+    assert reason in read_meta(next(root.rglob("*_eeg.vhdr")))["interruption"]
 
 
 def test_killed_recorder_is_recovered(tmp_path):

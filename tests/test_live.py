@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -173,3 +176,24 @@ def test_live_refuses_a_model_for_other_channels(tmp_path):
     muse = train_model(root, "lda", "muse", progress=False)
     with pytest.raises(ModelError, match="Train a model on recordings from this headset"):
         run_live(muse, "synthetic", seconds=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_live_ends_on_ctrl_c_or_sigterm_when_started_ignoring_sigint(synthetic_model, sent):
+    from conftest import Lines
+
+    argv = ["live", "--board", "synthetic", "--model", str(synthetic_model.path), "--lag", "0.5"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eeg4students", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    lines = Lines(process.stdout)
+    lines.wait_for(" s  ", timeout=120)  # a window was classified: the stream runs
+    process.send_signal(sent)
+    process.wait(timeout=60)
+    assert process.returncode == 0, process.stderr.read()
+    lines.wait_for("windows:", timeout=30)  # the summary of the run so far

@@ -7,6 +7,7 @@ import argparse
 import sys
 import threading
 
+from eeg4students._signals import stop_on_signals
 from eeg4students.cli._common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -58,14 +59,14 @@ def cmd_record(args: argparse.Namespace) -> int:
         )
     except RecordingInterrupted as exc:
         print(f"eeg4students: error: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED if "Ctrl-C" in str(exc) else EXIT_ERROR
+        return exc.exit_status
     print(f"Session saved: {ref.path}")
     return 0
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
     from eeg4students.classroom import Classroom, RosterError, parse_seat, read_roster
-    from eeg4students.web import Keys, Server, bind, urls
+    from eeg4students.web import Keys, Server, bind
 
     seats = [parse_seat(text) for text in args.headset or []]
     seats += read_roster(args.roster) if args.roster else []
@@ -89,8 +90,15 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     keys = Keys()
     server = Server(room, keys, sock)
     print(f"Connecting {len(seats)} headset(s)...", flush=True)
+    with stop_on_signals() as guard:
+        return _run_classroom(args, room, server, keys, guard)
+
+
+def _run_classroom(args, room, server, keys, guard) -> int:
+    from eeg4students.web import urls
+
     interrupted = False
-    try:  # from here on, Ctrl-C (even before the server runs) stores what is under way
+    try:  # from here on, Ctrl-C or SIGTERM (even before the server runs) stores what is under way
         room.connect()
         for participant, headset in room.headsets.items():
             if headset.state == "failed":
@@ -117,14 +125,16 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # the server has shut down, or was not running yet
         interrupted = True
     finally:
-        room.shutdown()
+        with guard.deferred():  # a second signal does not break the saving
+            room.shutdown()
     failed = 0
     for participant, headset in room.headsets.items():
         where = f" -> {headset.saved_path}" if headset.saved_path else ""
         print(f"{participant}: {headset.state}{where} ({headset.message})")
         failed += headset.state not in ("saved",)
     if interrupted:
-        return EXIT_INTERRUPTED
+        stop = guard.interrupted
+        return stop.exit_status if stop is not None else EXIT_INTERRUPTED
     return EXIT_ERROR if failed else 0
 
 
