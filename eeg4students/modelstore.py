@@ -27,12 +27,12 @@ import pandas as pd
 import sklearn
 
 from eeg4students import __version__
-from eeg4students import _json as limited_json
 from eeg4students._files import atomic_path, atomic_write_json, checkpoint, sha256
 from eeg4students.adaptation import ADAPTATIONS, adapt_table
-from eeg4students.errors import EEG4StudentsError, ModelError, first_line
+from eeg4students.errors import ModelError
 from eeg4students.features import FeatureParams
 from eeg4students.featureset import DERIVATIVE, compute_features
+from eeg4students.modelcard import card_features, card_preprocess, read_card
 from eeg4students.modelfile import (
     check_model_file,
     load_model_file,
@@ -53,8 +53,6 @@ from eeg4students.store import Dataset, check_label
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
-#: Largest card read (bytes); a card lists recordings and digests, a few hundred kB at most.
-MAX_CARD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -78,12 +76,12 @@ class SavedModel:
     @property
     def preprocess(self) -> PreprocessParams:
         """Preprocessing settings the model was trained with."""
-        return _card_preprocess(self.card, self.path / CARD_FILE)
+        return card_preprocess(self.card, self.path / CARD_FILE)
 
     @property
     def features(self) -> FeatureParams:
         """Feature settings the model was trained with."""
-        return _card_features(self.card, self.path / CARD_FILE)
+        return card_features(self.card, self.path / CARD_FILE)
 
     @property
     def adapt(self) -> str | None:
@@ -147,76 +145,6 @@ def load_model(path: str | Path) -> SavedModel:
     return SavedModel(estimator, card, folder)
 
 
-#: Fields every card has, with the JSON types they must have.
-_CARD_FIELDS = {
-    "name": str,
-    "model": str,
-    "classes": list,
-    "feature_columns": list,
-    "channels": list,
-    "sfreq": (int, float),
-    "preprocess": dict,
-    "features": dict,
-    "trained_on": dict,
-}
-
-
-def read_card(card_file: Path) -> dict:
-    """Read and check a model card.
-
-    Parameters
-    ----------
-    card_file : Path
-        ``card.json``.
-
-    Returns
-    -------
-    card : dict
-
-    Raises
-    ------
-    ModelError
-        Naming the file and the first field that is missing or wrong.
-    """
-    try:
-        if card_file.stat().st_size > MAX_CARD_BYTES:
-            raise ModelError(f"{card_file} is too large to be a model card.")
-        card = limited_json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(
-            f"{card_file} is not valid JSON ({first_line(exc)}); restore the card or "
-            "train the model again."
-        ) from exc
-    if not isinstance(card, dict):
-        raise ModelError(f"{card_file} is not a model card (not a JSON object).")
-    for key, kind in _CARD_FIELDS.items():
-        if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
-            what = getattr(kind, "__name__", "number")
-            raise ModelError(
-                f"{card_file}: the field {key!r} is missing or not a {what}; restore the card "
-                "or train the model again."
-            )
-    lists = {
-        "classes": card["classes"],
-        "feature_columns": card["feature_columns"],
-        "channels": card["channels"],
-        "trained_on.participants": card["trained_on"].get("participants"),
-    }
-    for key, values in lists.items():
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ModelError(f"{card_file}: {key!r} must be a list of text labels.")
-    if not card["sfreq"] > 0 or not card["classes"] or not card["feature_columns"]:
-        raise ModelError(f"{card_file}: the sampling rate, classes or feature columns are empty.")
-    if card.get("adapt") is not None and card["adapt"] not in ADAPTATIONS:
-        raise ModelError(
-            f"{card_file}: the adaptation {card['adapt']!r} is unknown (use "
-            f"{', '.join(ADAPTATIONS)}); restore the card or train the model again."
-        )
-    _card_preprocess(card, card_file)
-    _card_features(card, card_file)
-    return card
-
-
 def adapt_for(card: dict, table: pd.DataFrame, feature_columns: list[str]) -> pd.DataFrame:
     """A feature table adapted as the card's model was trained (unchanged when it was not).
 
@@ -239,30 +167,6 @@ def adapt_for(card: dict, table: pd.DataFrame, feature_columns: list[str]) -> pd
     if not card.get("adapt") or not len(table):
         return table
     return adapt_table(table, feature_columns, card["adapt"])[0]
-
-
-def _card_preprocess(card: dict, card_file: Path) -> PreprocessParams:
-    values = dict(card["preprocess"])
-    if values.get("channels") is not None:
-        values["channels"] = tuple(values["channels"])
-    try:
-        return PreprocessParams(**values)
-    except (TypeError, ValueError, EEG4StudentsError) as exc:
-        raise ModelError(f"{card_file}: the preprocessing settings are invalid ({exc}).") from exc
-
-
-def _card_features(card: dict, card_file: Path) -> FeatureParams:
-    values = card["features"]
-    try:
-        return FeatureParams(
-            bands=tuple((str(b[0]), float(b[1]), float(b[2])) for b in values["bands"]),
-            relative=bool(values["relative"]),
-            ratios=tuple((str(r[0]), str(r[1])) for r in values["ratios"]),
-            segment=float(values["segment"]),
-            covariance=values.get("covariance", False) is True,
-        )
-    except (KeyError, TypeError, ValueError, IndexError, EEG4StudentsError) as exc:
-        raise ModelError(f"{card_file}: the feature settings are invalid ({exc}).") from exc
 
 
 def find_model(dataset: Dataset, name: str) -> Path:
@@ -368,11 +272,11 @@ def card_training_table(
     people = sorted({r["participant"] for r in wanted})
     if not people:
         raise ModelError(f"Model {card['name']!r} has no training data left without {without}.")
-    pre = replace(_card_preprocess(card, Path(card["name"])), min_kept=0.0)
+    pre = replace(card_preprocess(card, Path(card["name"])), min_kept=0.0)
     features = compute_features(
         dataset,
         pre,
-        _card_features(card, Path(card["name"])),
+        card_features(card, Path(card["name"])),
         participants=people,
         progress=progress,
     )

@@ -153,7 +153,7 @@ def test_card_must_match_the_model(lab, tmp_path):
     assert load_model(folder).card["classes"] == card["classes"]
     card["trained_on"]["participants"] = "sim01"
     (folder / "card.json").write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="must be a list of text labels"):
+    with pytest.raises(ModelError, match="must be a list of short texts"):
         load_model(folder)
 
 
