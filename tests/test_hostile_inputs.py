@@ -10,6 +10,7 @@ pointed at byte for byte unchanged, and no new folder left behind.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import zipfile
@@ -883,6 +884,428 @@ def _(tmp, lab):
 @case("unknown format name")
 def _(tmp, lab):
     return Case(_import(tmp / "r.csv", tmp, "--format", "xyz"), "", status=2)
+
+
+# -- the second round: untrusted files and every option --------------------------------
+
+
+def _second_model(lab: Path, edit) -> Path:
+    """Copy model m to m2 and damage its file with ``edit(entries: dict) -> None``."""
+    source = lab / "derivatives" / "eeg4students" / "models" / "m"
+    target = source.parent / "m2"
+    shutil.copytree(source, target)
+    card = json.loads((target / "card.json").read_text())
+    (target / "card.json").write_text(json.dumps({**card, "name": "m2"}))
+    with zipfile.ZipFile(target / "model.skops") as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    edit(entries)
+    with zipfile.ZipFile(target / "model.skops", "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return target
+
+
+def _tree_arrays(entries: dict) -> tuple[dict, str, str]:
+    schema = json.loads(entries["schema.json"])
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("__class__") == "Tree":
+                state = node["content"]["content"]
+                return schema, state["nodes"]["file"], state["values"]["file"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    raise AssertionError("no tree")
+
+
+def _huge_declared_array(entries: dict) -> None:
+    _, _, values = _tree_arrays(entries)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    entries[values] = header.getvalue() + b"\0" * 64
+
+
+def _cyclic_tree(entries: dict) -> None:
+    _, nodes_file, _ = _tree_arrays(entries)
+    nodes = np.load(io.BytesIO(entries[nodes_file]))
+    nodes["left_child"][0] = 0
+    out = io.BytesIO()
+    np.save(out, nodes)
+    entries[nodes_file] = out.getvalue()
+
+
+@case("forget: a second model declares an 8 TB array")
+def _(tmp, lab):
+    _second_model(lab, _huge_declared_array)
+    return Case(["forget", str(lab), "--participant", "sim01", "--yes"], "declares", lab)
+
+
+@case("forget: a second model's tree points back at its root")
+def _(tmp, lab):
+    _second_model(lab, _cyclic_tree)
+    return Case(["forget", str(lab), "--participant", "sim01", "--yes"], "out of range", lab)
+
+
+@case("forget: a card nested 100,000 levels deep")
+def _(tmp, lab):
+    (_model(lab) / "card.json").write_text("[" * 100_000 + "]" * 100_000)
+    return Case(["forget", str(lab), "--participant", "sim01", "--yes"], "nested", lab)
+
+
+@case("forget --dry-run: a second model declares an 8 TB array")
+def _(tmp, lab):
+    _second_model(lab, _huge_declared_array)
+    return Case(["forget", str(lab), "--participant", "sim01", "--dry-run"], "declares", lab)
+
+
+@case("package: participants.tsv without its participant_id column")
+def _(tmp, lab):
+    path = lab / "participants.tsv"
+    path.write_text(path.read_text().replace("participant_id", "pid", 1))
+    return Case(
+        ["package", str(lab), "--participant", "sim01", "--out", str(tmp / "p.zip")],
+        "no participant_id column",
+        lab,
+    )
+
+
+@case("features: a dataset holding run 99999999999999999999")
+def _(tmp, lab):
+    folder = lab / "sub-sim01" / "ses-1" / "eeg"
+    stem = "sub-sim01_ses-1_task-eeg4students_run-1"
+    big = "sub-sim01_ses-1_task-eeg4students_run-99999999999999999999"
+    for path in list(folder.glob(f"{stem}_*")):
+        shutil.copy(path, folder / path.name.replace(stem, big))
+    return Case(["features", str(lab)], "beyond 9999", lab)
+
+
+@case("package: manifest nested 200,000 levels deep")
+def _(tmp, lab):
+    good = _package(lab, tmp)
+    with zipfile.ZipFile(good) as a, zipfile.ZipFile(tmp / "p.zip", "w") as b:
+        for name in a.namelist():
+            deep = b"[" * 200_000 + b"]" * 200_000
+            b.writestr(name, deep if name == "manifest.json" else a.read(name))
+    return Case(_ingest(tmp / "p.zip", lab), "nested", lab)
+
+
+@case("package: an encrypted entry")
+def _(tmp, lab):
+    data = bytearray(_package(lab, tmp).read_bytes())
+    # Set the "encrypted" flag of every entry, in the local headers and the directory.
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start >= 0:
+            data[start + offset] |= 0x1
+            start = data.find(signature, start + 4)
+    (tmp / "p.zip").write_bytes(bytes(data))
+    return Case(_ingest(tmp / "p.zip", tmp / "other-lab"), "encrypted")
+
+
+@case("package: an age in full-width digits")
+def _(tmp, lab):
+    change = lambda m: m["participants_row"].update(age="１５")  # noqa: E731
+    return _ingest_case(tmp, lab, "digits other than 0-9", manifest_change=change)
+
+
+@case("package: a cell that a spreadsheet runs as a formula")
+def _(tmp, lab):
+    change = lambda m: m["participants_row"].update(group="=HYPERLINK(1)")  # noqa: E731
+    return _ingest_case(tmp, lab, "formula", manifest_change=change)
+
+
+@case("package: an age of 1e-320 years")
+def _(tmp, lab):
+    change = lambda m: m["participants_row"].update(age="1e-320")  # noqa: E731
+    return _ingest_case(tmp, lab, "not a number of years", manifest_change=change)
+
+
+@case("package: a participant differing from one of the dataset only in case")
+def _(tmp, lab):
+    def rename(manifest):
+        manifest["participant"] = "SIM01"
+        manifest["participants_row"]["participant_id"] = "sub-SIM01"
+        manifest["files"] = {k.replace("sim01", "SIM01"): v for k, v in manifest["files"].items()}
+
+    bad = tmp / "bad.zip"
+    with zipfile.ZipFile(_package(lab, tmp)) as a, zipfile.ZipFile(bad, "w") as b:
+        manifest = json.loads(a.read("manifest.json"))
+        rename(manifest)
+        for name in a.namelist():
+            if name != "manifest.json":
+                b.writestr(name.replace("sim01", "SIM01"), a.read(name))
+        b.writestr("manifest.json", json.dumps(manifest))
+    return Case(_ingest(bad, lab), "only in case", lab)
+
+
+def _folder_of(tmp: Path, names: list[str]) -> Path:
+    folder = tmp / "incoming"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for name in names:
+        write_muse_lsl(folder / name, muse_samples(rng, 512), T0 + np.arange(512) / 256)
+    return folder
+
+
+@case("import folder: a link to a file outside it")
+def _(tmp, lab):
+    folder = _folder_of(tmp, ["a-rest-1.csv"])
+    secret = tmp / "secret.csv"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (folder / "b-rest-1.csv").symlink_to(secret)
+    argv = [
+        "import",
+        str(folder),
+        "--to",
+        str(lab),
+        "--pattern",
+        "{participant}-{task}-{session}.csv",
+    ]
+    return Case(argv, "is a link to a file outside", lab)
+
+
+@case("import folder: participants differing only in case")
+def _(tmp, lab):
+    folder = _folder_of(tmp, ["Ab-rest-1.csv", "aB-rest-1.csv"])
+    argv = [
+        "import",
+        str(folder),
+        "--to",
+        str(lab),
+        "--pattern",
+        "{participant}-{task}-{session}.csv",
+    ]
+    return Case(argv, "differ only in case", lab)
+
+
+@case("import: a participant differing from one of the dataset only in case")
+def _(tmp, lab):
+    folder = _folder_of(tmp, ["r.csv"])
+    argv = ["import", str(folder / "r.csv"), "--to", str(lab), "--participant", "SIM01"]
+    return Case([*argv, "--session", "1", "--task", "rest"], "only in case", lab)
+
+
+@case("import folder: run 99999999999999999999 in a file name")
+def _(tmp, lab):
+    folder = _folder_of(tmp, ["a-rest-1-99999999999999999999.csv"])
+    pattern = "{participant}-{task}-{session}-{run}.csv"
+    argv = ["import", str(folder), "--to", str(lab), "--pattern", pattern]
+    return Case(argv, "must be from 1 to 9999", lab)
+
+
+@case("import: a participants table naming one participant twice")
+def _(tmp, lab):
+    folder = _folder_of(tmp, ["a-rest-1.csv"])
+    (tmp / "people.csv").write_text("participant,age\na,15\nb,16\na,17\n")
+    argv = [
+        "import",
+        str(folder),
+        "--to",
+        str(lab),
+        "--pattern",
+        "{participant}-{task}-{session}.csv",
+    ]
+    return Case([*argv, "--participants-table", str(tmp / "people.csv")], "lines 2 (a) and 4", lab)
+
+
+@case("classroom: a roster of 10,000 headsets")
+def _(tmp, lab):
+    rows = "".join(f"p{i},synthetic\n" for i in range(10_000))
+    (tmp / "roster.csv").write_text("participant,board\n" + rows)
+    argv = ["classroom", "--to", str(lab), "--session", "1", "--roster", str(tmp / "roster.csv")]
+    return Case(argv, "at most 64", lab)
+
+
+@case("audit key: a key file inside a dataset, --dataset not given")
+def _(tmp, lab):
+    return Case(["audit", "key", str(lab / "derivatives" / "k.key")], "inside the dataset", lab)
+
+
+#: Options with values no command may take: each a usage error (status 2) that changes
+#: nothing. (argv without the dataset path, which the case adds first where there is one.)
+BAD_OPTIONS = {
+    "features --window inf": ["features", "{lab}", "--window", "inf"],
+    "features --hop 1e-9": ["features", "{lab}", "--hop", "1e-9"],
+    "features --line-freq nan": ["features", "{lab}", "--line-freq", "nan"],
+    "features --band-pass 1 nan": ["features", "{lab}", "--band-pass", "1", "nan"],
+    "features --max-ptp -5": ["features", "{lab}", "--max-ptp", "-5"],
+    "features --min-kept 2": ["features", "{lab}", "--min-kept", "2"],
+    "features --scheduler ''": ["features", "{lab}", "--scheduler", ""],
+    "features --scheduler nonsense": ["features", "{lab}", "--scheduler", "nonsense"],
+    "features --channels ''": ["features", "{lab}", "--channels", ""],
+    "features --channels a,,b": ["features", "{lab}", "--channels", "a,,b"],
+    "features --n-jobs 100000": ["features", "{lab}", "--n-jobs", "100000"],
+    "features --window given twice": ["features", "{lab}", "--window", "2", "--window", "3"],
+    "simulate --task-seconds nan": ["simulate", "--to", "{tmp}/s", "--task-seconds", "nan"],
+    "simulate --task-seconds 1e12": ["simulate", "--to", "{tmp}/s", "--task-seconds", "1e12"],
+    "simulate --seed -1": ["simulate", "--to", "{tmp}/s", "--seed", "-1"],
+    "simulate --participants 10000000": [
+        "simulate",
+        "--to",
+        "{tmp}/s",
+        "--participants",
+        "10000000",
+    ],
+    "simulate --participants 1.5": ["simulate", "--to", "{tmp}/s", "--participants", "1.5"],
+    "record --task-seconds nan": [
+        "record",
+        "--board",
+        "synthetic",
+        "--participant",
+        "p1",
+        "--session",
+        "1",
+        "--to",
+        "{lab}",
+        "--task-seconds",
+        "nan",
+        "--yes",
+    ],
+    "record --stall-timeout nan": [
+        "record",
+        "--board",
+        "synthetic",
+        "--participant",
+        "p1",
+        "--session",
+        "1",
+        "--to",
+        "{lab}",
+        "--stall-timeout",
+        "nan",
+        "--yes",
+    ],
+    "record --participant given twice": [
+        "record",
+        "--board",
+        "synthetic",
+        "--participant",
+        "p1",
+        "--participant",
+        "p2",
+        "--session",
+        "1",
+        "--to",
+        "{lab}",
+        "--yes",
+    ],
+    "classroom --task-seconds inf": [
+        "classroom",
+        "--to",
+        "{lab}",
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+        "--task-seconds",
+        "inf",
+    ],
+    "classroom --task-seconds nan": [
+        "classroom",
+        "--to",
+        "{lab}",
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+        "--task-seconds",
+        "nan",
+    ],
+    "classroom --stall-timeout nan": [
+        "classroom",
+        "--to",
+        "{lab}",
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+        "--stall-timeout",
+        "nan",
+    ],
+    "classroom --port -1": [
+        "classroom",
+        "--to",
+        "{lab}",
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+        "--port",
+        "-1",
+    ],
+    "classroom --port 70000": [
+        "classroom",
+        "--to",
+        "{lab}",
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+        "--port",
+        "70000",
+    ],
+    "forget --band nan": ["forget", "{lab}", "--participant", "sim01", "--band", "nan", "--yes"],
+    "forget --band -1": ["forget", "{lab}", "--participant", "sim01", "--band", "-1", "--yes"],
+    "forget --noise-steps -5": [
+        "forget",
+        "{lab}",
+        "--participant",
+        "sim01",
+        "--noise-steps",
+        "-5",
+    ],
+    "forget --proxy-fraction 5": [
+        "forget",
+        "{lab}",
+        "--participant",
+        "sim01",
+        "--proxy-fraction",
+        "5",
+    ],
+    "forget --proxy-weight -1": [
+        "forget",
+        "{lab}",
+        "--participant",
+        "sim01",
+        "--proxy-weight",
+        "-1",
+    ],
+    "forget --shadows 1": ["forget", "{lab}", "--participant", "sim01", "--shadows", "1"],
+    "forget --participant given twice": [
+        "forget",
+        "{lab}",
+        "--participant",
+        "sim01",
+        "--participant",
+        "sim02",
+        "--yes",
+    ],
+    "train --shards 1000000": ["train", "{lab}", "--name", "x", "--shards", "1000000"],
+    "train --q 0": ["train", "{lab}", "--name", "x", "--q", "0"],
+    "evaluate --folds 1": ["evaluate", "{lab}", "--out", "{tmp}/o", "--folds", "1"],
+    "evaluate --minutes 0,nan": ["evaluate", "{lab}", "--out", "{tmp}/o", "--minutes", "0,nan"],
+    "live --seconds inf": ["live", "--board", "synthetic", "--model", "{lab}", "--seconds", "inf"],
+    "live --lag nan": ["live", "--board", "synthetic", "--model", "{lab}", "--lag", "nan"],
+    "dataset info --csv ''": ["dataset", "info", "{lab}", "--csv", ""],
+    "import --run 0": ["import", "{tmp}/r.csv", "--to", "{lab}", "--run", "0"],
+    "a path holding a NUL": ["features", "{lab}\x00x"],
+}
+
+
+def _options_case(argv: list[str]):
+    def build(tmp, lab):
+        filled = [a.replace("{lab}", str(lab)).replace("{tmp}", str(tmp)) for a in argv]
+        return Case(filled, "", lab, status=2)
+
+    return build
+
+
+for _name, _argv in BAD_OPTIONS.items():
+    CASES[f"option: {_name}"] = _options_case(_argv)
 
 
 @pytest.fixture
