@@ -112,3 +112,59 @@ def test_lock_excludes_another_process_and_is_reentrant(tmp_path):
             assert other_process_sees() == "held"
         assert other_process_sees() == "held"
     assert other_process_sees() == "free"
+
+
+def test_the_lock_excludes_other_threads_of_the_process(tmp_path):
+    import threading
+
+    path = tmp_path / "ds" / ".eeg4students.lock"
+    held, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+    def holder():
+        with locked(path):
+            with locked(path):  # the holder may take it again
+                held.set()
+                release.wait(60)
+
+    def other():
+        with locked(path):
+            entered.set()
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(60)
+    second = threading.Thread(target=other)
+    second.start()
+    second.join(timeout=1.0)  # a bounded look: it must still be waiting
+    assert second.is_alive() and not entered.is_set()
+    release.set()
+    first.join(60)
+    assert entered.wait(60)
+    second.join(60)
+
+
+def test_undone_on_failure_puts_every_file_back(tmp_path):
+    from eeg4students._files import UNDO_DIR, atomic_write_text, undone_on_failure
+
+    root = tmp_path / "ds"
+    cache = root / "derivatives" / "cache"
+    (cache / "sub").mkdir(parents=True)
+    (cache / "kept.txt").write_text("kept")
+    (cache / "replaced.txt").write_text("old")
+    (cache / "removed.txt").write_text("removed")
+    (cache / "sub" / "deep.txt").write_text("deep")
+    before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(RuntimeError), undone_on_failure(root, cache, root / "new.json"):
+        atomic_write_text(cache / "replaced.txt", "new")
+        (cache / "removed.txt").unlink()
+        (cache / "added" / "more").mkdir(parents=True)
+        (cache / "added" / "more" / "x.txt").write_text("x")
+        (root / "new.json").write_text("{}")
+        raise RuntimeError("refused")
+    after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert after == before
+    assert not (cache / "added").exists() and not (root / UNDO_DIR).exists()
+    # A block that succeeds keeps its changes; the snapshot goes either way.
+    with undone_on_failure(root, cache):
+        atomic_write_text(cache / "replaced.txt", "new")
+    assert (cache / "replaced.txt").read_text() == "new" and not (root / UNDO_DIR).exists()

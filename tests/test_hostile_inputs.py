@@ -1112,6 +1112,11 @@ def _(tmp, lab):
     return Case([*argv, "--participants-table", str(tmp / "people.csv")], "lines 2 (a) and 4", lab)
 
 
+@case("features: a window longer than every block (refused after reading recordings)")
+def _(tmp, lab):
+    return Case(["features", str(lab), "--window", "600"], "longer than every block", lab)
+
+
 @case("classroom: a roster of 10,000 headsets")
 def _(tmp, lab):
     rows = "".join(f"p{i},synthetic\n" for i in range(10_000))

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from eeg4students import _json as limited_json
@@ -283,7 +284,15 @@ def _updating(name: str, participant: str) -> Iterator[None]:
         yield
     except EEG4StudentsError:
         raise
-    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        ArithmeticError,
+        np.linalg.LinAlgError,
+    ) as exc:
         raise ModelError(
             f"Model {name!r} could not be updated without {participant} ({first_line(exc)}); "
             "check the forgetting's settings."
