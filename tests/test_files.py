@@ -121,10 +121,9 @@ def test_the_lock_excludes_other_threads_of_the_process(tmp_path):
     held, release, entered = threading.Event(), threading.Event(), threading.Event()
 
     def holder():
-        with locked(path):
-            with locked(path):  # the holder may take it again
-                held.set()
-                release.wait(60)
+        with locked(path), locked(path):  # the holder may take it again
+            held.set()
+            release.wait(60)
 
     def other():
         with locked(path):
