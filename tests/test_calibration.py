@@ -102,4 +102,4 @@ def test_evaluate_command_draws_the_learning_curve(pair_class, tmp_path, capsys)
     with pytest.raises(SystemExit) as stop:
         main([*argv, "--minutes", "one", "--out", str(out)])
     assert stop.value.code == 2
-    assert "is not a list of minutes" in capsys.readouterr().err
+    assert "'one' is not a number" in capsys.readouterr().err
