@@ -13,8 +13,8 @@ Verdicts: ``clean error`` (the expected status, one ``eeg4students: error:``
 line), ``traceback`` (an exception escaped the command), ``accepted`` (exit 0
 on a bad input), ``unclear error`` (another status or several lines),
 ``crashed`` (the process died or ran over its limits); and whether the
-dataset the case pointed at changed. Each case process is limited to 6 GB
-of address space and 300 s.
+dataset the case pointed at changed. Each case process is limited to 2 GB
+of address space (``--memory-gb``) and 300 s.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_one(cases: Path, name: str, template: Path) -> dict:
+def run_one(cases: Path, name: str, template: Path, memory_gb: float = 2.0) -> dict:
     """Run one case in this process and describe how it ended (called in a child)."""
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (6 * 1024**3, 6 * 1024**3))
+    limit = int(memory_gb * 1024**3)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.path.insert(0, str(cases))
     import test_hostile_inputs as hostile
 
@@ -74,9 +75,9 @@ def run_one(cases: Path, name: str, template: Path) -> dict:
     return {"case": name, "verdict": verdict, "dataset_changed": changed}
 
 
-def _child(cases: Path, name: str, template: Path) -> dict:
+def _child(cases: Path, name: str, template: Path, memory_gb: float) -> dict:
     command = [sys.executable, __file__, "--one", name, "--cases", str(cases)]
-    command += ["--template", str(template)]
+    command += ["--template", str(template), "--memory-gb", str(memory_gb)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -88,11 +89,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=Path, default=REPO / "tests", help="folder of the cases")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once")
+    parser.add_argument(
+        "--memory-gb", type=float, default=2.0, help="address space of each case's process"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--template", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.cases, args.one, args.template)))
+        print(json.dumps(run_one(args.cases, args.one, args.template, args.memory_gb)))
         return
     sys.path.insert(0, str(args.cases))
     import test_hostile_inputs as hostile
@@ -106,7 +110,9 @@ def main() -> None:
         train_model(template, "rf", "m", model_params={"n_estimators": 10}, progress=False)
         names = sorted(hostile.CASES)
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda n: _child(args.cases, n, template), names))
+            results = list(
+                pool.map(lambda n: _child(args.cases, n, template, args.memory_gb), names)
+            )
     counts = collections.Counter(r["verdict"].split(" (")[0] for r in results)
     changed = [r["case"] for r in results if r["dataset_changed"]]
     for result in results:

@@ -210,6 +210,16 @@ def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
         What to protect.
     """
     root = Path(root)
+    # Folders above the targets that the block may create (derivatives/ of a new cache).
+    missing = sorted(
+        {
+            parent
+            for target in targets
+            for parent in Path(target).parents
+            if parent.is_relative_to(root) and parent != root and not parent.exists()
+        },
+        key=lambda p: -len(p.parts),
+    )
     snapshot = new_folder(root / UNDO_DIR, "")
     saved: list[tuple[Path, dict[str, Path], set[Path]]] = []
     try:
@@ -228,6 +238,9 @@ def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
     except BaseException:
         for target, links, folders in saved:
             _restore(target, links, folders)
+        for folder in missing:
+            with contextlib.suppress(OSError):  # not empty: something else was put there
+                folder.rmdir()
         raise
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)

@@ -194,7 +194,7 @@ def check_loaded(estimator, source: str | Path, *, n_features: int | None = None
 
 
 @contextlib.contextmanager
-def applying(name: str) -> Iterator[None]:
+def applying(name: str, doing: str = "applied") -> Iterator[None]:
     """Turn a failure inside a loaded model's ``predict`` into the toolkit's error.
 
     The checks of :func:`check_loaded` leave compiled code nothing out of
@@ -206,6 +206,9 @@ def applying(name: str) -> Iterator[None]:
     ----------
     name : str
         The model's name, for the message.
+    doing : str
+        What was done with it: ``"applied"``, or ``"trained"`` (a setting its
+        ``fit`` refused).
 
     Raises
     ------
@@ -225,7 +228,11 @@ def applying(name: str) -> Iterator[None]:
         ArithmeticError,
         np.linalg.LinAlgError,
     ) as exc:
+        fix = (
+            "it is damaged: train it again or ask for a new copy"
+            if doing == "applied"
+            else "check its settings"
+        )
         raise ModelError(
-            f"Model {name!r} could not be applied ({first_line(exc)}); it is damaged: train "
-            "it again or ask for a new copy."
+            f"Model {name!r} could not be {doing} ({first_line(exc)}); {fix}."
         ) from exc

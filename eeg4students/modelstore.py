@@ -27,12 +27,19 @@ import pandas as pd
 import sklearn
 
 from eeg4students import __version__
-from eeg4students._files import atomic_path, atomic_write_json, checkpoint, sha256
+from eeg4students._files import (
+    atomic_path,
+    atomic_write_json,
+    checkpoint,
+    sha256,
+    undone_on_failure,
+)
 from eeg4students.adaptation import ADAPTATIONS, adapt_table
 from eeg4students.errors import ModelError
 from eeg4students.features import FeatureParams
-from eeg4students.featureset import DERIVATIVE, compute_features
+from eeg4students.featureset import DERIVATIVE, cache_paths, compute_features
 from eeg4students.modelcard import card_features, card_preprocess, read_card
+from eeg4students.modelcheck import applying
 from eeg4students.modelfile import (
     check_model_file,
     load_model_file,
@@ -485,7 +492,9 @@ def train_model(
     build_estimator(model, model_params, unlearnable, feature_columns=["band", "cov_a_a"])
     # Under the dataset's lock from reading the features to saving the card: a
     # forgetting cannot run in between and leave its participant in this model.
-    with dataset.lock():
+    # A refusal on the way (a setting the model's code cannot take, too few tasks) leaves
+    # the dataset as it was, the feature caches computed for it included.
+    with dataset.lock(), undone_on_failure(dataset.root, *cache_paths(dataset.root)):
         features = compute_features(
             dataset, pre, feat, participants=participants, progress=progress
         )
@@ -493,7 +502,8 @@ def train_model(
         columns = model_columns(model, features.feature_columns)
         table = adapt_for({"adapt": adapt}, features.table, columns)
         estimator = build_estimator(model, model_params, unlearnable, feature_columns=columns)
-        estimator = fit_estimator(estimator, table, columns)
+        with applying(model, "trained"):
+            estimator = fit_estimator(estimator, table, columns)
         card = make_card(
             dataset,
             name,

@@ -108,3 +108,22 @@ def test_prediction_without_task_annotations_is_one_block(saved, dataset):
     table = predict_recording(saved, raw)
     assert list(table["task"]) == ["unlabelled"] and table["windows"].iloc[0] > 60
     assert np.isfinite(table["agreement"].iloc[0])
+
+
+def test_a_setting_the_model_refuses_leaves_a_new_dataset_as_it_was(tmp_path):
+    # The first training of a dataset creates its feature caches (and the folders above
+    # them); a model that then refuses its settings leaves none of it behind.
+    root = tmp_path / "fresh"
+    simulate_to_dataset(root, 2, 1, seed=1, task_seconds=10, progress=False)
+
+    def files():
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+            for p in root.rglob("*")
+            if p.name != ".eeg4students.lock"
+        }
+
+    before = files()
+    with pytest.raises(ModelError, match="could not be trained.*n_estimators"):
+        train_model(root, "rf", "x", model_params={"n_estimators": -3}, progress=False)
+    assert files() == before
