@@ -12,8 +12,9 @@ cases::
 Verdicts: ``clean error`` (the expected status, one ``eeg4students: error:``
 line), ``traceback`` (an exception escaped the command), ``accepted`` (exit 0
 on a bad input), ``unclear error`` (another status or several lines),
-``crashed`` (the process died or ran over its limits); and whether the
-dataset the case pointed at changed. Each case process is limited to 2 GB
+``crashed`` (the process died), ``memory blow-up`` (its processes together
+held more than 64 processes or 4 GB), ``hung``; and whether the dataset the
+case pointed at changed. Each case process is limited to 2 GB
 of address space (``--memory-gb``) and 300 s.
 """
 
@@ -24,10 +25,13 @@ import collections
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,14 +79,57 @@ def run_one(cases: Path, name: str, template: Path, memory_gb: float = 2.0) -> d
     return {"case": name, "verdict": verdict, "dataset_changed": changed}
 
 
+#: What a case's processes may hold together before it counts as a memory blow-up: a
+#: per-process address-space limit does not stop a case that starts a thousand workers.
+GROUP_PROCESSES, GROUP_RSS_BYTES = 64, 4 * 1024**3
+
+
+def _group_usage(group: int) -> tuple[int, int]:
+    """Processes and resident bytes of a process group, from /proc."""
+    count = rss = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # pgrp
+                count += 1
+                rss += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss pages
+    return count, rss
+
+
 def _child(cases: Path, name: str, template: Path, memory_gb: float) -> dict:
     command = [sys.executable, __file__, "--one", name, "--cases", str(cases)]
     command += ["--template", str(template), "--memory-gb", str(memory_gb)]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    verdict = None
+    while process.poll() is None:
+        count, rss = _group_usage(process.pid)
+        if count > GROUP_PROCESSES or rss > GROUP_RSS_BYTES:
+            verdict = f"memory blow-up ({count} processes, {rss / 1e9:.1f} GB)"
+        elif time.monotonic() > deadline:
+            verdict = "hung (300 s)"
+        if verdict:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return {"case": name, "verdict": verdict, "dataset_changed": None}
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # workers it left behind
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError):
-        return {"case": name, "verdict": "crashed", "dataset_changed": None}
+        return json.loads(process.stdout.read().strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {
+            "case": name,
+            "verdict": f"crashed (status {process.returncode})",
+            "dataset_changed": None,
+        }
 
 
 def main() -> None:

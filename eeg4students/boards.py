@@ -6,6 +6,7 @@ BrainFlow's own board descriptions, never copied by hand.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from brainflow.board_shim import BoardIds, BoardShim
@@ -105,8 +106,10 @@ def get_board(name: str, *, master: str | None = None) -> Board:
     """
     key = name.strip().lower().replace("-", "_")
     if key not in BOARD_IDS:
+        close = difflib.get_close_matches(key, list(BOARD_IDS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise BoardError(
-            f"Unknown headset {name!r}: use one of {', '.join(BOARD_IDS)} "
+            f"Unknown headset {name!r}: {hint}use one of {', '.join(BOARD_IDS)} "
             "(see `eeg4students boards`)."
         )
     if key == "playback":

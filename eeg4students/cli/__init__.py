@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -91,8 +93,49 @@ class Parser(argparse.ArgumentParser):
         self.register("action", "append", _AppendChecked)
 
     def error(self, message: str):
-        """A usage error: one line, and where to read the options."""
-        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
+        """A usage error: one line (with a suggestion), and where to read the options."""
+        self.exit(2, f"{self.prog}: error: {_suggest(message)}\n(see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """Parse; an unknown option is named with the closest option of its command."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = _command_parser(self, parsed)
+            unknown = next((e for e in extras if e.startswith("-")), extras[0])
+            known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+            close = difflib.get_close_matches(unknown.split("=")[0], known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return parsed
+
+
+def _command_parser(parser: argparse.ArgumentParser, parsed) -> argparse.ArgumentParser:
+    """The parser of the (sub-)command that was given (``dataset info`` included)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(parsed, action.dest, None)
+            if name in action.choices:
+                return _command_parser(action.choices[name], parsed)
+    return parser
+
+
+_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
+def _suggest(message: str) -> str:
+    """argparse's "invalid choice" message with the closest choice suggested."""
+    match = _CHOICE.search(message)
+    if match is None:
+        return message
+    choices = [c.strip().strip("'") for c in match["choices"].split(",")]
+    close = difflib.get_close_matches(match["given"], choices, n=1)
+    if not close:
+        return message
+    listed = ", ".join(choices)
+    return (
+        f"{message[: match.start()]}invalid choice {match['given']!r}; did you mean "
+        f"{close[0]!r}? (choose from {listed})"
+    )
 
 
 def _shown(value) -> str:
@@ -104,8 +147,8 @@ def _shown(value) -> str:
 def _default_text(action: argparse.Action) -> str | None:
     """An option's default as help shows it: ``2``, ``1 40``, ``rf,svm,tmv``; None if none."""
     default = action.default
-    if default is None or default is False or default is argparse.SUPPRESS:
-        return None
+    if action.nargs == 0 or default is None or default is False or default is argparse.SUPPRESS:
+        return None  # a flag (-v, --yes) has no default worth showing
     if isinstance(default, list | tuple):
         if not default:
             return None
@@ -164,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="say more (-v: what is done, -vv: debugging detail, MNE's too)",
     )
     volume.add_argument(
-        "-q", "--quiet", action="store_true", help="only errors: no notes, no progress bars"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="results and errors only: no notes, no progress lines",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (data, session, analysis, forgetting, demo):

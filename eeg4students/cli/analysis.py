@@ -371,8 +371,9 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--scheme",
         choices=SCHEMES,
+        metavar="SCHEME",
         default="time-blocked",
-        help="how test data is kept apart from training data",
+        help=f"how test data is kept apart from training data: {', '.join(SCHEMES)}",
     )
     p.add_argument(
         "--models",
@@ -464,7 +465,8 @@ def add_parsers(sub) -> None:
         "--format",
         default="auto",
         choices=("auto", *FORMATS),
-        help="the recording's format (auto: recognised from its content)",
+        metavar="FORMAT",
+        help=f"the recording's format: auto (recognised from its content), {', '.join(FORMATS)}",
     )
     p.add_argument("--board", help="headset that wrote a BrainFlow file")
     p.set_defaults(func=cmd_predict)

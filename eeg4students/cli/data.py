@@ -300,7 +300,9 @@ def add_parsers(sub) -> None:
         "--format",
         default="auto",
         choices=("auto", *FORMATS),
-        help="the files' format (auto: recognised from each file's content)",
+        metavar="FORMAT",
+        help="the files' format: auto (recognised from each file's content), "
+        f"{', '.join(FORMATS)}",
     )
     p.add_argument("--board", help="headset that wrote a BrainFlow file (e.g. muse_2)")
     p.add_argument(
