@@ -41,6 +41,7 @@ from eeg4students._files import (
     undone_on_failure,
 )
 from eeg4students._progress import progress_bar
+from eeg4students.channels import ChannelChoice, recordings_choice
 from eeg4students.errors import DatasetError
 from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
@@ -85,10 +86,12 @@ class FeatureSet:
         The settings used, with the channels chosen (see ``left_out``).
     left_out : list of str
         EEG channels left out because they are bad (flat, railed,
-        unconnected) in every recording of the dataset; only when no
-        channels were asked for.
+        unconnected) in too many recordings of the dataset (see
+        :mod:`eeg4students.channels`); only when no channels were asked for.
     params : FeatureParams | None
         The feature settings used.
+    channels : ChannelChoice | None
+        How the channels were chosen, when some were left out.
     """
 
     table: pd.DataFrame
@@ -101,6 +104,7 @@ class FeatureSet:
     preprocess: PreprocessParams | None = None
     left_out: list[str] = field(default_factory=list)
     params: FeatureParams | None = None
+    channels: ChannelChoice | None = None
 
     def settings(self) -> dict:
         """How the features were made: ``{"preprocess": ..., "features": ...}`` as plain values."""
@@ -110,37 +114,12 @@ class FeatureSet:
         }
 
 
-def always_bad_channels(recordings: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """EEG channels of a dataset, and those marked bad in every recording.
-
-    Parameters
-    ----------
-    recordings : pandas.DataFrame
-        :meth:`Dataset.recordings` of the dataset: its ``bad_channels`` (the
-        channels marked bad at import) decide; only when some channel is bad
-        everywhere are the ``channels.tsv`` files read, for the channel order.
-
-    Returns
-    -------
-    channels : list of str
-        EEG channels every recording has, in the first recording's order
-        (empty when no channel is bad everywhere).
-    always_bad : list of str
-        Those marked bad in every recording (an electrode that was never
-        connected, a channel a headset does not wire).
-    """
-    bad_sets = [set(bad) for bad in recordings["bad_channels"]]
-    if not bad_sets or not set.intersection(*bad_sets):
-        return [], []
-    common: list[str] | None = None
-    for vhdr in recordings["path"]:
-        table = read_tsv(vhdr.with_name(vhdr.name.replace("_eeg.vhdr", "_channels.tsv")))
-        if not {"name", "type"} <= set(table.columns):
-            return [], []
-        names = table.loc[table["type"].str.upper() == "EEG", "name"].tolist()
-        common = names if common is None else [c for c in common if c in set(names)]
-    everywhere = set.intersection(*bad_sets)
-    return common, [c for c in common if c in everywhere]
+def _eeg_names(vhdr: Path) -> list[str] | None:
+    """A stored recording's EEG channels, from its ``channels.tsv`` (None if unreadable)."""
+    table = read_tsv(vhdr.with_name(vhdr.name.replace("_eeg.vhdr", "_channels.tsv")))
+    if not {"name", "type"} <= set(table.columns):
+        return None
+    return table.loc[table["type"].str.upper() == "EEG", "name"].tolist()
 
 
 _WHY_NOTHING_KEPT = {
@@ -330,13 +309,16 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
         raise DatasetError(f"{dataset.root} has no recordings to extract features from.")
     recordings = dataset.recordings()
     left_out: list[str] = []
+    choice = None
     if pre.channels is None:
-        # Channels bad in every recording (never connected) would drop every window:
-        # leave them out. Channels bad in some recordings keep the per-window rule.
-        channels, always_bad = always_bad_channels(recordings)
-        if always_bad and len(always_bad) < len(channels):
-            left_out = always_bad
-            pre = replace(pre, channels=tuple(c for c in channels if c not in always_bad))
+        # Channels bad in some recordings: use the set that keeps the most good data
+        # (a channel bad nearly everywhere would otherwise drop nearly every window).
+        choice = recordings_choice(recordings, _eeg_names)
+        if choice is not None and choice.left_out:
+            left_out = choice.left_out
+            pre = replace(pre, channels=tuple(choice.channels))
+        else:
+            choice = None
     key, settings = settings_key(pre, feat)
     _ensure_description(dataset.root)
     folder = dataset.root / DERIVATIVE / "features" / key
@@ -385,7 +367,7 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     table = table[table["block"].isin(keep)].reset_index(drop=True)
     columns = [c for c in frames[0].columns if c not in META_COLUMNS]
     return FeatureSet(
-        table, quality, excluded, columns, folder, cached, problems, pre, left_out, feat
+        table, quality, excluded, columns, folder, cached, problems, pre, left_out, feat, choice
     )
 
 

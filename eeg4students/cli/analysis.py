@@ -161,11 +161,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     if len(result.excluded):
         print(f"Excluded (below {pre.min_kept:.0%} kept):")
         print_table(result.excluded.fillna("").round({"share_kept": 2}))
-    if result.left_out:
-        print(
-            f"Left out {', '.join(result.left_out)}: bad (flat, railed or not connected) in "
-            "every recording; name the channels to use with --channels."
-        )
+    if result.channels is not None:
+        print(result.channels.describe())
     for problem in result.problems:
         print(f"warning: {problem}")
     print(
