@@ -124,6 +124,6 @@ def test_a_setting_the_model_refuses_leaves_a_new_dataset_as_it_was(tmp_path):
         }
 
     before = files()
-    with pytest.raises(ModelError, match="could not be trained.*n_estimators"):
+    with pytest.raises(ModelError, match=r"could not be trained.*n_estimators"):
         train_model(root, "rf", "x", model_params={"n_estimators": -3}, progress=False)
     assert files() == before
