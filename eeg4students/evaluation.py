@@ -290,6 +290,64 @@ class Evaluation:
         return curve[[*levels, "own"]]
 
 
+def choose_scheme(table: pd.DataFrame) -> tuple[str, str]:
+    """The honest scheme for a feature table, and why (what ``evaluate --scheme auto`` runs).
+
+    Cross-session when most participants have two or more sessions (a model
+    meets a new day), else leave-participant-out with three or more
+    participants (a model meets a new person), else time-blocked, which
+    overstates accuracy on a new day: train and test windows share one
+    recording's electrode contact and drift.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Feature table with ``participant`` and ``session``.
+
+    Returns
+    -------
+    scheme : str
+        One of :data:`SCHEMES`.
+    why : str
+        A sentence fragment saying why.
+    """
+    sessions = table.groupby("participant")["session"].nunique()
+    people, several = len(sessions), int((sessions >= 2).sum())
+    if several and several >= people / 2:
+        return "cross-session", (
+            f"{several} of {people} participants have two or more sessions: each session is "
+            "tested by a model of the participant's other sessions"
+        )
+    if people >= 3:
+        return "loso", (
+            f"{people} participants, {people - several} with one session: each participant "
+            "is tested by a model of the others"
+        )
+    return "time-blocked", (
+        f"{people} participant(s) with one session each: only parts of the same recordings "
+        "can be held out. WARNING: these accuracies overstate how a model does on a new day "
+        "(train and test windows share a recording's electrode contact and drift)"
+    )
+
+
+def chance_levels(table: pd.DataFrame) -> tuple[int, float]:
+    """The number of tasks and the share of the most frequent one (a guess's accuracy).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Feature table with ``task``.
+
+    Returns
+    -------
+    n_tasks : int
+    majority : float
+        Accuracy of always answering the most frequent task.
+    """
+    counts = table["task"].value_counts()
+    return len(counts), float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
+
+
 def splitter_for(
     scheme: str,
     n_splits: int,

@@ -204,7 +204,10 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
     )
     assert status == 0
     text = capsys.readouterr().out
-    assert "Mean accuracy per participant, time-blocked" in text and "tmv-block" in text
+    # Without --scheme: two sessions each, so a model meets a new day (cross-session).
+    assert "Scheme cross-session: 2 of 2 participants have two or more sessions" in text
+    assert "Mean accuracy per participant, cross-session (chance 0.20 for 5 tasks" in text
+    assert "always answering the most frequent task scores 0." in text and "tmv-block" in text
     for name in (
         "scores.csv",
         "report.html",

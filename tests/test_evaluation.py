@@ -12,6 +12,8 @@ from eeg4students.evaluation import (
     LeaveParticipantOut,
     ShuffledKFold,
     TimeBlockedKFold,
+    chance_levels,
+    choose_scheme,
     evaluate,
 )
 
@@ -158,3 +160,33 @@ def test_too_little_data_for_the_folds_is_named():
     result = evaluate(mixed, FEATURES, ["lda"], n_splits=7, progress=False)
     assert set(result.scores["participant"]) == {"p1", "p2"}
     assert any(note.startswith("p3: every block has fewer than 7") for note in result.skipped)
+
+
+def _shape(people: int, sessions: dict[int, int] | int) -> pd.DataFrame:
+    rows = []
+    for p in range(people):
+        count = sessions if isinstance(sessions, int) else sessions.get(p, 1)
+        for s in range(1, count + 1):
+            rows += [{"participant": f"p{p}", "session": str(s), "task": t} for t in "ABAC"]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("people", "sessions", "scheme"),
+    [
+        (4, 2, "cross-session"),  # the shared Muse recordings: two days each
+        (43, 1, "loso"),  # a published cohort: one session each
+        (10, {0: 2, 1: 2}, "loso"),  # two of ten came back: mostly one session
+        (10, {p: 2 for p in range(6)}, "cross-session"),
+        (2, 1, "time-blocked"),
+        (1, 1, "time-blocked"),
+    ],
+)
+def test_the_default_scheme_follows_the_data(people, sessions, scheme):
+    chosen, why = choose_scheme(_shape(people, sessions))
+    assert chosen == scheme
+    assert ("WARNING" in why) == (scheme == "time-blocked")
+
+
+def test_chance_levels_count_tasks_and_the_most_frequent_one():
+    assert chance_levels(_shape(2, 1)) == (3, 0.5)

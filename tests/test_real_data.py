@@ -89,6 +89,17 @@ def test_real_muse_quality_table_and_features(muse_dataset):
     assert set(result.table["task"]) == {"concentrating", "neutral", "relaxed"}
 
 
+def test_evaluate_without_a_scheme_runs_cross_session_on_the_muse_days(
+    muse_dataset, tmp_path, capsys
+):
+    capsys.readouterr()
+    argv = ["evaluate", str(muse_dataset.root), "--models", "lda", "--out", str(tmp_path / "e")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Scheme cross-session: 4 of 4 participants have two or more sessions" in out
+    assert "Mean accuracy per participant, cross-session (chance 0.33 for 3 tasks" in out
+
+
 def test_forgetting_a_muse_participant_is_checked_on_them(muse_dataset, tmp_path, capsys):
     # Every participant trained the model: the shadows can only vary their seeds, and the
     # output says so; the original model must fail the check and the retrained one pass.

@@ -204,21 +204,26 @@ def _minutes_list(text: str) -> list[float]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from eeg4students.evaluation import evaluate_adaptations
+    from eeg4students.evaluation import chance_levels, choose_scheme, evaluate_adaptations
     from eeg4students.featureset import compute_features
     from eeg4students.report import write_report
 
     pre, feat, participants = _feature_settings(args)
     output_dir(args.out)
     features = compute_features(args.dataset, pre, feat, participants=participants)
-    if args.scheme == "shuffled":
+    scheme = args.scheme
+    if scheme == "auto":
+        scheme, why = choose_scheme(features.table)
+        print(f"Scheme {scheme}: {why}. (--scheme chooses another.)")
+    if scheme == "shuffled":
         print("warning: the shuffled scheme is LEAKY (overlapping windows on both sides);")
         print("         its accuracies are inflated and only show by how much.")
+    n_tasks, majority = chance_levels(features.table)
     result = evaluate_adaptations(
         features.table,
         features.feature_columns,
         args.models,
-        args.scheme,
+        scheme,
         [None if a == "none" else a for a in args.adapt],
         n_splits=args.folds,
         window=pre.window,
@@ -239,15 +244,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         adapted = f", without and with adaptation ({', '.join(adapt)})"
     else:
         adapted = f", features adapted per {adapt}" if adapt else ""
-    if args.scheme == "calibration":
+    chance = (
+        f"chance {1 / max(n_tasks, 1):.2f} for {n_tasks} tasks; always answering the most "
+        f"frequent task scores {majority:.2f}"
+    )
+    if scheme == "calibration":
         print(
-            f"Mean accuracy over participants, {args.scheme}{adapted}: a cohort model plus "
+            f"Mean accuracy over participants, {scheme}{adapted} ({chance}): a cohort model plus "
             "M minutes of the student's data (+M min), and a model of the student's own "
             "other sessions (own); per participant in summary.csv:"
         )
         print_table(result.learning_curve(), index=True)
     else:
-        print(f"Mean accuracy per participant, {args.scheme}{adapted}{leaky}:")
+        print(f"Mean accuracy per participant, {scheme}{adapted}{leaky} ({chance}):")
         print_table(result.summary(), index=True)
     for note in result.skipped:
         print(f"left out: {note}")
@@ -367,10 +376,12 @@ def add_parsers(sub) -> None:
     p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
     p.add_argument(
         "--scheme",
-        choices=SCHEMES,
+        choices=("auto", *SCHEMES),
         metavar="SCHEME",
-        default="time-blocked",
-        help=f"how test data is kept apart from training data: {', '.join(SCHEMES)}",
+        default="auto",
+        help="how test data is kept apart from training data: auto (cross-session when "
+        "participants have two or more sessions, else leave-participant-out with three or "
+        f"more participants, else time-blocked, with a warning), {', '.join(SCHEMES)}",
     )
     p.add_argument(
         "--models",
