@@ -259,15 +259,39 @@ def settings_html(settings: Mapping) -> str:
     return f"<table class='table table-sm settings'>{rows}</table>"
 
 
+#: How report tables are laid out: row labels and text left, numbers and their headers
+#: right, digits of equal width so decimal points line up.
+TABLE_STYLE = (
+    "<style>table.e4s{border-collapse:collapse;margin:.5em 0}"
+    "table.e4s th,table.e4s td{padding:.2em .7em;border-bottom:1px solid #ddd}"
+    "table.e4s .num{text-align:right;font-variant-numeric:tabular-nums}"
+    "table.e4s .text{text-align:left}"
+    "table.e4s tbody th{text-align:left;font-weight:600}</style>"
+)
+
+
+def _cell_text(value, decimals: int | None) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if decimals is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{decimals}f}"
+    return str(value)
+
+
 def table_html(table: pd.DataFrame, *, index: bool = True, digits: int = 3) -> str:
-    """A table as HTML, numbers rounded, missing values shown as an en dash.
+    """A table as HTML laid out as it is read.
+
+    The row labels are the first column, under their own header (the
+    index's name); each column's numbers share one precision and are
+    right-aligned under a right-aligned header; text is left-aligned;
+    missing values are an en dash.
 
     Parameters
     ----------
     table : pandas.DataFrame
         The table.
     index : bool
-        Show the index.
+        Show the index as the first column.
     digits : int
         Decimals of floats.
 
@@ -275,7 +299,35 @@ def table_html(table: pd.DataFrame, *, index: bool = True, digits: int = 3) -> s
     -------
     html : str
     """
-    return table.round(digits).to_html(index=index, na_rep="–", classes="table table-sm", border=0)
+    import html as html_lib
+
+    columns = list(table.columns)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in columns]
+    decimals = [
+        digits if num and pd.api.types.is_float_dtype(table[c]) else None
+        for c, num in zip(columns, numeric, strict=True)
+    ]
+
+    def esc(value) -> str:
+        return html_lib.escape(str(value))
+
+    head = f"<th scope='col' class='text'>{esc(table.index.name or '')}</th>" if index else ""
+    head += "".join(
+        f"<th scope='col' class='{'num' if num else 'text'}'>{esc(c)}</th>"
+        for c, num in zip(columns, numeric, strict=True)
+    )
+    body = []
+    for label, row in zip(table.index, table.itertuples(index=False), strict=True):
+        cells = f"<th scope='row'>{esc(label)}</th>" if index else ""
+        cells += "".join(
+            f"<td class='{'num' if num else 'text'}'>{esc(_cell_text(v, d))}</td>"
+            for v, num, d in zip(row, numeric, decimals, strict=True)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return (
+        f"{TABLE_STYLE}<table class='e4s'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def new_report(title: str) -> mne.Report:
