@@ -189,6 +189,9 @@ def _check_trained_on(card_file: Path, trained: dict) -> None:
             _fail(card_file, f"{where}.files", "must map file names to SHA-256 digests")
         if "blocks" in rec:
             _texts(card_file, f"{where}.blocks", rec["blocks"], CARD_LIMITS["blocks"])
+        source = rec.get("source_sha256")
+        if source is not None and not (isinstance(source, str) and len(source) == 64):
+            _fail(card_file, f"{where}.source_sha256", "must be a SHA-256 digest")
     _whole(card_file, "trained_on.n_windows", trained.get("n_windows"))
     counts = trained.get("windows_per_participant")
     if not isinstance(counts, dict) or len(counts) > CARD_LIMITS["participants"]:

@@ -56,7 +56,7 @@ from eeg4students.models import (
 )
 from eeg4students.names import COVARIANCE_MODELS
 from eeg4students.preprocess import PreprocessParams
-from eeg4students.store import Dataset, check_label
+from eeg4students.store import Dataset, check_label, read_meta
 
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
@@ -203,17 +203,19 @@ def _trained_on(dataset: Dataset, table: pd.DataFrame) -> dict:
         rec_id = ref.path.name[: -len("_eeg.vhdr")]
         if rec_id not in used:
             continue
-        recordings.append(
-            {
-                "participant": ref.participant,
-                "session": ref.session,
-                "task": ref.task,
-                "run": ref.run,
-                "recording": rec_id,
-                "files": {f.name: sha256(f) for f in Dataset.files_of(ref)},
-                "blocks": sorted(str(b) for b in blocks[rec_id]),
-            }
-        )
+        entry = {
+            "participant": ref.participant,
+            "session": ref.session,
+            "task": ref.task,
+            "run": ref.run,
+            "recording": rec_id,
+            "files": {f.name: sha256(f) for f in Dataset.files_of(ref)},
+            "blocks": sorted(str(b) for b in blocks[rec_id]),
+        }
+        source = read_meta(ref.path).get("source_sha256")
+        if isinstance(source, str):  # the imported file, so predict can recognise it
+            entry["source_sha256"] = source
+        recordings.append(entry)
     sessions = sorted({(r["participant"], r["session"]) for r in recordings})
     return {
         "participants": sorted({r["participant"] for r in recordings}),

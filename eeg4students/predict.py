@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import mne
 import numpy as np
 import pandas as pd
 
+from eeg4students._files import sha256
 from eeg4students.errors import ModelError
 from eeg4students.events import TASK_PREFIX, task_description
 from eeg4students.features import blocks_to_frames
@@ -97,3 +99,28 @@ def predict_recording(saved: SavedModel, raw: mne.io.BaseRaw) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def seen_in_training(saved: SavedModel, path: str | Path) -> dict | None:
+    """The card's entry of a recording file the model was trained on (by SHA-256), or None.
+
+    A file matches when its digest is one of a training recording's stored
+    files (``*_eeg.vhdr``, ``*_eeg.eeg``...) or the file it was imported from.
+
+    Parameters
+    ----------
+    saved : SavedModel
+        The model.
+    path : str | Path
+        The recording file given to ``predict``.
+
+    Returns
+    -------
+    recording : dict | None
+        ``participant``, ``session``, ``task``, ``run`` of the training recording.
+    """
+    digest = sha256(Path(path))
+    for rec in saved.card["trained_on"]["recordings"]:
+        if digest in rec["files"].values() or digest == rec.get("source_sha256"):
+            return rec
+    return None

@@ -415,3 +415,32 @@ def test_handout_markdown_and_printable_html(tmp_path, capsys):
     assert "give a file ending in .html" in capsys.readouterr().err
     assert main(["handout", "--protocol", "nosuch"]) == 1
     assert "built-in protocols: eeg4students, quick" in capsys.readouterr().err
+
+
+def test_predict_says_when_a_recording_was_in_the_training_data(tmp_path, capsys):
+    root = tmp_path / "sim"
+    assert main(["simulate", "--to", str(root), "--participants", "2", "--sessions", "1"]) == 0
+    csv = tmp_path / "rec.csv"
+    rng = np.random.default_rng(0)
+    write_muse_lsl(csv, muse_samples(rng, 256 * 40), 1.7e9 + np.arange(256 * 40) / 256)
+    argv = ["import", str(csv), "--to", str(root), "--participant", "lsl", "--session", "1"]
+    assert main([*argv, "--task", "Think"]) == 0
+    assert main(["train", str(root), "--model", "lda", "--name", "m"]) == 0
+    model = root / "derivatives" / "eeg4students" / "models" / "m"
+    seen = next((root / "sub-sim01").rglob("*_eeg.vhdr"))
+    capsys.readouterr()
+    for recording, was_seen in ((seen, True), (csv, True)):
+        assert main(["predict", str(model), str(recording)]) == 0
+        out = capsys.readouterr().out
+        assert ("was in the model's training data" in out) is was_seen, recording
+    assert (
+        main(["train", str(root), "--model", "lda", "--name", "m1", "--participants", "sim01"])
+        == 0
+    )
+    other = next((root / "sub-sim02").rglob("*_eeg.vhdr"))
+    capsys.readouterr()
+    assert (
+        main(["predict", str(root / "derivatives" / "eeg4students" / "models" / "m1"), str(other)])
+        == 0
+    )
+    assert "training data" not in capsys.readouterr().out

@@ -302,13 +302,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from eeg4students.io import read_recording
     from eeg4students.modelstore import load_model
-    from eeg4students.predict import predict_recording
+    from eeg4students.predict import predict_recording, seen_in_training
 
     saved = load_model(args.model)
     options = {"board": args.board} if args.board else {}
     raw = read_recording(args.recording, args.format, **options)
     table = predict_recording(saved, raw)
     print_table(table.round({"agreement": 2}))
+    seen = seen_in_training(saved, args.recording)
+    if seen is not None:
+        print(
+            f"note: this recording was in the model's training data (sub-{seen['participant']} "
+            f"ses-{seen['session']} task-{seen['task']} run-{seen['run']}): these labels say "
+            "how well the model fits what it learnt, not how it does on a new recording."
+        )
     return 0
 
 
