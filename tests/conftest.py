@@ -18,6 +18,10 @@ OPENBCI_DIR = SHARED_DATA / "openbci-gui-samples"
 
 MUSE = ("TP9", "AF7", "AF8", "TP10")
 
+# Commands under test write no progress lines (their stderr is not a terminal), so that
+# the tests of one-line errors read only errors; tests of progress set it back.
+os.environ.setdefault("EEG4STUDENTS_PROGRESS", "off")
+
 
 def require(folder: Path) -> Path:
     """Skip the test with a clear reason when a real-data folder is absent."""

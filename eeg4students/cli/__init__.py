@@ -299,4 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
+    if not sys.stdout.isatty():
+        # Into a pipe or a log (`make demo | tee log`), each line as it is printed.
+        with contextlib.suppress(AttributeError, ValueError):
+            sys.stdout.reconfigure(line_buffering=True)
     sys.exit(main())
