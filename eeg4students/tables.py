@@ -6,6 +6,7 @@ start-up); pandas is only needed by the caller's tables.
 
 from __future__ import annotations
 
+import numbers
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -18,13 +19,21 @@ __all__ = ["TABLE_WIDTH", "format_table", "quality_view"]
 TABLE_WIDTH = 100
 #: Narrowest a wrapped text column gets.
 _MIN_TEXT = 12
+#: Words up to this long are never split across lines.
+_MAX_WORD = 30
 _GAP = "  "
+
+
+def _is_float(value) -> bool:
+    """A real number that is not a whole-number type (NumPy's float32 included)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral | bool)
 
 
 def _cell(value, decimals: int | None) -> str:
     if value is None:
         return ""
-    if isinstance(value, float):
+    if _is_float(value):
+        value = float(value)
         if value != value:
             return "–"  # NaN
         return f"{value:.{decimals}f}" if decimals is not None else str(value)
@@ -34,7 +43,7 @@ def _cell(value, decimals: int | None) -> str:
 
 def _decimals(values, digits: int) -> int | None:
     """Decimals that show every float of a column (at most ``digits``), so points align."""
-    floats = [v for v in values if isinstance(v, float) and v == v]
+    floats = [float(v) for v in values if _is_float(v) and v == v]
     if not floats:
         return None
     needed = 0
@@ -52,8 +61,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _wrapped(text: str, width: int) -> list[str]:
+    """Lines of a cell at most ``width`` wide, broken at spaces (a longer word is split)."""
+    longest = max((len(w) for w in text.split()), default=0)
+    return textwrap.wrap(
+        text, width, break_on_hyphens=False, break_long_words=longest > width
+    ) or [""]
+
+
 def _height(cells: list[str], width: int) -> int:
-    return sum(len(textwrap.wrap(c, width, break_on_hyphens=False)) or 1 for c in cells)
+    return sum(len(_wrapped(c, width)) for c in cells)
 
 
 def format_table(
@@ -99,24 +116,33 @@ def format_table(
     numeric = [all(_is_number(r[i]) for r in rows) for i in range(n)]
     columns = [[r[i] for r in rows] for i in range(n)]
     budget = width - len(_GAP) * (n - 1)
+    # A text column narrows down to its longest word (words are never split unless one is
+    # longer than _MAX_WORD), and never below _MIN_TEXT.
+    floors = [
+        max(
+            _MIN_TEXT,
+            min(_MAX_WORD, max((len(w) for c in columns[i] for w in c.split()), default=0)),
+        )
+        for i in range(n)
+    ]
     while sum(limits) > budget:
         # Narrow the text column whose wrapping adds the fewest lines (then the widest).
-        wrappable = [i for i in range(n) if not numeric[i] and limits[i] > _MIN_TEXT]
+        wrappable = [i for i in range(n) if not numeric[i] and limits[i] > floors[i]]
         if not wrappable:
             break
         step = max(1, (sum(limits) - budget) // 8)
         cost = {
-            i: _height(columns[i], max(limits[i] - step, _MIN_TEXT))
+            i: _height(columns[i], max(limits[i] - step, floors[i]))
             - _height(columns[i], limits[i])
             for i in wrappable
         }
         chosen = min(wrappable, key=lambda i: (cost[i], -limits[i]))
-        limits[chosen] = max(limits[chosen] - step, _MIN_TEXT)
+        limits[chosen] = max(limits[chosen] - step, floors[chosen])
 
     def wrap(text: str, i: int) -> list[str]:
         if numeric[i] or len(text) <= limits[i]:
             return [text]
-        return textwrap.wrap(text, limits[i], break_on_hyphens=False) or [""]
+        return _wrapped(text, limits[i])
 
     def lines(cells: list[list[str]], top: bool) -> list[str]:
         height = max(len(c) for c in cells)
@@ -130,7 +156,7 @@ def format_table(
             out.append(_GAP.join(parts).rstrip())
         return out
 
-    header = [textwrap.wrap(h, limits[i]) or [""] for i, h in enumerate(headers)]
+    header = [_wrapped(h, limits[i]) for i, h in enumerate(headers)]
     out = lines(header, top=False)
     out.append(_GAP.join("-" * w for w in limits))
     for row in rows:

@@ -55,3 +55,24 @@ def test_headers_wrap_at_underscores():
     text = format_table(table, width=20)
     assert text.splitlines()[0].split() == ["forget", "test"]
     assert max(len(line) for line in text.splitlines()) <= 20
+
+
+def test_words_are_never_split_and_a_column_shares_one_precision():
+    import numpy as np
+    import pandas as pd
+
+    from eeg4students.tables import format_table
+
+    table = pd.DataFrame(
+        {
+            "participant": ["a", "b"],
+            "task": ["relaxed, concentrating, neutral", "concentrating"],
+            "acc": [np.float32(0.66), 0.677],
+            "notes": ["its timestamps are LSL clock seconds, not dates " * 3, "short"],
+        }
+    )
+    text = format_table(table, width=60)
+    words = {w.strip(",") for line in text.splitlines() for w in line.split()}
+    assert "concentrating" in words and "concentratin" not in words
+    assert "0.660" in text and "0.677" in text and " 0.66 " not in text
+    assert max(len(line) for line in text.splitlines()) <= 60
