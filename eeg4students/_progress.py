@@ -3,9 +3,10 @@
 On a terminal (or in Jupyter) long work draws a :mod:`tqdm` bar. Where
 standard error is a file or a pipe (``make demo | tee log``, CI, a service's
 journal), a bar's carriage returns are noise but silence for minutes looks
-like a hang: there one line is written when a stage starts, at every 10% of
-it (or every minute when its size is unknown, and at least once a minute
-otherwise) and when it ends, each flushed at once. The toolkit's logger
+like a hang: there a stage that lasts more than :data:`QUIET_SECONDS` writes
+a line then, at every 10% of it (or every minute when its size is unknown,
+and at least once a minute otherwise) and when it ends, each flushed at
+once; a quick stage writes nothing. The toolkit's logger
 (``eeg4students``, set by the command line's ``-q``) above warnings silences
 both. ``EEG4STUDENTS_PROGRESS`` chooses for every command: ``bars``,
 ``lines``, ``off``, or ``auto`` (the default, as above).
@@ -21,6 +22,8 @@ from collections.abc import Iterable, Iterator
 
 #: Seconds between two progress lines when the work's size is unknown or its steps slow.
 LINE_SECONDS = 60.0
+#: A stage shorter than this writes no line at all.
+QUIET_SECONDS = 2.0
 #: Environment variable choosing the kind of progress (``auto``, ``bars``, ``lines``, ``off``).
 PROGRESS_ENV = "EEG4STUDENTS_PROGRESS"
 
@@ -45,12 +48,11 @@ class ProgressLines:
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = len(iterable)
         self.total, self.desc, self.unit = total, desc or "working", unit
-        self.n, self._tenth = 0, 0
+        self.n, self._tenth, self._spoken = 0, 0, False
         self._start = self._last = time.monotonic()
-        of = f" of {total} {unit}" if total else ""
-        self._write(f"{self.desc}: started{of}")
 
     def _write(self, text: str) -> None:
+        self._spoken = True
         print(f"eeg4students: {text}", file=sys.stderr, flush=True)
 
     def __iter__(self) -> Iterator:
@@ -63,9 +65,13 @@ class ProgressLines:
         """Count ``n`` steps done; write a line at each new tenth or after a minute."""
         self.n += n
         now = time.monotonic()
+        if now - self._start < QUIET_SECONDS:
+            return
         tenth = int(10 * self.n / self.total) if self.total else 0
-        if (self.total and tenth > self._tenth and self.n < self.total) or (
-            now - self._last >= LINE_SECONDS
+        if (
+            not self._spoken
+            or (self.total and tenth > self._tenth and self.n < self.total)
+            or now - self._last >= LINE_SECONDS
         ):
             self._tenth, self._last = tenth, now
             if self.total:
@@ -78,9 +84,9 @@ class ProgressLines:
         """Write the stage's last line (once)."""
         if self._start is None:
             return
-        self._write(
-            f"{self.desc}: done, {self.n} {self.unit} in {time.monotonic() - self._start:.0f} s"
-        )
+        if self._spoken:
+            elapsed = time.monotonic() - self._start
+            self._write(f"{self.desc}: done, {self.n} {self.unit} in {elapsed:.0f} s")
         self._start = None
 
     def set_postfix(self, *args, **kwargs) -> None:  # tqdm's API, nothing to show here

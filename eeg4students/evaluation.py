@@ -410,23 +410,33 @@ def _folds(meta: pd.DataFrame, scheme: str, splitter) -> Iterator[tuple[str, int
             yield str(person), fold, (rows[train], rows[test]), {}
 
 
-def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str]]:
-    """Participants too small for the time-blocked folds, and notes on short blocks."""
+def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str], list[str]]:
+    """Participants too small for the time-blocked folds (left out), and notes on short blocks.
+
+    Returns
+    -------
+    too_small : set of str
+        Participants left out.
+    left_out : list of str
+        Why each of them is left out.
+    notes : list of str
+        Blocks kept but tested in fewer folds than the others (nothing is left out).
+    """
     sizes = meta.groupby(["participant", "block"]).size()
     largest = sizes.groupby(level=0).max()
     too_small = set(largest[largest < n_splits].index)
-    notes = [
+    left_out = [
         f"{person}: every block has fewer than {n_splits} windows, too few for {n_splits} "
         "folds; use fewer --folds or a shorter --hop"
         for person in sorted(too_small)
     ]
-    notes += [
+    notes = [
         f"{person}: block {block} has {size} windows, so it is tested in {size} of the "
         f"{n_splits} folds only"
         for (person, block), size in sizes[sizes < n_splits].items()
         if person not in too_small
     ]
-    return too_small, notes
+    return too_small, left_out, notes
 
 
 def _run_fold(
@@ -613,9 +623,9 @@ def evaluate(
     X = meta[list(feature_columns)].to_numpy(dtype=float)
     y = meta["task"].to_numpy()
     blocks = meta["block"].to_numpy()
-    skipped = []
+    skipped, coverage_notes = [], []
     if scheme == "time-blocked":
-        too_small, skipped = _coverage(meta, n_splits)
+        too_small, skipped, coverage_notes = _coverage(meta, n_splits)
         meta = meta[~meta["participant"].isin(too_small)].reset_index(drop=True)
         if meta.empty:
             raise EvaluationError(
@@ -713,7 +723,7 @@ def evaluate(
             "random_state": random_state,
         },
         tmv_ranking=pd.DataFrame(ranking),
-        notes=adapt_notes + _calibration_notes(pd.DataFrame(rows)),
+        notes=adapt_notes + coverage_notes + _calibration_notes(pd.DataFrame(rows)),
     )
 
 

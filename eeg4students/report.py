@@ -229,6 +229,17 @@ def _kept_vs_accuracy(evaluation: Evaluation, quality: pd.DataFrame) -> Figure:
     return fig
 
 
+#: What a setting left as None does (it is not "not used": the notch is applied at the
+#: recording's mains frequency, the rail is the headset's...).
+NONE_MEANS = {
+    "line_freq": "the recording's mains frequency, else 50 Hz",
+    "rail_uv": "the headset's amplifier rail",
+    "channels": "every EEG channel",
+    "reference": "as recorded",
+    "max_ptp_uv": "(no amplitude limit)",
+}
+
+
 def settings_html(settings: Mapping) -> str:
     """An HTML table of settings; nested settings become nested tables, lists comma lists.
 
@@ -240,20 +251,21 @@ def settings_html(settings: Mapping) -> str:
     Returns
     -------
     html : str
-        A ``<table>``; None shows as "(not used)", empty values as "(none)".
+        A ``<table>``; None shows what it means (:data:`NONE_MEANS`, else "(not
+        used)"), empty values as "(none)".
     """
 
-    def cell(value) -> str:
+    def cell(key, value) -> str:
         if isinstance(value, Mapping):
             return settings_html(value) if value else "(none)"
         if isinstance(value, list | tuple):
             return html.escape(", ".join(str(v) for v in value)) or "(none)"
         if value is None:
-            return "(not used)"
+            return html.escape(NONE_MEANS.get(str(key), "(not used)"))
         return html.escape(str(value))
 
     rows = "".join(
-        f"<tr><th>{html.escape(str(key))}</th><td>{cell(value)}</td></tr>"
+        f"<tr><th>{html.escape(str(key))}</th><td>{cell(key, value)}</td></tr>"
         for key, value in settings.items()
     )
     return f"<table class='table table-sm settings'>{rows}</table>"

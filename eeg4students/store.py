@@ -805,8 +805,9 @@ class Dataset:
             ``bad_channels``, ``source_file``, ``read_notes`` (what the
             reader noticed at import), ``interruption`` (why a recording
             stopped early, or empty), ``missing`` (files of the recording
-            that are gone), ``notes`` (what needs a look: those, short,
-            gaps, clipping, bad channels) and ``path``.
+            that are gone), ``notes`` (those, short, gaps, clipping, bad
+            channels), ``attention`` (whether a note says something is wrong:
+            not only, say, an unknown measurement date) and ``path``.
         """
         rows = []
         for ref in self.references():
@@ -846,7 +847,8 @@ class Dataset:
         table = pd.DataFrame(rows)
         median = table["duration_s"].median()
         table["notes"] = [_notes(row, median) for row in table.itertuples()]
-        return table[columns]
+        table["attention"] = [_needs_attention(row, median) for row in table.itertuples()]
+        return table[[*columns[:-1], "attention", "path"]]
 
     def load(
         self, participant: str, session: str, task: str, run: int = 1, *, preload: bool = True
@@ -1261,6 +1263,25 @@ def _without_subject_info(raw: mne.io.BaseRaw):
 
 #: Files besides the header that every stored recording has.
 _PARTS = ("_eeg.eeg", "_eeg.vmrk", "_channels.tsv")
+
+
+#: Words of a reader's note that say a recording's data may be wrong (other notes inform).
+_PROBLEM_WORDS = ("implausible", "cut off", "dropped", "lost", "duplicate", "out of order")
+
+
+def _needs_attention(row, median_duration: float) -> bool:
+    """Whether a recording's notes say something is wrong (not only informative notes)."""
+    clipped = any(share > CLIPPED_SHARE for share in row.clipped.values())
+    problems = any(word in note for note in row.read_notes for word in _PROBLEM_WORDS)
+    return bool(
+        row.missing
+        or row.interruption
+        or row.duration_s < SHORT_SHARE * median_duration
+        or row.n_gaps
+        or clipped
+        or row.bad_channels
+        or problems
+    )
 
 
 def _notes(row, median_duration: float) -> str:

@@ -160,6 +160,12 @@ def test_too_little_data_for_the_folds_is_named():
     result = evaluate(mixed, FEATURES, ["lda"], n_splits=7, progress=False)
     assert set(result.scores["participant"]) == {"p1", "p2"}
     assert any(note.startswith("p3: every block has fewer than 7") for note in result.skipped)
+    # A block tested in fewer folds than the others left nothing out: a note, not "left out".
+    short = _meta(n=20)
+    short = short[~((short["block"] == "p1_1_0") & (short["start"] >= 18 + 5))]
+    result = evaluate(short, FEATURES, ["lda"], n_splits=7, progress=False)
+    assert not result.skipped
+    assert any("block p1_1_0 has 5 windows, so it is tested in 5" in n for n in result.notes)
 
 
 def _shape(people: int, sessions: dict[int, int] | int) -> pd.DataFrame:

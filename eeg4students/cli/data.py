@@ -211,14 +211,20 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
         ["participant", "session", "task", "run", "duration_s", "n_channels", "sfreq", "notes"]
     ].rename(columns={"duration_s": "seconds", "n_channels": "channels", "sfreq": "Hz"})
     print_table(shown.round({"seconds": 1}))
-    flagged = int((table["notes"] != "").sum())
+    flagged = int(table["attention"].sum())
+    informed = int(((table["notes"] != "") & ~table["attention"]).sum())
     if flagged:
-        print(f"{flagged} recording(s) need a look: see the notes column.")
+        print(
+            f"{flagged} recording(s) need a look (cut short, gaps, clipping or bad channels): "
+            "see the notes column."
+        )
+    if informed:
+        print(f"{informed} recording(s) have notes worth reading, nothing wrong in them.")
     if args.csv:
         from eeg4students._files import atomic_write_text
 
         csv = output_file(args.csv)
-        atomic_write_text(csv, table.drop(columns=["path"]).to_csv(index=False))
+        atomic_write_text(csv, table.drop(columns=["path", "attention"]).to_csv(index=False))
         print(f"table written to {csv}")
     return 0
 
