@@ -31,6 +31,7 @@ import math
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -578,7 +579,17 @@ def _signal_check(stream, spec, confirm, show, seconds, timeout) -> None:
                 f"  {row['channel']:>6} peak-to-peak {row['ptp_uv']:8.1f} uV  "
                 f"line {row['line_ratio']:5.2f}  {row['verdict']}"
             )
-        if confirm is None or confirm(check):
+        if confirm is None:
+            attention = [row for row in check.table if row["verdict"] != "ok"]
+            if attention:
+                verdicts = Counter(row["verdict"] for row in attention)
+                said = ", ".join(f"{v} {n}" for v, n in verdicts.most_common())
+                show(
+                    f"warning: {len(attention)} of {len(check.table)} channels need attention "
+                    f"({said}); recording anyway (--yes)."
+                )
+            return
+        if confirm(check):
             return
 
 

@@ -30,11 +30,11 @@ from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.tables import format_table, quality_view
 from eeg4students.unlearning.experiment import (
-    TRADEOFF_COLUMNS,
     frontier,
     split_members,
     sweep,
     tradeoff_report,
+    tradeoff_view,
 )
 from eeg4students.unlearning.forget import forget_participant
 
@@ -286,7 +286,7 @@ def _forget_stage(out, dataset, features, members, strangers, progress) -> dict:
 
 def _forgetting_text(forgetting: dict) -> str:
     result = forgetting["result"]
-    table = forgetting["tradeoff"].reindex(columns=TRADEOFF_COLUMNS)
+    table = tradeoff_view(forgetting["tradeoff"])
     lines = [
         "",
         f"## Forgetting participant {forgetting['participant']}",

@@ -45,6 +45,7 @@ from eeg4students.channels import ChannelChoice, recordings_choice
 from eeg4students.errors import DatasetError
 from eeg4students.features import META_COLUMNS, FeatureError, FeatureParams, blocks_to_frames
 from eeg4students.preprocess import (
+    PAD_SECONDS,
     REASONS,
     PreprocessError,
     PreprocessParams,
@@ -144,6 +145,13 @@ def _nothing_kept(rec_id: str, counts: pd.DataFrame, pre: PreprocessParams) -> s
             f"window ({usable:.1f} s usable after the transition)."
         )
     reason = max(REASONS, key=lambda r: counts[r].sum())
+    longest = counts["duration"].max()
+    if reason == "amplitude" and longest < pre.window + 2 * PAD_SECONDS:
+        # Not a signal too large: the band-pass filter's edges swamp windows this short.
+        return (
+            f"{rec_id}: no window kept: its blocks are only {longest:.1f} s long, too short "
+            f"for the filters (give blocks of at least {pre.window + 2 * PAD_SECONDS:g} s)."
+        )
     return f"{rec_id}: no window kept: {_WHY_NOTHING_KEPT[reason]}."
 
 

@@ -25,6 +25,7 @@ import contextlib
 import csv
 import os
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,14 @@ class Dataset:
         self.root = Path(root)
         #: Participants whose tables wait for the end of :meth:`tidied_at_end` (None: none wait).
         self._untidy: set[str] | None = None
+        if self.root.is_file():
+            hint = (
+                "; it looks like a package: add it with `eeg4students ingest "
+                f"{self.root} --to DATASET`"
+                if zipfile.is_zipfile(self.root)
+                else "; give the dataset's folder"
+            )
+            raise DatasetError(f"{self.root} is a file, not a dataset folder{hint}.")
         if not self.root.is_dir():
             raise DatasetError(
                 f"{self.root}: no such dataset folder; create one with "

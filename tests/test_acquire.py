@@ -66,6 +66,14 @@ def test_full_short_session(tmp_path, monkeypatch):
     assert facts["dropped_samples"] == 0 and facts["interruption"] is None
     assert any(line.startswith("[1/5] Think:") for line in lines)
     assert any("signal check" in line for line in lines)
+    # Started without waiting (no confirm): the channels that need attention are summed
+    # up in one warning instead of scrolling past (the synthetic board has such channels).
+    verdicts = [line.split()[-1] for line in lines if "peak-to-peak" in line]
+    bad = sum(v != "ok" for v in verdicts)
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert bad == 0 or (
+        len(warnings) == 1 and f"{bad} of {len(verdicts)} channels need attention" in warnings[0]
+    )
     assert not list((tmp_path / "ds" / PARTIAL_DIR).glob("*.csv"))
 
 

@@ -360,7 +360,8 @@ def test_folder_import_takes_labels_from_names_and_skips_what_fails(tmp_path, rn
         "eeg4students: error: 1 of 4 files could not be imported (listed above); fix them and "
         "import those again."
     ]
-    assert "1 file(s) do not match the pattern" in captured.out
+    assert "1 file(s) do not match the pattern and are left alone: " in captured.out
+    assert "notes.txt." in captured.out  # named, so the user can see what was skipped
     assert "3 of 4 files imported" in captured.out
     assert "cat-relaxed-1.csv" in captured.out and "FAILED" in captured.out
     table = Dataset(dataset).recordings()

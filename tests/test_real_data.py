@@ -77,6 +77,9 @@ def test_real_muse_quality_table_and_features(muse_dataset):
     assert len(quality) == 24 and quality["share_kept"].between(0, 1).all()
     short = quality.loc["sub-d_ses-2_task-concentrating_run-1"]
     assert short["notes"].startswith("short") and short["excluded"].startswith("block")
+    # The 3.5 s file is too short for the filters: said as such, not "raise --max-ptp".
+    said = [p for p in result.problems if "sub-d_ses-2_task-concentrating" in p]
+    assert said and "too short for the filters" in said[0] and "--max-ptp" not in said[0]
     gapped = quality.loc["sub-b_ses-2_task-relaxed_run-1"]
     assert gapped["bad_annotation"] > 0.9 * gapped["n_windows"]
     assert gapped["excluded"].startswith("block")

@@ -136,6 +136,15 @@ def test_not_a_dataset(tmp_path):
         Dataset.create(tmp_path / "stuff")
     with pytest.raises(DatasetError, match="no such dataset folder"):
         Dataset(tmp_path / "missing")
+    # A package given where a dataset belongs is named as one, with what to do with it.
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "p.zip", "w") as archive:
+        archive.writestr("manifest.json", "{}")
+    with pytest.raises(DatasetError, match="is a file, not a dataset folder; it looks like a"):
+        Dataset(tmp_path / "p.zip")
+    with pytest.raises(DatasetError, match="is a file, not a dataset folder; give the"):
+        Dataset(tmp_path / "stuff" / "notes.txt")
 
 
 def test_missing_recording_and_participant(tmp_path, recording):

@@ -552,7 +552,9 @@ def test_forget_command_and_sweep(lab, tmp_path, capsys):
     assert list(table["strategy"].unique()) == ["retrain", "sharded", "conmu"]
     assert len(table) == 2 + len(SWEEP_GRID) and (out / "tradeoff.png").is_file()
     assert bool(table.loc[table["strategy"] == "retrain", "forgotten"].iloc[0])
+    assert table.loc[table["strategy"] == "retrain", "speedup"].iloc[0] == 1.0  # over itself
     assert frontier(table) in printed
+    assert "forgotten" in printed and " True " not in printed and " False " not in printed
     page = (out / "report.html").read_text()  # one self-contained file
     assert page.count("data:image/png;base64,") >= 1 and "tradeoff.png" not in page
     assert "Forgetting sim02" in page and "<th>shadow models</th><td>4</td>" in page

@@ -93,7 +93,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             _print_imported(result)
         return 0
     if unmatched:
-        print(f"{len(unmatched)} file(s) do not match the pattern and are left alone.")
+        shown = ", ".join(str(p) for p in unmatched[:5])
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        print(
+            f"{len(unmatched)} file(s) do not match the pattern and are left alone: {shown}{more}."
+        )
     results = []
     with removed_on_failure(Path(args.to)):
         dataset = _open_described(args)

@@ -33,9 +33,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     forgetting = result["forgetting"]
     if forgetting is not None:
         print(f"Forgetting {forgetting['participant']}, every strategy against the gold model:")
-        from eeg4students.unlearning.experiment import TRADEOFF_COLUMNS, frontier
+        from eeg4students.unlearning.experiment import frontier, tradeoff_view
 
-        print_table(forgetting["tradeoff"].reindex(columns=TRADEOFF_COLUMNS).round(3))
+        print_table(tradeoff_view(forgetting["tradeoff"]))
         print(frontier(forgetting["tradeoff"]))
         entry = forgetting["result"].audit_entry
         print(f"The dataset forgot {forgetting['participant']} (audit entry {entry['seq']}).")

@@ -175,11 +175,11 @@ def cmd_forget(args: argparse.Namespace) -> int:
 def _forget_sweep(args: argparse.Namespace) -> int:
     from eeg4students.featureset import compute_features
     from eeg4students.unlearning.experiment import (
-        TRADEOFF_COLUMNS,
         frontier,
         split_members,
         sweep,
         tradeoff_report,
+        tradeoff_view,
     )
 
     out = output_dir(args.out or Path("forget-sweep"))
@@ -217,7 +217,7 @@ def _forget_sweep(args: argparse.Namespace) -> int:
         f"Sweep on a copy (the dataset is unchanged): {len(results)} settings, model trained on "
         f"{len(members) + 1} participants, {len(strangers)} never seen."
     )
-    print_table(results.reindex(columns=TRADEOFF_COLUMNS).round(3))
+    print_table(tradeoff_view(results))
     print(frontier(results))
     print(f"Table, figure and report in {out} ({report.name}).")
     return 0
