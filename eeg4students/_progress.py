@@ -112,6 +112,16 @@ class _Silent:
         pass
 
 
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (not merely in a process that imported one)."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:  # an IPython in a strange state is not a notebook
+        return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kwargs):
     """Progress of long work: a bar, lines, or nothing (see the module docstring).
 
@@ -133,7 +143,7 @@ def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kw
     kind = os.environ.get(PROGRESS_ENV, "auto").strip().lower()
     if not enabled or quiet or kind == "off":
         return _Silent(iterable)
-    if kind == "bars" or (kind != "lines" and (sys.stderr.isatty() or "ipykernel" in sys.modules)):
+    if kind == "bars" or (kind != "lines" and (sys.stderr.isatty() or _in_notebook())):
         from tqdm.auto import tqdm
 
         return tqdm(iterable, **kwargs)

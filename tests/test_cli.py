@@ -250,7 +250,9 @@ def test_evaluate_train_predict_commands(tmp_path, capsys):
     recording = next(root.glob("sub-sim01/ses-1/eeg/*_eeg.vhdr"))
     assert main(["predict", str(model), str(recording)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "predicted" in lines[0] and set(lines[1]) == {"-", " "} and len(lines) == 7
+    # A header, its rule, five blocks, and the note that the model saw this recording.
+    assert "predicted" in lines[0] and set(lines[1]) == {"-", " "} and len(lines) == 8
+    assert lines[-1].startswith("note: this recording was in the model's training data")
     assert main(["predict", str(tmp_path), str(recording)]) == 1
     assert "is not a saved model" in capsys.readouterr().err
 

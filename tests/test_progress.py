@@ -17,6 +17,7 @@ def _clock(monkeypatch, step: float) -> None:
 
 def test_a_long_stage_says_so_every_tenth_and_at_its_end(monkeypatch, capsys):
     monkeypatch.setenv("EEG4STUDENTS_PROGRESS", "auto")  # stderr is a pipe here
+    monkeypatch.setattr(_progress, "_in_notebook", lambda: False)
     _clock(monkeypatch, 1.0)  # each step takes a second
     assert list(progress_bar(range(30), desc="features", unit="rec")) == list(range(30))
     lines = capsys.readouterr().err.splitlines()
@@ -29,6 +30,7 @@ def test_a_long_stage_says_so_every_tenth_and_at_its_end(monkeypatch, capsys):
 
 def test_a_quick_stage_writes_nothing(monkeypatch, capsys):
     monkeypatch.setenv("EEG4STUDENTS_PROGRESS", "auto")
+    monkeypatch.setattr(_progress, "_in_notebook", lambda: False)
     _clock(monkeypatch, 0.01)
     list(progress_bar(range(30), desc="features", unit="rec"))
     assert capsys.readouterr().err == ""
