@@ -22,8 +22,11 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    table = _meta(participants=("p1", "p2", "p3"))
-    result = evaluate(table, FEATURES, ["lda", "tmv"], "time-blocked", n_splits=3)
+    table = _meta(participants=("p1", "p2", "p3"), n=10)
+    small = {"rf": {"n_estimators": 10}}  # TMV's forest too: the table's layout is tested
+    result = evaluate(
+        table, FEATURES, ["lda", "tmv"], "time-blocked", n_splits=3, model_params=small
+    )
     return write_report(result, tmp_path_factory.mktemp("report") / "out")
 
 
