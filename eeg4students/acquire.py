@@ -27,7 +27,6 @@ flush; :func:`recover` turns it into a dataset recording.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import time
@@ -45,6 +44,7 @@ from brainflow.exit_codes import BrainFlowError
 
 from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_json, removed_on_failure
+from eeg4students._numbers import within
 from eeg4students._signals import Interrupted, stop_on_signals
 from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
@@ -436,12 +436,7 @@ def check_stall_timeout(timeout: float) -> float:
         If ``timeout`` is not between the bounds of :data:`STALL_TIMEOUT_RANGE`.
     """
     lo, hi = STALL_TIMEOUT_RANGE
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or not lo <= timeout <= hi
-    ):
+    if not within(timeout, lo, hi):
         raise EEG4StudentsError(
             f"The stall timeout must be {lo:g} to {hi:g} seconds, not {timeout}."
         )

@@ -11,10 +11,10 @@ type, every list's length and every number's range before anything uses it.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from eeg4students import _json as limited_json
+from eeg4students._numbers import within
 from eeg4students.adaptation import ADAPTATIONS
 from eeg4students.errors import EEG4StudentsError, ModelError, first_line
 from eeg4students.features import FeatureParams
@@ -92,7 +92,7 @@ def read_card(card_file: Path) -> dict:
         _texts(card_file, key, card[key], CARD_LIMITS[key])
     if not card["classes"] or not card["feature_columns"]:
         raise ModelError(f"{card_file}: the classes or feature columns are empty.")
-    if not (math.isfinite(card["sfreq"]) and 0 < card["sfreq"] <= 100_000):
+    if not within(card["sfreq"], 1e-6, 100_000):
         _fail(card_file, "sfreq", "must be a sampling rate in Hz, above 0 and at most 100000")
     if card["model"] not in MODEL_NAMES:
         _fail(card_file, "model", f"names {card['model'][:40]!r}, not a model of eeg4students")
@@ -209,12 +209,9 @@ def _check_optional(card_file: Path, card: dict) -> None:
         q, shards = form.get("q", 0.25), form.get("shards", 4)
         if (
             form.get("kind") != "sharded"
-            or not isinstance(q, int | float)
-            or isinstance(q, bool)
-            or not 0 < q <= 1
+            or not within(q, 1e-9, 1)
             or not isinstance(shards, int)
-            or isinstance(shards, bool)
-            or not 1 <= shards <= 100
+            or not within(shards, 1, 100)
         ):
             _fail(card_file, "unlearnable", "must be the sharded form, 0 < q <= 1, 1-100 shards")
     ranking = card.get("tmv_ranking")

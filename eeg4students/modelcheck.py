@@ -193,6 +193,19 @@ def check_loaded(estimator, source: str | Path, *, n_features: int | None = None
         ) from None
 
 
+#: What a model's own Python code raises on values no fitted model holds, or settings its
+#: ``fit`` refuses (turned into one sentence by :func:`applying` and by forgetting).
+MODEL_CODE_ERRORS = (
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    AttributeError,
+    ArithmeticError,
+    np.linalg.LinAlgError,
+)
+
+
 @contextlib.contextmanager
 def applying(name: str, doing: str = "applied") -> Iterator[None]:
     """Turn a failure inside a loaded model's ``predict`` into the toolkit's error.
@@ -219,15 +232,7 @@ def applying(name: str, doing: str = "applied") -> Iterator[None]:
         yield
     except EEG4StudentsError:
         raise
-    except (
-        ValueError,
-        TypeError,
-        IndexError,
-        KeyError,
-        AttributeError,
-        ArithmeticError,
-        np.linalg.LinAlgError,
-    ) as exc:
+    except MODEL_CODE_ERRORS as exc:
         fix = (
             "it is damaged: train it again or ask for a new copy"
             if doing == "applied"

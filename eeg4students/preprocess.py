@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import scipy.signal
 
+from eeg4students._numbers import within
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_blocks
 from eeg4students.names import HOP_RANGE, MAX_CHANNELS, MAX_FREQ, WINDOW_RANGE
@@ -130,12 +131,7 @@ class PreprocessParams:
         for name, (value, low, high) in numbers.items():
             if value is None and name in ("line_freq", "rail_uv", "max_ptp_uv"):
                 continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or not low <= value <= high
-            ):
+            if not within(value, low, high):
                 raise PreprocessError(
                     f"Invalid preprocessing settings: {name} is {value!r}, not a number from "
                     f"{low:g} to {high:g}."

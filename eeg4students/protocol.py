@@ -18,7 +18,6 @@ problem when something is wrong.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from eeg4students._numbers import within
 from eeg4students.errors import ProtocolError
 from eeg4students.names import TASK_SECONDS_RANGE
 
@@ -189,12 +189,7 @@ class Protocol:
         if task_seconds is None:
             return self
         lo, hi = TASK_SECONDS_RANGE
-        if (
-            isinstance(task_seconds, bool)
-            or not isinstance(task_seconds, int | float)
-            or not math.isfinite(task_seconds)
-            or not lo <= task_seconds <= hi
-        ):
+        if not within(task_seconds, lo, hi):
             raise ProtocolError(
                 f"The task length must be {lo:g} to {hi:g} seconds, not {task_seconds}."
             )
@@ -211,7 +206,7 @@ def _number(source: str, data: dict, key: str, *, lo: float, hi: float | None = 
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _problem(source, key, f"must be a number, not {value!r}")
     hi = MAX_SECONDS if hi is None else hi
-    if not math.isfinite(value) or value < lo or value > hi:
+    if not within(value, lo, hi):
         raise _problem(source, key, f"must be between {lo:g} and {hi:g}, not {value}")
     return float(value)
 

@@ -39,7 +39,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from eeg4students import _json as limited_json
@@ -53,6 +52,7 @@ from eeg4students._files import (
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError, ModelError, first_line
 from eeg4students.featureset import DERIVATIVE, cache_paths, compute_features, settings_key
+from eeg4students.modelcheck import MODEL_CODE_ERRORS
 from eeg4students.models import model_columns
 from eeg4students.modelstore import (
     CARD_FILE,
@@ -284,15 +284,7 @@ def _updating(name: str, participant: str) -> Iterator[None]:
         yield
     except EEG4StudentsError:
         raise
-    except (
-        ValueError,
-        TypeError,
-        IndexError,
-        KeyError,
-        AttributeError,
-        ArithmeticError,
-        np.linalg.LinAlgError,
-    ) as exc:
+    except MODEL_CODE_ERRORS as exc:
         raise ModelError(
             f"Model {name!r} could not be updated without {participant} ({first_line(exc)}); "
             "check the forgetting's settings."
