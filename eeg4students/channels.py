@@ -40,6 +40,9 @@ class ChannelChoice:
         Every EEG channel all recordings have.
     bad_in : dict of str to int
         Per channel left out, in how many recordings it is bad.
+    missing_in : dict of str to int
+        Per channel some recordings lack (another headset, another montage),
+        how many lack it: such a channel is left out.
     lost : list of str
         Recordings (their ``sub-..._run-R`` names) in which a chosen channel
         is bad: they keep no window.
@@ -52,6 +55,7 @@ class ChannelChoice:
     bad_in: dict[str, int] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     n_recordings: int = 0
+    missing_in: dict[str, int] = field(default_factory=dict)
 
     @property
     def left_out(self) -> list[str]:
@@ -63,6 +67,9 @@ class ChannelChoice:
         n = self.n_recordings
         reasons = []
         for channel in self.left_out:
+            if channel in self.missing_in:
+                reasons.append(f"{channel} (not in {self.missing_in[channel]} of {n})")
+                continue
             count = self.bad_in.get(channel, 0)
             reasons.append(f"{channel} (bad in {'all' if count == n else count} of {n})")
         kept = n - len(self.lost)
@@ -143,19 +150,22 @@ def recordings_choice(recordings: pd.DataFrame, read_names) -> ChannelChoice | N
     Returns
     -------
     choice : ChannelChoice | None
-        None when every channel is good in every recording (all are used),
-        or when the recordings share no channel.
+        None when every recording has the same channels, all of them good
+        (all are used); a choice with no channel when the recordings share
+        none (headsets of different layouts).
     """
     bad = [set(b) for b in recordings["bad_channels"]]
-    if not any(bad):
+    names = [read_names(vhdr) for vhdr in recordings["path"]]
+    if not names or any(n is None for n in names):
         return None
-    common: list[str] | None = None
-    for vhdr in recordings["path"]:
-        names = read_names(vhdr)
-        if names is None:
-            return None
-        common = names if common is None else [c for c in common if c in set(names)]
-    if not common:
+    union = list(dict.fromkeys(c for n in names for c in n))
+    common = [c for c in union if all(c in n for n in names)]
+    if not any(bad) and len(common) == len(union):
         return None
+    missing = {c: sum(c not in n for n in names) for c in union if c not in common}
     ids = [p.name[: -len("_eeg.vhdr")] for p in recordings["path"]]
-    return choose_channels(common, bad, recordings["duration_s"].astype(float).tolist(), ids)
+    if not common:
+        return ChannelChoice([], union, {}, [], len(names), missing)
+    choice = choose_channels(common, bad, recordings["duration_s"].astype(float).tolist(), ids)
+    choice.available, choice.missing_in = union, missing
+    return choice

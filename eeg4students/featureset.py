@@ -319,9 +319,17 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     left_out: list[str] = []
     choice = None
     if pre.channels is None:
-        # Channels bad in some recordings: use the set that keeps the most good data
-        # (a channel bad nearly everywhere would otherwise drop nearly every window).
-        choice = recordings_choice(recordings, _eeg_names)
+        # Channels bad in some recordings, or missing from some: use the set that keeps the
+        # most good data (a channel bad nearly everywhere would otherwise drop nearly every
+        # window; one that some headsets lack would leave holes in the table).
+        used = recordings[recordings["path"].isin({r.path for r in refs})]
+        choice = recordings_choice(used, _eeg_names)
+        if choice is not None and not choice.channels:
+            raise DatasetError(
+                f"The recordings of {dataset.root} share no EEG channel (headsets of different "
+                "layouts); extract the features of one headset's participants with "
+                "--participants, or name the channels with --channels."
+            )
         if choice is not None and choice.left_out:
             left_out = choice.left_out
             pre = replace(pre, channels=tuple(choice.channels))

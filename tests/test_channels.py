@@ -84,3 +84,59 @@ def test_default_features_keep_the_cohort_whose_third_channel_is_mostly_unconnec
     # Naming the channels still overrides the choice.
     named = compute_features(cohort, PreprocessParams(channels=("EXG1", "EXG3")), progress=False)
     assert set(named.table["participant"]) == {"00", "01"}
+
+
+def test_recordings_of_other_layouts_are_refused_clearly_or_cut_to_shared_channels(tmp_path):
+    from conftest import muse_samples, write_muse_lsl
+
+    from eeg4students.errors import DatasetError
+
+    rng = np.random.default_rng(9)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    t = 1.7e9 + np.arange(256 * 30) / 256
+    for p in ("m1", "m2"):
+        write_muse_lsl(folder / f"{p}.csv", muse_samples(rng, len(t)), t)
+    for p in ("o1", "o2"):
+        write_openbci(folder / f"{p}.txt", rng.normal(0, 15, (8, 250 * 30)))
+    root = tmp_path / "mixed"
+    argv = ["-q", "import", str(folder), "--to", str(root), "--pattern", "{participant}.*"]
+    assert main([*argv, "--session", "1", "--task", "rest"]) == 0
+    # A Muse and an OpenBCI board share no channel: one clear sentence, not a NaN error.
+    with pytest.raises(DatasetError, match="share no EEG channel"):
+        compute_features(root, progress=False)
+    muse = compute_features(root, participants=["m1", "m2"], progress=False)
+    assert muse.table[muse.feature_columns].notna().all().all() and len(muse.feature_columns) == 20
+    # One recording with a channel the others lack: the shared ones are used.
+    extra = tmp_path / "extra"
+    for k in range(3):
+        data = rng.normal(0, 15, (8, 250 * 30))
+        write_openbci(extra.parent / f"e{k}.txt", data)
+    channels = [
+        "Fp1,Fp2,C3,C4,P7,P8,O1,O2",
+        "Fp1,Fp2,C3,C4,P7,P8,O1,O2",
+        "Fp1,Fp2,C3,C4,P7,P8,O1,Oz",
+    ]
+    for k, names in enumerate(channels):
+        argv = ["-q", "import", str(extra.parent / f"e{k}.txt"), "--to", str(extra)]
+        assert (
+            main(
+                [
+                    *argv,
+                    "--participant",
+                    f"e{k}",
+                    "--session",
+                    "1",
+                    "--task",
+                    "rest",
+                    "--channels",
+                    names,
+                ]
+            )
+            == 0
+        )
+    shared = compute_features(extra, progress=False)
+    assert shared.preprocess.channels == ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1")
+    assert shared.channels.missing_in == {"O2": 1, "Oz": 2}
+    assert "O2 (not in 1 of 3)" in shared.channels.describe()
+    assert shared.table[shared.feature_columns].notna().all().all()
