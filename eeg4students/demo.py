@@ -333,12 +333,17 @@ def _real_data_stage(out: Path, folder: Path, progress: bool) -> dict | None:
     failed = [r.error for r in imported if r.error]
     if failed:
         raise EEG4StudentsError(f"A sample recording could not be imported: {failed[0]}")
-    features = compute_features(dataset, progress=progress)
+    # The samples come from two headsets of different layouts (Muse, OpenBCI Cyton): each
+    # participant's recordings are processed with their own channels.
+    parts = [
+        compute_features(dataset, participants=[person], progress=progress)
+        for person in dataset.participants()
+    ]
     return {
         "dataset": root,
         "imported": imported,
-        "quality": quality_by_recording(features.quality),
-        "left_out": features.left_out,
+        "quality": pd.concat([quality_by_recording(f.quality) for f in parts], ignore_index=True),
+        "left_out": sorted({c for f in parts for c in f.left_out}),
     }
 
 

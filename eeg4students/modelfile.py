@@ -35,8 +35,10 @@ from eeg4students.modelcheck import check_loaded
 MAX_SCHEMA_BYTES = 32 * 1024 * 1024
 #: Largest array in a model file (bytes), as its header declares it.
 MAX_ARRAY_BYTES = 256 * 1024 * 1024
-#: Largest total of a model file's arrays (bytes), each counted as often as it is built.
-MAX_TOTAL_BYTES = 768 * 1024 * 1024
+#: Largest total of a model file's arrays (bytes), each counted as often as it is built:
+#: loading holds the file, skops's copy of each array and the array itself, so a model at
+#: this limit stays well under 2 GB (a 300-tree forest on 12,000 windows is about 60 MB).
+MAX_TOTAL_BYTES = 384 * 1024 * 1024
 #: Longest value a ``JsonNode`` holds (characters): the toolkit's are names and numbers.
 MAX_JSON_VALUE = 4096
 #: Deepest nesting inside one ``JsonNode`` value.

@@ -1125,6 +1125,12 @@ def _(tmp, lab):
     return Case(argv, "at most 64", lab)
 
 
+@case("simulate: 1,000 participants x 100 sessions (8,333 hours of EEG)")
+def _(tmp, lab):
+    argv = ["simulate", "--to", str(tmp / "s"), "--participants", "1000", "--sessions", "100"]
+    return Case(argv, "hours of EEG")
+
+
 @case("audit key: a key file inside a dataset, --dataset not given")
 def _(tmp, lab):
     return Case(["audit", "key", str(lab / "derivatives" / "k.key")], "inside the dataset", lab)
@@ -1144,6 +1150,7 @@ BAD_OPTIONS = {
     "features --channels ''": ["features", "{lab}", "--channels", ""],
     "features --channels a,,b": ["features", "{lab}", "--channels", "a,,b"],
     "features --n-jobs 100000": ["features", "{lab}", "--n-jobs", "100000"],
+    "features --n-jobs 1000": ["features", "{lab}", "--n-jobs", "1000"],
     "features --window given twice": ["features", "{lab}", "--window", "2", "--window", "3"],
     "simulate --task-seconds nan": ["simulate", "--to", "{tmp}/s", "--task-seconds", "nan"],
     "simulate --task-seconds 1e12": ["simulate", "--to", "{tmp}/s", "--task-seconds", "1e12"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -133,12 +134,15 @@ def positive_int(text: str) -> int:
 
 
 def n_jobs(text: str) -> int:
-    """A count of worker processes: 1-256, or -1 for every core."""
+    """A count of worker processes: 1 to :data:`MAX_JOBS`, or -1 for every core."""
     return N_JOBS(text)
 
 
-#: Worker processes: 1 to 256, or -1 for every core.
-N_JOBS = Number(int, 1, 256, also=(-1,))
+#: Most worker processes a command starts: four per core (more never helps, and each
+#: holds its own copy of the libraries).
+MAX_JOBS = max(4, 4 * (os.cpu_count() or 1))
+#: Worker processes: 1 to :data:`MAX_JOBS`, or -1 for every core.
+N_JOBS = Number(int, 1, MAX_JOBS, also=(-1,))
 
 
 def text_value(text: str) -> str:

@@ -24,6 +24,8 @@ from eeg4students.names import FORMATS, MAX_AGE, MAX_RUN
 
 #: Most participants a simulated class may have.
 MAX_SIMULATED = 1000
+#: Most hours of EEG a simulated class may hold (about 4 GB at the Muse's layout).
+MAX_SIMULATED_HOURS = 100
 
 
 def _upper(text: str) -> str:
@@ -238,12 +240,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from eeg4students.simulate import MUSE, board_montage, simulate_to_dataset
 
     montage = board_montage(args.board) if args.board else MUSE
+    protocol = load_protocol(args.protocol)
+    timed = protocol.with_timing(args.task_seconds)
+    hours = (
+        args.participants
+        * args.sessions
+        * max(len(timed.order(str(s))) for s in range(1, min(args.sessions, 6) + 1))
+        * timed.task_seconds
+        / 3600
+    )
+    if hours > MAX_SIMULATED_HOURS:
+        raise EEG4StudentsError(
+            f"That class holds {hours:,.0f} hours of EEG, more than the {MAX_SIMULATED_HOURS} a "
+            "simulated class may; give fewer participants, sessions or --task-seconds."
+        )
     refs = simulate_to_dataset(
         args.to,
         args.participants,
         args.sessions,
         seed=args.seed,
-        protocol=load_protocol(args.protocol),
+        protocol=protocol,
         task_seconds=args.task_seconds,
         montage=montage,
     )
