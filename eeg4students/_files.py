@@ -196,7 +196,8 @@ def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
 
     Every file of the targets is hard-linked into a snapshot under
     ``root/.eeg4students-undo/`` first (no data is copied; the toolkit's
-    writes replace files by renaming, so a link keeps the old content). If
+    writes replace files by renaming, so a link keeps the old content; on a
+    disk without hard links, such as a FAT or exFAT stick, files are copied). If
     the block raises (Ctrl-C included), files it added are removed, files it
     replaced or removed are put back, and folders it made are removed; then
     the error goes on. Either way the snapshot is removed at the end. A
@@ -231,7 +232,10 @@ def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
             for rel, path in files.items():
                 link = snapshot / str(index) / (rel or "file")
                 link.parent.mkdir(parents=True, exist_ok=True)
-                os.link(path, link, follow_symlinks=False)
+                try:
+                    os.link(path, link, follow_symlinks=False)
+                except OSError:  # a disk without hard links (FAT, exFAT): a copy then
+                    shutil.copy2(path, link, follow_symlinks=False)
                 links[rel] = link
             saved.append((target, links, folders | ({target} if target.exists() else set())))
         yield

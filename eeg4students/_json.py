@@ -24,6 +24,34 @@ _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _OPENING, _CLOSING = (ord("["), ord("{")), (ord("]"), ord("}"))
 
 
+#: Texts up to this long are scanned in Python (NumPy's set-up costs more for them).
+_SHORT = 4096
+
+
+def _short_depth(text: str) -> int:
+    """:func:`nesting_depth` of a short text, one character at a time."""
+    if "[" not in text and "{" not in text:
+        return 0
+    depth = deepest = 0
+    inside = escaped = False
+    for char in text:
+        if inside:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                inside = False
+        elif char == '"':
+            inside = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 class JSONLimitError(ValueError):
     """A JSON document nested deeper than :data:`MAX_DEPTH` (or too deep to parse)."""
 
@@ -45,6 +73,8 @@ def nesting_depth(data: str | bytes) -> int:
     depth : int
         0 for a scalar, 1 for ``[1, 2]``, 2 for ``{"a": [1]}``.
     """
+    if isinstance(data, str) and len(data) <= _SHORT:
+        return _short_depth(data)
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     text = np.frombuffer(raw, dtype=np.uint8)
     quotes = np.flatnonzero(text == _QUOTE)

@@ -165,24 +165,29 @@ def _start(
     return process, Lines(process.stdout)
 
 
-@pytest.mark.parametrize(
-    ("sent", "status", "reason"),
-    [(signal.SIGINT, 130, "stopped with Ctrl-C"), (signal.SIGTERM, 143, "stopped by SIGTERM")],
-)
-def test_ctrl_c_or_sigterm_saves_an_annotated_recording(tmp_path, sent, status, reason):
+def test_ctrl_c_or_sigterm_saves_an_annotated_recording(tmp_path):
     # Started with SIGINT ignored (a background job, a service manager): the recorder's
-    # own handlers still save what was captured.
+    # own handlers still save what was captured. Both signals at once, one recorder each.
+    cases = {
+        "p03": (signal.SIGINT, 130, "stopped with Ctrl-C"),
+        "p04": (signal.SIGTERM, 143, "stopped by SIGTERM"),
+    }
     root = tmp_path / "ds"
-    process, lines = _start(root, "p03", "3", sigint_ignored=True)
-    lines.wait_for("[1/5]")  # the first task block is open and streaming to disk
-    process.send_signal(sent)
-    process.wait(timeout=120)
-    err = process.stderr.read()
-    assert process.returncode == status, err
-    assert err.count("\n") == 1 and reason in err and "Traceback" not in err
-    raw = Dataset(root).load("p03", "1", "eeg4students")
-    assert "interrupted" in raw.annotations.description
-    assert reason in read_meta(next(root.rglob("*_eeg.vhdr")))["interruption"]
+    Dataset.create(root)
+    started = {p: _start(root, p, "3", sigint_ignored=True) for p in cases}
+    for participant, (process, lines) in started.items():
+        lines.wait_for("[1/5]")  # the first task block is open and streaming to disk
+        process.send_signal(cases[participant][0])
+    for participant, (process, _) in started.items():
+        _, status, reason = cases[participant]
+        process.wait(timeout=120)
+        err = process.stderr.read()
+        assert process.returncode == status, err
+        assert err.count("\n") == 1 and reason in err and "Traceback" not in err
+        raw = Dataset(root).load(participant, "1", "eeg4students")
+        assert "interrupted" in raw.annotations.description
+        vhdr = next((root / f"sub-{participant}").rglob("*_eeg.vhdr"))
+        assert reason in read_meta(vhdr)["interruption"]
 
 
 def test_killed_recorder_is_recovered(tmp_path):

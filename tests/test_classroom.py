@@ -342,40 +342,32 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@pytest.mark.parametrize(("sent", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_ends_the_classroom_and_keeps_what_was_recorded(tmp_path, sent, status):
-    # Started with SIGINT ignored, as from a background job: the classroom's own handlers
-    # still end it and store what each headset captured.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eeg4students",
-            "classroom",
-            "--to",
-            str(tmp_path / "ds"),
-            "--session",
-            "1",
-            "--headset",
-            "a,synthetic",
-            "--protocol",
-            "quick",
-            "--port",
-            "0",
-            "--start",
-        ],
+def _classroom(dataset) -> subprocess.Popen:
+    argv = ["classroom", "--to", str(dataset), "--session", "1", "--headset", "a,synthetic"]
+    argv += ["--protocol", "quick", "--port", "0", "--start"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "eeg4students", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_ignore_sigint,
     )
-    lines = Lines(process.stdout)
-    lines.wait_for("Started: a")  # recording: the session's timeline is running
-    process.send_signal(sent)
-    process.wait(timeout=60)
-    assert process.returncode == status, process.stderr.read()
-    lines.wait_for("a: interrupted", timeout=30)
-    out = lines.text()
-    assert "a: interrupted -> sub-a/ses-1/eeg/" in out and "classroom was closed" in out
-    raw = Dataset(tmp_path / "ds").load("a", "1", "eeg4students")
-    assert "interrupted" in raw.annotations.description
+
+
+def test_ctrl_c_or_sigterm_ends_the_classroom_and_keeps_what_was_recorded(tmp_path):
+    # Started with SIGINT ignored, as from a background job: the classroom's own handlers
+    # still end it and store what each headset captured. One classroom per signal, at once.
+    cases = {"int": (signal.SIGINT, 130), "term": (signal.SIGTERM, 143)}
+    rooms = {name: _classroom(tmp_path / name) for name in cases}
+    lines = {name: Lines(process.stdout) for name, process in rooms.items()}
+    for name, process in rooms.items():
+        lines[name].wait_for("Started: a")  # recording: the session's timeline is running
+        process.send_signal(cases[name][0])
+    for name, process in rooms.items():
+        process.wait(timeout=60)
+        assert process.returncode == cases[name][1], process.stderr.read()
+        lines[name].wait_for("a: interrupted", timeout=30)
+        out = lines[name].text()
+        assert "a: interrupted -> sub-a/ses-1/eeg/" in out and "classroom was closed" in out
+        raw = Dataset(tmp_path / name).load("a", "1", "eeg4students")
+        assert "interrupted" in raw.annotations.description

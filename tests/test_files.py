@@ -167,3 +167,21 @@ def test_undone_on_failure_puts_every_file_back(tmp_path):
     with undone_on_failure(root, cache):
         atomic_write_text(cache / "replaced.txt", "new")
     assert (cache / "replaced.txt").read_text() == "new" and not (root / UNDO_DIR).exists()
+
+
+def test_undo_works_on_a_disk_without_hard_links(tmp_path, monkeypatch):
+    from eeg4students import _files
+
+    def no_links(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")  # as FAT and exFAT answer
+
+    monkeypatch.setattr(_files.os, "link", no_links)
+    root = tmp_path / "ds"
+    (root / "cache").mkdir(parents=True)
+    (root / "cache" / "a.txt").write_text("old")
+    with pytest.raises(RuntimeError), _files.undone_on_failure(root, root / "cache"):
+        _files.atomic_write_text(root / "cache" / "a.txt", "new")
+        (root / "cache" / "b.txt").write_text("added")
+        raise RuntimeError("refused")
+    assert (root / "cache" / "a.txt").read_text() == "old"
+    assert not (root / "cache" / "b.txt").exists()
