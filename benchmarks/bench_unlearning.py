@@ -14,21 +14,22 @@ turn, each with:
 and ``none`` (the original model, nothing forgotten) shows what the attack
 sees when nothing is done.
 
-Privacy is measured on P with the participant-level likelihood-ratio attack
-of :mod:`eeg4students.unlearning.privacy`: for each forgotten participant,
-shadow models of the strategy's model kind trained with and without P give
-P's "in" and "out" score distributions. Positives are P's LLR under the
-updated model; negatives are P's LLR under held-out shadow models that never
-saw P (each left out of the "out" fit in turn). The table gives the attack's
-AUC (0.5: updated models look like models that never saw P) and its true-
-positive rate at 5% false positives, over all forgotten participants, and the
-share of them that pass the check (and that are over-forgotten: scored lower
-than any model that never saw them would, which singles them out too).
+Privacy is measured on P with the participant-level member test of
+:mod:`eeg4students.unlearning.privacy`: for each forgotten participant,
+shadow models of the strategy's model kind trained with and without P.
+Positives are the updated model's statistic above its threshold; negatives
+the same for "out" shadow models that never saw P (each left out of the test
+in turn). The table gives the attack's AUC (0.5: updated models look like
+models that never saw P) and its true-positive rate at 5% false positives,
+over all forgotten participants, and the share of them that are exact or
+forgotten (exact strategies are compared with a retrain by digest, ConMU
+settings by the member test on the shared shadows; ``forget --evaluate``
+also unlearns the shadows, U-LiRA) and that are inconclusive.
 Utility: accuracy on the evaluation strangers and its gap to the gold model,
 and on P's own windows.
 
     .venv/bin/python benchmarks/bench_unlearning.py [--participants 40] [--forget 8]
-        [--shadows 16] [--q 0.1] [--only simulated|real] [--n-jobs 2]
+        [--shadows 32] [--q 0.1] [--only simulated|real] [--n-jobs 2]
 """
 
 from __future__ import annotations
@@ -47,12 +48,25 @@ from eeg4students.parallel import backend
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.experiment import SWEEP_GRID, forget_experiment, split_members
-from eeg4students.unlearning.privacy import attack_summary
+from eeg4students.unlearning.privacy import Shadows, attack_summary
+
+
+def _margin(check: dict) -> float:
+    return max(v["z"] - v["threshold"] for v in check["private"].values())
 
 
 def _negatives(shadows) -> list[float]:
-    """P's LLR under each "out" shadow, judged without it (held out of the out fit)."""
-    return [shadows.llr(s, leave_out=k) for k, s in enumerate(shadows.out_scores)]
+    """The statistic above the threshold of each "out" shadow, tested without it."""
+    margins = []
+    for j in range(len(next(iter(shadows.out.values())))):
+        rest = Shadows(
+            shadows.participant,
+            shadows.windows,
+            {b: np.delete(v, j, 0) for b, v in shadows.out.items()},
+            shadows.members,
+        )
+        margins.append(_margin(rest.check({b: v[j] for b, v in shadows.out.items()})))
+    return margins
 
 
 def run(name: str, root: Path, n_forget: int, q: float, n_shadows: int) -> pd.DataFrame:
@@ -113,7 +127,7 @@ def run(name: str, root: Path, n_forget: int, q: float, n_shadows: int) -> pd.Da
     frame = pd.DataFrame(rows)
     summary = []
     for (strategy, settings), group in frame.groupby(["strategy", "settings"], sort=False):
-        attack = attack_summary(group["llr"], np.concatenate(group["negatives"].to_list()))
+        attack = attack_summary(group["margin"], np.concatenate(group["negatives"].to_list()))
         summary.append(
             {
                 "strategy": strategy,
@@ -124,9 +138,9 @@ def run(name: str, root: Path, n_forget: int, q: float, n_shadows: int) -> pd.Da
                 "test_gap_pt": 100 * group["test_gap"].mean(),
                 "P_acc": group["forget_accuracy"].mean(),
                 "attack_auc": attack["auc"],
-                "tpr_at_5%": attack["tpr"],
+                "tpr_at_5%": attack["tpr@0.05"],
                 "forgotten": group["forgotten"].mean(),
-                "over_forgotten": (group["verdict"] == "over-forgotten").mean(),
+                "inconclusive": (group["verdict"] == "inconclusive").mean(),
             }
         )
     summary = pd.DataFrame(summary)
@@ -139,6 +153,10 @@ def _row(participant, strategy, settings, result, retrain_seconds, negatives, wh
     report = result["report"]
     entry, gold = report[which], report["gold"]
     seconds = 0.0 if which == "original" else result["seconds"]
+    if which == "model" and result["exact"]:
+        verdict = "exact" if report["identical"] else "exact: DIFFERS"
+    else:
+        verdict = entry["privacy"]["verdict"]
     return {
         "participant": participant,
         "strategy": strategy,
@@ -148,9 +166,9 @@ def _row(participant, strategy, settings, result, retrain_seconds, negatives, wh
         "test_accuracy": entry["test_accuracy"],
         "test_gap": entry["test_accuracy"] - gold["test_accuracy"],
         "forget_accuracy": entry["forget_accuracy"],
-        "llr": entry["privacy"]["llr"],
-        "forgotten": entry["privacy"]["forgotten"],
-        "verdict": entry["privacy"]["verdict"],
+        "margin": _margin(entry["private"]["screen"]),
+        "forgotten": verdict in ("exact", "forgotten"),
+        "verdict": verdict,
         "negatives": negatives,
     }
 
@@ -159,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=40)
     parser.add_argument("--forget", type=int, default=8, help="members forgotten in turn")
-    parser.add_argument("--shadows", type=int, default=16, help="shadow models per target")
+    parser.add_argument("--shadows", type=int, default=32, help="shadow models per target")
     parser.add_argument("--q", type=float, default=0.1, help="sharded forest: trees per person")
     parser.add_argument("--only", choices=("real", "simulated"))
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel shadow fits")

@@ -63,3 +63,7 @@ MAX_RUN = 9999
 TASK_SECONDS_RANGE = (0.5, 3600.0)
 #: Shortest and longest wait for samples before a headset counts as gone (s).
 STALL_TIMEOUT_RANGE = (0.5, 600.0)
+
+#: Shadow models of the withdrawal check (half never see the participant), the default
+#: of ``forget --shadows`` (:data:`eeg4students.unlearning.privacy.N_SHADOWS`).
+PRIVACY_SHADOWS = 32

@@ -103,7 +103,7 @@ def _pipeline(root, out, extra) -> None:
             "--out",
             str(out / "sweep"),
             "--shadows",
-            "4",
+            "8",
             *extra,
         ]
     )
@@ -147,7 +147,7 @@ def test_every_command_kind_gives_the_same_result(tmp_path, scheduler, single, m
     assert json.dumps(cards[0], sort_keys=True) == json.dumps(cards[1], sort_keys=True)
     # forget --sweep: identical measurements but for timing.
     sweeps = [pd.read_csv(outs[n] / "sweep" / "tradeoff.csv") for n in ("single", "parallel")]
-    same = ["strategy", "setting", "test_accuracy", "forget_accuracy", "llr", "forgotten"]
+    same = ["strategy", "setting", "test_accuracy", "forget_accuracy", "z", "verdict", "forgotten"]
     pd.testing.assert_frame_equal(sweeps[0][same], sweeps[1][same])
     assert Dataset(parallel).participants() == ["sim01", "sim02", "sim03", "sim04"]
 

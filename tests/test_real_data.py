@@ -105,7 +105,8 @@ def test_evaluate_without_a_scheme_runs_cross_session_on_the_muse_days(
 
 def test_forgetting_a_muse_participant_is_checked_on_them(muse_dataset, tmp_path, capsys):
     # Every participant trained the model: the shadows can only vary their seeds, and the
-    # output says so; the original model must fail the check and the retrained one pass.
+    # output says so. A dry run of conmu shows P's figures and changes nothing; the real
+    # retrain is proved identical to a retrain without P by digest.
     import shutil
 
     root = tmp_path / "muse"
@@ -113,16 +114,21 @@ def test_forgetting_a_muse_participant_is_checked_on_them(muse_dataset, tmp_path
     argv = ["train", str(root), "--model", "rf", "--name", "m"]
     assert main(argv) == 0
     capsys.readouterr()
-    argv = ["forget", str(root), "--participant", "a", "--yes", "--evaluate", "--shadows", "8"]
-    assert main(argv) == 0
+    before = sorted(p for p in root.rglob("*") if p.is_file())
+    argv = ["forget", str(root), "--participant", "a", "--evaluate", "--shadows", "8"]
+    assert main([*argv, "--dry-run", "--strategy", "conmu", "--noise-steps", "0"]) == 0
     out = capsys.readouterr().out
     rows = {
         line.split()[0]: line
         for line in out.splitlines()
         if line.split() and line.split()[0] in ("original", "updated", "gold")
     }
-    assert "NOT FORGOTTEN" in rows["original"]
-    assert " forgotten " in rows["updated"] and "NOT" not in rows["updated"]
-    assert " forgotten " in rows["gold"] and "NOT" not in rows["gold"]
-    assert "shadow models can only vary their seeds" in out
+    assert "NOT FORGOTTEN" in rows["original"] and "acc P" in out
+    assert "shadow models could only vary their seeds" in out
+    assert "Dry run: nothing was changed" in out
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == before
+    assert main([*argv, "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "exact: identical to a retrain without P with the same seeds" in out
+    assert "acc P" not in out
     assert "a" not in Dataset(root).participants()

@@ -14,7 +14,7 @@ from eeg4students.cli._common import (
     print_table,
 )
 from eeg4students.errors import DatasetError, EEG4StudentsError
-from eeg4students.names import MODEL_NAMES
+from eeg4students.names import MODEL_NAMES, PRIVACY_SHADOWS
 from eeg4students.tables import format_table
 
 
@@ -61,40 +61,73 @@ def _confirm(participant: str) -> None:
         raise EEG4StudentsError("Stopped: nothing was changed.")
 
 
-def _print_privacy(metrics: dict) -> None:
+def _print_metrics(metrics: dict, report: dict | None = None) -> None:
+    """What ``--evaluate`` measured; ``report`` (a dry run's) adds P's own figures."""
     import pandas as pd
 
+    if metrics.get("identical") is not None:
+        digest = metrics["model"]["digest"][:12]
+        print(
+            f"  exact: identical to a retrain without P with the same seeds (digest {digest})"
+            if metrics["identical"]
+            else "  exact: DIFFERS from a retrain without P with the same seeds (a bug: report it)"
+        )
+    check = metrics["model"]["privacy"] or (metrics.get("original") or {}).get("privacy")
+    if check is not None:
+        kind = (
+            "U-LiRA: shadows unlearned by the same strategy"
+            if check["against"] == ("unlearned")
+            else "shadows trained with and without P"
+        )
+        sides = " + ".join(f"{n} {k}" for k, n in check["shadows"].items())
+        print(
+            f"  P-level privacy ({kind}; {sides}; {check['fpr']:.0%} false positives): "
+            f"power {check['power']:.0%} to catch a model that remembers P"
+        )
+        if check["against"] == "unlearned":
+            print(
+                f"    the strategy left P detectable in {check['detected']:.0%} of its shadow runs"
+            )
     rows = []
     for name, label in (("original", "original"), ("model", "updated"), ("gold", "gold")):
         entry = metrics.get(name)
         if not entry:
             continue
-        check = entry["privacy"]
-        rank = entry["strangers"]
-        rows.append(
-            {
-                "": label,
-                "P's score": check["score"],
-                "LLR": check["llr"],
-                "threshold": check["threshold"],
-                "P": check["verdict"] if check["forgotten"] else check["verdict"].upper(),
-                "acc P": entry["forget_accuracy"],
-                "acc strangers": entry["test_accuracy"],
-                "P above strangers": "" if rank is None else f"{rank['share_above']:.0%}",
-            }
-        )
-    check = metrics["model"]["privacy"]
+        verdict = entry["privacy"]["verdict"] if entry["privacy"] else ""
+        if name == "gold" or (name == "model" and metrics.get("identical") is not None):
+            verdict = "exact"
+        row = {
+            "": label,
+            "P": verdict.upper() if verdict == "not forgotten" else verdict,
+            "acc remaining": entry["remain_accuracy"],
+            "acc strangers": entry["test_accuracy"],
+        }
+        if report is not None:
+            full = report[name]
+            screen = (full.get("private") or {}).get("screen")
+            statistic = max(screen["private"].values(), key=lambda v: v["z"]) if screen else None
+            rank = full["strangers"]
+            row.update(
+                {
+                    "acc P": full["forget_accuracy"],
+                    "member z": "" if statistic is None else statistic["z"],
+                    "member threshold": "" if statistic is None else statistic["threshold"],
+                    "P above strangers": "" if rank is None else f"{rank['share_above']:.0%}",
+                }
+            )
+        rows.append(row)
+    print("    " + format_table(pd.DataFrame(rows), width=96).replace("\n", "\n    "))
+    for name in ("original", "model"):
+        entry = metrics.get(name) or {}
+        if entry.get("privacy") and entry["privacy"]["reason"]:
+            print(f"    inconclusive: {entry['privacy']['reason']}")
+    agreement = metrics.get("agreement")
     print(
-        f"  P-level privacy: likelihood ratio against {check['shadows']} shadow models "
-        f"(half trained with P), threshold at 5% false positives; attack power "
-        f"{check['power']:.0%}{'' if check['conclusive'] else ' (weak: the check says little)'}"
+        ("  " if agreement is None else f"  agreement with gold on strangers {agreement:.3f}, ")
+        + f"speed-up over retrain {metrics['speedup']}x"
     )
-    table = pd.DataFrame(rows)
-    print("    " + format_table(table, width=96).replace("\n", "\n    "))
-    print(
-        f"  agreement with gold {metrics['agreement']:.3f}, speed-up over retrain "
-        f"{metrics['speedup']}x"
-    )
+    if report is not None and report.get("agreement_on_participant") is not None:
+        print(f"  agreement with gold on P's windows {report['agreement_on_participant']:.3f}")
     for note in metrics.get("notes", []):
         print(f"  note: {note}")
 
@@ -120,7 +153,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     else:
         plan = plan_forget(dataset, args.participant, args.strategy, refresh=args.refresh)
         _print_plan(plan, args.dry_run)
-        if args.dry_run:
+        if args.dry_run and not args.evaluate:
             print("Dry run: nothing was changed.")
             return 0
     if args.evaluate and pending is None:
@@ -133,8 +166,15 @@ def cmd_forget(args: argparse.Namespace) -> int:
             print(
                 "warning: a model was trained on every participant of the dataset, so no "
                 "never-seen participant can be compared with P and accuracy on strangers "
-                "cannot be measured; the privacy check's shadow models can only vary their seeds."
+                "cannot be measured"
+                + (
+                    "; the privacy check's shadow models can only vary their seeds."
+                    if args.strategy == "conmu"
+                    else "."
+                )
             )
+    if args.dry_run:
+        return _dry_run_evaluate(dataset, args, key)
     if not args.yes and pending is None:
         _confirm(args.participant)
     result = forget_participant(
@@ -161,13 +201,40 @@ def cmd_forget(args: argparse.Namespace) -> int:
             verdict = "does not stand out" if calibration["passed"] else "STILL STANDS OUT"
             print(f"  calibration attack: P {verdict} among the calibration strangers")
         if model.get("metrics"):
-            _print_privacy(model["metrics"])
+            _print_metrics(model["metrics"])
     for path in result.exports:
         print(f"exported copy needs replacing: {path}")
     print(
         f"Audit head: {result.audit_entry['hash']}\n  keep it outside the dataset; "
         f"`eeg4students audit verify {dataset.root} --head HASH` then detects removed or "
         "rewritten entries."
+    )
+    return 0
+
+
+def _dry_run_evaluate(dataset, args: argparse.Namespace, key) -> int:
+    """``forget --dry-run --evaluate``: the whole forgetting and its checks, then undone."""
+    from eeg4students.unlearning.forget import forget_participant
+
+    result = forget_participant(
+        dataset,
+        args.participant,
+        args.strategy,
+        conmu=_conmu_settings(args),
+        evaluate=True,
+        refresh=args.refresh,
+        n_shadows=args.shadows,
+        key=key,
+        dry_run=True,
+    )
+    for model in result.models:
+        note = f" ({model['note']})" if model.get("note") else ""
+        kind = " exact" if model["exact"] else " approximate"
+        print(f"model {model['name']} would be: {model['strategy']}{kind}{note}")
+        _print_metrics(model["metrics"], result.reports.get(model["name"]))
+    print(
+        "Dry run: nothing was changed (P's own figures above are shown only here: a real "
+        "forget keeps none of them)."
     )
     return 0
 
@@ -281,7 +348,12 @@ def add_parsers(sub) -> None:
         default="retrain",
         help="how models are updated: retrain and sharded are exact, conmu approximate",
     )
-    p.add_argument("--dry-run", action="store_true", help="list what would change; change nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would change; change nothing (with --evaluate: compute the whole "
+        "forgetting and its checks, then undo)",
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument(
         "--refresh",
@@ -291,13 +363,15 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--evaluate",
         action="store_true",
-        help="measure every updated model against the gold model and check P's privacy",
+        help="compare every updated model with a retrain without P: exact strategies by "
+        "digest, conmu by P's privacy check",
     )
     p.add_argument(
         "--shadows",
-        type=Number(int, 4, 1000),
-        default=16,
-        help="shadow models of the privacy check (each costs one retrain)",
+        type=Number(int, 8, 1000),
+        default=PRIVACY_SHADOWS,
+        help="shadow models of conmu's privacy check, half never seeing P (each costs a "
+        "retrain, members also an unlearning)",
     )
     p.add_argument(
         "--key",

@@ -46,9 +46,9 @@ TRADEOFF_COLUMNS = [
     "speedup",
     "test_accuracy",
     "forget_accuracy",
-    "llr",
+    "z",
     "threshold",
-    "forgotten",
+    "verdict",
     "noise_kept",
 ]
 
@@ -100,7 +100,10 @@ def forget_experiment(
     original, gold : fitted estimators | None
         Reuse an already trained original (it is copied, not changed) or gold model.
     shadows : Shadows | None
-        Reuse P's shadow models (of this model kind); None trains ``n_shadows``.
+        Reuse P's shadow models (of this model kind); None trains ``n_shadows``
+        (with unlearned shadows for an approximate strategy: U-LiRA). Reused
+        shadows without unlearned ones test an approximate update for
+        member-likeness only.
     reference : dict | None
         The ``report`` of an earlier experiment with the same ``original``,
         ``gold`` and ``shadows``: their measurements are reused, not repeated.
@@ -144,6 +147,22 @@ def forget_experiment(
         conmu=conmu,
     )
     if shadows is None:
+        unlearn = None
+        if not outcome.exact:  # U-LiRA: member shadows unlearned by the same strategy
+
+            def unlearn(model, rest, theirs):
+                return apply_strategy(
+                    strategy,
+                    model,
+                    template,
+                    participant,
+                    rest,
+                    theirs,
+                    columns,
+                    calibration=table[table["participant"].isin(calibration)],
+                    conmu=conmu,
+                ).estimator
+
         shadows = fit_shadows(
             table,
             columns,
@@ -152,6 +171,8 @@ def forget_experiment(
             len(members),
             template,
             n_shadows=n_shadows,
+            unlearn=unlearn,
+            strategy=None if outcome.exact else strategy,
             seed=seed,
         )
     models = {"original": original, "model": outcome.estimator, "gold": gold}
@@ -164,6 +185,7 @@ def forget_experiment(
         test=table[table["participant"].isin(evaluation)],
         columns=columns,
         shadows=shadows,
+        exact=outcome.exact,
         skip=("gold",) if reference is not None else (),
     )
     if reference is not None:
@@ -211,9 +233,10 @@ def sweep(
     table : pandas.DataFrame
         One row per setting: ``strategy``, ``setting`` (the knobs as text) and
         the knobs, ``seconds``, ``speedup`` over retrain, ``test_accuracy``,
-        ``forget_accuracy`` (updated model), ``llr`` and ``threshold`` of P's
-        privacy check and ``forgotten``, the gold's ``gold_llr``,
-        ``noise_kept`` (noisy copies of P in the kept model) and ``note``.
+        ``forget_accuracy`` (updated model), ``z`` and ``threshold`` of the
+        member test, ``verdict`` and ``forgotten``, ``original_verdict``,
+        ``power``, ``noise_kept`` (noisy copies of P in the kept model) and
+        ``note``.
     """
     grid = grid or SWEEP_GRID
     common = {"model": model, "model_params": model_params, "n_shadows": n_shadows}
@@ -270,8 +293,14 @@ def _setting_text(strategy: str, knobs: dict) -> str:
 
 def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> dict:
     report = result["report"]
-    model, gold = report["model"], report["gold"]
+    model = report["model"]
     seconds = result["seconds"]
+    screen = model["private"]["screen"]
+    base = screen["bases"][0]
+    if result["exact"]:
+        verdict = "exact" if report.get("identical") else "exact: DIFFERS"
+    else:
+        verdict = model["privacy"]["verdict"]
     return {
         "strategy": strategy,
         "setting": _setting_text(strategy, knobs),
@@ -280,13 +309,12 @@ def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> di
         "speedup": retrain_seconds / seconds if seconds else float("nan"),
         "test_accuracy": model["test_accuracy"],
         "forget_accuracy": model["forget_accuracy"],
-        "llr": model["privacy"]["llr"],
-        "threshold": model["privacy"]["threshold"],
-        "forgotten": model["privacy"]["forgotten"],
-        "gold_llr": gold["privacy"]["llr"],
-        "gold_forgotten": gold["privacy"]["forgotten"],
-        "original_forgotten": report["original"]["privacy"]["forgotten"],
-        "power": model["privacy"]["power"],
+        "z": screen["private"][base]["z"],
+        "threshold": screen["private"][base]["threshold"],
+        "verdict": verdict,
+        "forgotten": verdict in ("exact", "forgotten"),
+        "original_verdict": report["original"]["privacy"]["verdict"],
+        "power": screen["power"],
         "noise_kept": result["info"].get("n_pseudo", 0),
         "note": result["note"],
     }
@@ -303,38 +331,35 @@ def tradeoff_view(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     view : pandas.DataFrame
-        ``forgotten`` holds "forgotten" or "NOT FORGOTTEN" (not True/False);
-        numbers rounded to 3 decimals.
+        ``verdict`` in words ("exact", "forgotten", "NOT FORGOTTEN",
+        "inconclusive"); numbers rounded to 3 decimals.
     """
     view = results.reindex(columns=TRADEOFF_COLUMNS).copy()
-    view["forgotten"] = ["forgotten" if bool(v) else "NOT FORGOTTEN" for v in results["forgotten"]]
+    view["verdict"] = [v.upper() if v == "not forgotten" else v for v in results["verdict"]]
     return view.round(3)
 
 
 def frontier(results: pd.DataFrame) -> str:
     """One sentence: which settings forgot P as well as the gold model and faster than retrain.
 
-    A setting qualifies when P's likelihood ratio is within the gold's spread
-    (at or below the 5%-false-positive threshold set by shadow models that
-    never saw P) and it ran faster than ``retrain``.
+    A setting qualifies when it is exact, or its verdict is "forgotten" (not
+    flagged by a check with the power to flag it), and it ran faster than
+    ``retrain``.
     """
     retrain = results.loc[results["strategy"] == "retrain", "seconds"].iloc[0]
     good = results[(results["strategy"] != "retrain") & results["forgotten"]]
     faster = good[good["seconds"] < retrain]
     if faster.empty:
         return (
-            "No setting was both faster than retrain and within the gold model's privacy spread "
-            f"({len(good)} of {len(results) - 1} were within it)."
+            "No setting was both faster than retrain and forgotten "
+            f"({len(good)} of {len(results) - 1} were exact or forgotten)."
         )
     names = ", ".join(f"{r.strategy} {r.setting}".strip() for r in faster.itertuples())
-    return (
-        f"Faster than retrain ({retrain:.2f} s) with P's privacy within the gold model's spread: "
-        f"{names}."
-    )
+    return f"Faster than retrain ({retrain:.2f} s) and exact or forgotten: {names}."
 
 
 def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """P's privacy (likelihood ratio above the threshold) vs accuracy, sized by run time.
+    """P's member-likeness (statistic above the threshold) vs accuracy, sized by run time.
 
     Each setting is a numbered point; the legend beside the axes names it
     with its run time, so labels never overlap however close the points are.
@@ -342,7 +367,7 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
     Parameters
     ----------
     results : pandas.DataFrame
-        From :func:`sweep` (``strategy``, ``setting``, ``seconds``, ``llr``,
+        From :func:`sweep` (``strategy``, ``setting``, ``seconds``, ``z``,
         ``threshold``, ``test_accuracy``).
     path : str | Path
         The PNG to write (atomically).
@@ -359,7 +384,7 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
     ax = fig.subplots()
     sizes = 40 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
     palette = {"retrain": "tab:red", "sharded": "tab:green", "conmu": "tab:blue"}
-    excess = results["llr"] - results["threshold"]
+    excess = results["z"] - results["threshold"]
     handles = []
     places: dict[tuple[float, float], list[str]] = {}
     for number, (row, x, size) in enumerate(
@@ -388,8 +413,8 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
         )
     ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xlabel(
-        "P's likelihood ratio above the 5%-false-positive threshold\n"
-        "(at or left of the dashed line: as a model that never saw P)"
+        "P's statistic above the 5%-false-positive threshold of the member test\n"
+        "(at or left of the dashed line: not member-like)"
     )
     ax.set_ylabel("accuracy on never-seen participants")
     ax.set_title(title or "Forgetting one participant: privacy, utility, run time", fontsize=10)
@@ -445,10 +470,12 @@ def tradeoff_report(
     report.add_html(
         f"<p>Every strategy forgot participant <b>{participant}</b> from a copy of the same "
         "model; each is compared with the gold model retrained without them. "
-        "<code>llr</code> is P's likelihood ratio under shadow models trained with and "
-        "without P; <code>forgotten</code> when it is at or below the threshold that models "
-        "which never saw P stay under 95% of the time. <code>test_accuracy</code> is on "
-        "participants the model never saw.</p>"
+        "<code>z</code> is P's statistic under the member test (shadow models trained with "
+        "and without P), <code>threshold</code> the one models that never saw P stay under "
+        "95% of the time; <code>verdict</code>: exact strategies are compared with a retrain "
+        "by digest, ConMU settings are judged by the member test (the sweep shares its "
+        "shadows; <code>forget --evaluate</code> also unlearns them). "
+        "<code>test_accuracy</code> is on participants the model never saw.</p>"
         + table_html(tradeoff_view(results), index=False)
         + f"<p>{frontier(results)}</p>",
         "Strategies",
@@ -457,9 +484,9 @@ def tradeoff_report(
         figure,
         "Privacy against accuracy",
         caption="One numbered point per setting (named in the legend with its run time; "
-        "larger points took longer): left of the dashed line, P's likelihood ratio is "
-        "within what a model that never saw P gives; higher is more accurate on never-seen "
-        "participants. Settings with equal results share a label.",
+        "larger points took longer): left of the dashed line, P's statistic is within what a "
+        "model that never saw P gives; higher is more accurate on never-seen participants. "
+        "Settings with equal results share a label.",
     )
     report.add_html(settings_html(settings or {}), "Settings")
     return save_report(report, out / "report.html")

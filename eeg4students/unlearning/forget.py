@@ -70,7 +70,8 @@ from eeg4students.modelstore import (
 from eeg4students.store import Dataset, read_tsv
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings
-from eeg4students.unlearning.metrics import forgetting_report
+from eeg4students.unlearning.digest import state_digest
+from eeg4students.unlearning.metrics import forgetting_report, public_report
 from eeg4students.unlearning.privacy import N_SHADOWS, fit_shadows, split_strangers
 from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy
 
@@ -134,7 +135,14 @@ class ForgetResult:
     exports : list of str
         Exported copies that still hold the participant's influence.
     audit_entry : dict
-        The audit record appended; its ``hash`` is the chain's new head.
+        The audit record appended; its ``hash`` is the chain's new head (empty
+        for a dry run).
+    dry_run : bool
+        Nothing was changed: the forgetting was computed and undone.
+    reports : dict of str to dict
+        A dry run's full reports per model, P's own figures included
+        (:func:`~eeg4students.unlearning.metrics.forgetting_report`); empty
+        otherwise, since nothing computed from P's data is kept.
     """
 
     participant: str
@@ -144,6 +152,16 @@ class ForgetResult:
     untouched: list[str] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
     audit_entry: dict = field(default_factory=dict)
+    dry_run: bool = False
+    reports: dict = field(default_factory=dict, repr=False)
+
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run's block so that everything it wrote is undone."""
+
+    def __init__(self, plan: ForgetPlan, updates: dict) -> None:
+        super().__init__("dry run")
+        self.plan, self.updates = plan, updates
 
 
 def _holds_participant(name: str, participant: str) -> bool:
@@ -241,6 +259,7 @@ class _Update:
     estimator: object
     card: dict
     path: Path
+    report: dict | None = None
 
     def save(self) -> None:
         save_model(self.estimator, self.card, self.path)
@@ -343,11 +362,24 @@ def _compute(
         "times": {k: round(v, 4) for k, v in outcome.times.items()},
         "calibration": outcome.info.get("calibration"),
     }
+    entry["digest"] = state_digest(outcome.estimator)
+    report = None
     if evaluate:
         test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers
-        entry["metrics"] = _measure(
-            card, outcome, original, template, remain, forget, test, columns, n_shadows
+        report = _measure(
+            card,
+            outcome,
+            original,
+            template,
+            remain,
+            forget,
+            test,
+            strangers[strangers["participant"].isin(calibration)] if calibration else None,
+            columns,
+            n_shadows,
+            conmu,
         )
+        entry["metrics"] = public_report(report)
     new_card = make_card(
         dataset,
         card["name"],
@@ -372,32 +404,52 @@ def _compute(
             "forgotten_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     ]
-    return _Update(entry, outcome.estimator, new_card, saved.path)
+    return _Update(entry, outcome.estimator, new_card, saved.path, report)
 
 
-def _measure(card, outcome, original, template, remain, forget, test, columns, n_shadows) -> dict:
-    """The original, updated and gold models measured: accuracy and P's privacy."""
+def _measure(
+    card, outcome, original, template, remain, forget, test, calibration, columns, n_shadows, conmu
+) -> dict:
+    """The original, updated and gold models measured (the report keeps P's figures).
+
+    The gold model is refitted from the card's rows without P with the same
+    seeds, for every strategy: an exact strategy's update is then compared
+    with it by digest. An approximate one is tested against shadow models
+    unlearned by the same strategy and settings (U-LiRA).
+    """
     start = time.perf_counter()
-    gold = (
-        outcome.estimator
-        if outcome.strategy == "retrain"
-        else fit_estimator(template(), remain, columns)
-    )
-    retrain_seconds = (
-        outcome.seconds if outcome.strategy == "retrain" else time.perf_counter() - start
-    )
+    gold = fit_estimator(template(), remain, columns)
+    retrain_seconds = time.perf_counter() - start
     participant = str(forget["participant"].iloc[0])
-    members = sorted({*remain["participant"].unique(), participant})
-    evaluation = sorted(test["participant"].unique()) if len(test) else []
-    shadows = fit_shadows(
-        pd.concat([remain, forget, test], ignore_index=True),
-        columns,
-        participant,
-        members + evaluation,
-        len(members),
-        template,
-        n_shadows=n_shadows,
-    )
+    shadows = None
+    if not outcome.exact:
+        members = sorted({*remain["participant"].unique(), participant})
+        evaluation = sorted(test["participant"].unique()) if len(test) else []
+
+        def unlearn(model, rest, theirs):
+            return apply_strategy(
+                outcome.strategy,
+                model,
+                template,
+                participant,
+                rest,
+                theirs,
+                columns,
+                calibration=calibration,
+                conmu=conmu,
+            ).estimator
+
+        shadows = fit_shadows(
+            pd.concat([remain, forget, test], ignore_index=True),
+            columns,
+            participant,
+            members + evaluation,
+            len(members),
+            template,
+            n_shadows=n_shadows,
+            unlearn=unlearn,
+            strategy=outcome.strategy,
+        )
     report = forgetting_report(
         {"original": original, "model": outcome.estimator, "gold": gold},
         forget=forget,
@@ -405,7 +457,13 @@ def _measure(card, outcome, original, template, remain, forget, test, columns, n
         test=test,
         columns=columns,
         shadows=shadows,
+        exact=outcome.exact,
     )
+    if outcome.exact and not report["identical"]:
+        report["notes"].append(
+            "the updated model differs from a retrain without P with the same seeds: the "
+            "strategy did not run exactly (report this as a bug)"
+        )
     return {
         "retrain_seconds": round(retrain_seconds, 4),
         "speedup": round(retrain_seconds / max(outcome.seconds, 1e-9), 2),
@@ -526,6 +584,7 @@ def forget_participant(
     refresh: bool = False,
     n_shadows: int = N_SHADOWS,
     key: bytes | None = None,
+    dry_run: bool = False,
 ) -> ForgetResult:
     """Delete a participant's data and remove their influence from every saved model.
 
@@ -550,6 +609,10 @@ def forget_participant(
         Shadow models per updated model for ``evaluate``.
     key : bytes | None
         Key of a keyed audit chain (see :mod:`eeg4students.unlearning.audit`).
+    dry_run : bool
+        Compute everything (every model's update and, with ``evaluate``, its
+        checks) and change nothing: feature caches written on the way are
+        undone too. The result's ``reports`` hold P's figures.
 
     Returns
     -------
@@ -574,27 +637,48 @@ def forget_participant(
                     f"Forgetting participant {journal['participant']!r} was interrupted; run "
                     f"`eeg4students forget {root} --participant {journal['participant']}` first."
                 )
+            if dry_run:
+                raise DatasetError(
+                    f"Forgetting {participant} was interrupted; a dry run cannot be made until "
+                    "it is finished (run the command without --dry-run)."
+                )
             return _run(dataset, journal, conmu, evaluate, n_shadows, key)
         # Everything is checked, and every model's update computed, before the first
         # change: a refusal here leaves the dataset as it was (feature caches included).
-        with undone_on_failure(root, *cache_paths(root)):
-            audit.check_key(root, key)
-            plan = plan_forget(dataset, participant, strategy, refresh=refresh)
-            updates = {
-                saved.card["name"]: _compute_update(
-                    dataset,
-                    saved,
-                    participant,
-                    strategy,
-                    conmu,
-                    evaluate,
-                    refresh,
-                    n_shadows,
-                    root,
-                )
-                for saved in plan.loaded
-            }
-            checkpoint("prepared")
+        try:
+            with undone_on_failure(root, *cache_paths(root)):
+                audit.check_key(root, key)
+                plan = plan_forget(dataset, participant, strategy, refresh=refresh)
+                updates = {
+                    saved.card["name"]: _compute_update(
+                        dataset,
+                        saved,
+                        participant,
+                        strategy,
+                        conmu,
+                        evaluate,
+                        refresh,
+                        n_shadows,
+                        root,
+                    )
+                    for saved in plan.loaded
+                }
+                checkpoint("prepared")
+                if dry_run:
+                    raise _DryRun(plan, updates)
+        except _DryRun as done:
+            return ForgetResult(
+                participant=participant,
+                strategy=strategy,
+                files_removed=[
+                    {"path": f["path"], "sha256": f["sha256"]} for f in done.plan.files
+                ],
+                models=[u.entry for u in done.updates.values()],
+                untouched=done.plan.untouched,
+                exports=done.plan.exports,
+                dry_run=True,
+                reports={n: u.report for n, u in done.updates.items() if u.report is not None},
+            )
         journal = {
             "participant": participant,
             "strategy": strategy,

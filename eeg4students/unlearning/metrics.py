@@ -4,16 +4,22 @@ A forgetting is measured on three models: the **original** (trained with
 the participant P), the **updated** one (after the strategy ran) and the
 **gold** model retrained from scratch without P. For each:
 
-- accuracy on P's windows, on the remaining training windows and on the
-  windows of evaluation strangers (participants no model saw);
-- the participant-level privacy check of
-  :mod:`eeg4students.unlearning.privacy` (P's likelihood ratio against
-  shadow models with and without P): the original should fail it, the gold
-  and a good update pass it;
+- accuracy on the remaining training windows and on the windows of
+  evaluation strangers (participants no model saw), and on P's windows;
+- for the original, and for an updated model of an approximate strategy, the
+  participant-level check of :mod:`eeg4students.unlearning.privacy`; an exact
+  strategy's updated model is compared with the gold by digest instead
+  (:mod:`eeg4students.unlearning.digest`) and gets no probabilistic verdict;
 - where P's score falls among the evaluation strangers' scores.
 
-Agreement is the share of P's and the strangers' windows where the updated
-and gold models predict the same task.
+Agreement is the share of the strangers' windows where the updated and gold
+models predict the same task.
+
+Figures computed from P's windows (P's accuracy, P's rank among strangers,
+the test statistic and threshold, agreement on P's windows) are **private**:
+:func:`public_report` drops them, and only the public part is printed by a
+real ``forget`` and kept in its audit entry; ``forget --dry-run --evaluate``
+shows them all while P's data still exists.
 """
 
 from __future__ import annotations
@@ -21,12 +27,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eeg4students.unlearning.privacy import (
-    MIN_STRANGERS,
-    Shadows,
-    participant_score,
-    stranger_rank,
-)
+from eeg4students.unlearning.digest import state_digest
+from eeg4students.unlearning.privacy import MIN_STRANGERS, Shadows, stranger_rank, window_scores
+
+#: Fields of a report computed from P's windows: never kept after P is forgotten.
+PRIVATE = ("forget_accuracy", "strangers", "private", "agreement_on_participant")
 
 
 def _accuracy(model, table: pd.DataFrame, columns: list[str]) -> float:
@@ -43,6 +48,7 @@ def forgetting_report(
     test: pd.DataFrame,
     columns: list[str],
     shadows: Shadows | None,
+    exact: bool,
     skip: tuple[str, ...] = (),
 ) -> dict:
     """Measure the original, updated and gold models of a forgetting.
@@ -61,17 +67,25 @@ def forgetting_report(
     columns : list of str
         Feature columns.
     shadows : Shadows | None
-        P's shadow models; None skips the privacy check.
+        P's shadow models; None skips the privacy checks.
+    exact : bool
+        Whether the strategy is exact: the updated model is then compared with
+        the gold by digest (``identical``), not tested.
     skip : tuple of str
         Models given only for the agreement, not measured (already known).
 
     Returns
     -------
     report : dict
-        Per model: ``forget_accuracy``, ``remain_accuracy``, ``test_accuracy``
-        (NaN without strangers), ``privacy`` (the check, or None) and
-        ``strangers`` (P's rank among the strangers, or None);
-        ``agreement`` (updated vs gold), ``n_strangers`` and ``notes``.
+        Per model: ``remain_accuracy``, ``test_accuracy`` (NaN without
+        strangers), ``privacy`` (the check of the original and of an
+        approximate update, else None), ``digest``, and the private
+        ``forget_accuracy``, ``strangers`` (P's rank among the strangers, or
+        None) and ``private`` (``screen``: the member test of any model, for
+        figures); ``identical`` (exact strategies: the updated
+        model's digest equals the gold's), ``agreement`` (updated vs gold on
+        the strangers' windows, None without strangers), the private
+        ``agreement_on_participant``, ``n_strangers`` and ``notes``.
     """
     X_p = forget[columns].to_numpy(dtype=float)
     y_p = forget["task"].to_numpy()
@@ -87,16 +101,22 @@ def forgetting_report(
             "remain_accuracy": _accuracy(model, remain, columns),
             "test_accuracy": _accuracy(model, test, columns),
             "privacy": None,
+            "digest": state_digest(model),
             "strangers": stranger_rank(model, both, columns, target, strangers),
         }
         if shadows is not None:
-            entry["privacy"] = shadows.check(participant_score(model, X_p, y_p))
+            scores = window_scores(model, X_p, y_p)
+            # Member-likeness of every model, for figures only (P's data: private).
+            entry["private"] = {"screen": shadows.check(scores, against="members")}
+            if name == "original" or (name == "model" and not exact):
+                against = "unlearned" if name == "model" and shadows.unlearned else "members"
+                entry["privacy"] = shadows.check(scores, against=against)
         report[name] = entry
     if "model" in models and "gold" in models:
-        X = both[columns].to_numpy(dtype=float)
-        report["agreement"] = float(
-            np.mean(models["model"].predict(X) == models["gold"].predict(X))
-        )
+        updated, gold = models["model"], models["gold"]
+        report["identical"] = state_digest(updated) == state_digest(gold) if exact else None
+        report["agreement"] = _agreement(updated, gold, test, columns)
+        report["agreement_on_participant"] = _agreement(updated, gold, forget, columns)
     if len(strangers) < MIN_STRANGERS:
         report["notes"].append(
             f"{len(strangers)} never-seen participant(s) for evaluation (fewer than "
@@ -111,3 +131,30 @@ def forgetting_report(
             "own): 'out' is the retrained model's spread over seeds"
         )
     return report
+
+
+def _agreement(first, second, table: pd.DataFrame, columns: list[str]) -> float | None:
+    if table.empty:
+        return None
+    X = table[columns].to_numpy(dtype=float)
+    return float(np.mean(first.predict(X) == second.predict(X)))
+
+
+def public_report(value):
+    """A report without the figures computed from P's windows (:data:`PRIVATE`), recursively.
+
+    Parameters
+    ----------
+    value : dict | list | object
+        A report of :func:`forgetting_report` (or any part of one).
+
+    Returns
+    -------
+    public : same type
+        A copy without the private fields; what may be kept after P is gone.
+    """
+    if isinstance(value, dict):
+        return {k: public_report(v) for k, v in value.items() if k not in PRIVATE}
+    if isinstance(value, list):
+        return [public_report(v) for v in value]
+    return value
