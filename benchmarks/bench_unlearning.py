@@ -48,11 +48,7 @@ from eeg4students.parallel import backend
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.experiment import SWEEP_GRID, forget_experiment, split_members
-from eeg4students.unlearning.privacy import Shadows, attack_summary
-
-
-def _margin(check: dict) -> float:
-    return max(v["z"] - v["threshold"] for v in check["private"].values())
+from eeg4students.unlearning.privacy import Shadows, attack_summary, strongest
 
 
 def _negatives(shadows) -> list[float]:
@@ -65,7 +61,7 @@ def _negatives(shadows) -> list[float]:
             {b: np.delete(v, j, 0) for b, v in shadows.out.items()},
             shadows.members,
         )
-        margins.append(_margin(rest.check({b: v[j] for b, v in shadows.out.items()})))
+        margins.append(strongest(rest.check({b: v[j] for b, v in shadows.out.items()}))["margin"])
     return margins
 
 
@@ -166,7 +162,7 @@ def _row(participant, strategy, settings, result, retrain_seconds, negatives, wh
         "test_accuracy": entry["test_accuracy"],
         "test_gap": entry["test_accuracy"] - gold["test_accuracy"],
         "forget_accuracy": entry["forget_accuracy"],
-        "margin": _margin(entry["private"]["screen"]),
+        "margin": strongest(entry["private"]["screen"])["margin"],
         "forgotten": verdict in ("exact", "forgotten"),
         "verdict": verdict,
         "negatives": negatives,

@@ -35,6 +35,7 @@ from eeg4students.unlearning.experiment import (
     split_members,
 )
 from eeg4students.unlearning.forget import forget_participant, plan_forget
+from eeg4students.unlearning.metrics import public_report
 from eeg4students.unlearning.privacy import (
     attack_summary,
     fit_shadows,
@@ -235,6 +236,9 @@ def test_conmu_keeps_no_data_of_p_unless_p_passes_the_calibration_attack():
     else:
         assert info["n_pseudo"] == 0 and "discarded" in info["note"]
     assert info["calibration"] is not None
+    # What the audit keeps of the stopping rule: its verdict, not P's own score.
+    kept = public_report(info["calibration"])
+    assert "score" in info["calibration"] and "score" not in kept and "passed" in kept
 
 
 # -- a dataset that forgets ----------------------------------------------------------------

@@ -65,6 +65,8 @@ def _print_metrics(metrics: dict, report: dict | None = None) -> None:
     """What ``--evaluate`` measured; ``report`` (a dry run's) adds P's own figures."""
     import pandas as pd
 
+    from eeg4students.unlearning.privacy import strongest
+
     if metrics.get("identical") is not None:
         digest = metrics["model"]["digest"][:12]
         print(
@@ -105,7 +107,7 @@ def _print_metrics(metrics: dict, report: dict | None = None) -> None:
         if report is not None:
             full = report[name]
             screen = (full.get("private") or {}).get("screen")
-            statistic = max(screen["private"].values(), key=lambda v: v["z"]) if screen else None
+            statistic = strongest(screen) if screen else None
             rank = full["strangers"]
             row.update(
                 {
@@ -173,9 +175,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
                     else "."
                 )
             )
-    if args.dry_run:
-        return _dry_run_evaluate(dataset, args, key)
-    if not args.yes and pending is None:
+    if not args.yes and pending is None and not args.dry_run:
         _confirm(args.participant)
     result = forget_participant(
         dataset,
@@ -186,7 +186,19 @@ def cmd_forget(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         n_shadows=args.shadows,
         key=key,
+        dry_run=args.dry_run,
     )
+    if result.dry_run:  # with --evaluate: computed, measured and undone
+        for model in result.models:
+            note = f" ({model['note']})" if model.get("note") else ""
+            kind = " exact" if model["exact"] else " approximate"
+            print(f"model {model['name']} would be: {model['strategy']}{kind}{note}")
+            _print_metrics(model["metrics"], result.reports.get(model["name"]))
+        print(
+            "Dry run: nothing was changed (P's own figures above are shown only here: a real "
+            "forget keeps none of them)."
+        )
+        return 0
     print(
         f"Forgot participant {result.participant}: {len(result.files_removed)} files removed "
         f"(audit entry {result.audit_entry['seq']})."
@@ -208,33 +220,6 @@ def cmd_forget(args: argparse.Namespace) -> int:
         f"Audit head: {result.audit_entry['hash']}\n  keep it outside the dataset; "
         f"`eeg4students audit verify {dataset.root} --head HASH` then detects removed or "
         "rewritten entries."
-    )
-    return 0
-
-
-def _dry_run_evaluate(dataset, args: argparse.Namespace, key) -> int:
-    """``forget --dry-run --evaluate``: the whole forgetting and its checks, then undone."""
-    from eeg4students.unlearning.forget import forget_participant
-
-    result = forget_participant(
-        dataset,
-        args.participant,
-        args.strategy,
-        conmu=_conmu_settings(args),
-        evaluate=True,
-        refresh=args.refresh,
-        n_shadows=args.shadows,
-        key=key,
-        dry_run=True,
-    )
-    for model in result.models:
-        note = f" ({model['note']})" if model.get("note") else ""
-        kind = " exact" if model["exact"] else " approximate"
-        print(f"model {model['name']} would be: {model['strategy']}{kind}{note}")
-        _print_metrics(model["metrics"], result.reports.get(model["name"]))
-    print(
-        "Dry run: nothing was changed (P's own figures above are shown only here: a real "
-        "forget keeps none of them)."
     )
     return 0
 

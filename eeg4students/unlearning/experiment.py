@@ -27,8 +27,14 @@ from eeg4students._progress import progress_bar
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
-from eeg4students.unlearning.privacy import N_SHADOWS, Shadows, fit_shadows, split_strangers
-from eeg4students.unlearning.strategies import apply_strategy
+from eeg4students.unlearning.privacy import (
+    N_SHADOWS,
+    Shadows,
+    fit_shadows,
+    split_strangers,
+    strongest,
+)
+from eeg4students.unlearning.strategies import apply_strategy, unlearner
 
 #: The default ConMU settings of ``forget --sweep``: every selection band, with
 #: and without the noisy proxy-labelled copies (whose weight only matters with noise).
@@ -135,6 +141,14 @@ def forget_experiment(
         start = time.perf_counter()
         gold = fit_estimator(template(), remain, columns)
         retrain_seconds = time.perf_counter() - start
+    unlearn = unlearner(
+        strategy,
+        template,
+        participant,
+        columns,
+        calibration=table[table["participant"].isin(calibration)],
+        conmu=conmu,
+    )
     outcome = apply_strategy(
         strategy,
         copy.deepcopy(original),
@@ -147,22 +161,7 @@ def forget_experiment(
         conmu=conmu,
     )
     if shadows is None:
-        unlearn = None
-        if not outcome.exact:  # U-LiRA: member shadows unlearned by the same strategy
-
-            def unlearn(model, rest, theirs):
-                return apply_strategy(
-                    strategy,
-                    model,
-                    template,
-                    participant,
-                    rest,
-                    theirs,
-                    columns,
-                    calibration=table[table["participant"].isin(calibration)],
-                    conmu=conmu,
-                ).estimator
-
+        # U-LiRA: for an approximate strategy, member shadows unlearned the same way.
         shadows = fit_shadows(
             table,
             columns,
@@ -171,7 +170,7 @@ def forget_experiment(
             len(members),
             template,
             n_shadows=n_shadows,
-            unlearn=unlearn,
+            unlearn=None if outcome.exact else unlearn,
             strategy=None if outcome.exact else strategy,
             seed=seed,
         )
@@ -296,7 +295,7 @@ def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> di
     model = report["model"]
     seconds = result["seconds"]
     screen = model["private"]["screen"]
-    base = screen["bases"][0]
+    statistic = strongest(screen)
     if result["exact"]:
         verdict = "exact" if report.get("identical") else "exact: DIFFERS"
     else:
@@ -309,8 +308,8 @@ def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> di
         "speedup": retrain_seconds / seconds if seconds else float("nan"),
         "test_accuracy": model["test_accuracy"],
         "forget_accuracy": model["forget_accuracy"],
-        "z": screen["private"][base]["z"],
-        "threshold": screen["private"][base]["threshold"],
+        "z": statistic["z"],
+        "threshold": statistic["threshold"],
         "verdict": verdict,
         "forgotten": verdict in ("exact", "forgotten"),
         "original_verdict": report["original"]["privacy"]["verdict"],

@@ -73,7 +73,7 @@ from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.digest import state_digest
 from eeg4students.unlearning.metrics import forgetting_report, public_report
 from eeg4students.unlearning.privacy import N_SHADOWS, fit_shadows, split_strangers
-from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy
+from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy, unlearner
 
 AUDIT_DIR = DERIVATIVE / "audit"
 JOURNAL = AUDIT_DIR / "pending.json"
@@ -328,7 +328,7 @@ def _compute(
     strangers = _strangers(dataset, card, participant, pre, feat)
     # A model trained on adapted features meets every table adapted the same way.
     remain, forget, strangers = (adapt_for(card, t, columns) for t in (remain, forget, strangers))
-    calibration, evaluation = split_strangers(
+    calibrators, evaluation = split_strangers(
         sorted(strangers["participant"].unique()) if len(strangers) else []
     )
 
@@ -340,6 +340,7 @@ def _compute(
             feature_columns=columns,
         )
 
+    calibration = strangers[strangers["participant"].isin(calibrators)] if calibrators else None
     original = copy.deepcopy(saved.estimator) if evaluate else None
     outcome = apply_strategy(
         strategy,
@@ -349,7 +350,7 @@ def _compute(
         remain,
         forget,
         columns,
-        calibration=strangers[strangers["participant"].isin(calibration)] if calibration else None,
+        calibration=calibration,
         conmu=conmu,
     )
     entry = {
@@ -360,26 +361,26 @@ def _compute(
         "refresh": refresh,
         "seconds": round(outcome.seconds, 4),
         "times": {k: round(v, 4) for k, v in outcome.times.items()},
-        "calibration": outcome.info.get("calibration"),
+        # ConMU's stopping rule: whether P stood out, without P's own score.
+        "calibration": public_report(outcome.info.get("calibration")),
     }
-    entry["digest"] = state_digest(outcome.estimator)
     report = None
     if evaluate:
         test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers
         report = _measure(
-            card,
             outcome,
             original,
             template,
             remain,
             forget,
             test,
-            strangers[strangers["participant"].isin(calibration)] if calibration else None,
+            calibration,
             columns,
             n_shadows,
             conmu,
         )
         entry["metrics"] = public_report(report)
+    entry["digest"] = report["model"]["digest"] if report else state_digest(outcome.estimator)
     new_card = make_card(
         dataset,
         card["name"],
@@ -408,7 +409,7 @@ def _compute(
 
 
 def _measure(
-    card, outcome, original, template, remain, forget, test, calibration, columns, n_shadows, conmu
+    outcome, original, template, remain, forget, test, calibration, columns, n_shadows, conmu
 ) -> dict:
     """The original, updated and gold models measured (the report keeps P's figures).
 
@@ -425,20 +426,6 @@ def _measure(
     if not outcome.exact:
         members = sorted({*remain["participant"].unique(), participant})
         evaluation = sorted(test["participant"].unique()) if len(test) else []
-
-        def unlearn(model, rest, theirs):
-            return apply_strategy(
-                outcome.strategy,
-                model,
-                template,
-                participant,
-                rest,
-                theirs,
-                columns,
-                calibration=calibration,
-                conmu=conmu,
-            ).estimator
-
         shadows = fit_shadows(
             pd.concat([remain, forget, test], ignore_index=True),
             columns,
@@ -447,7 +434,14 @@ def _measure(
             len(members),
             template,
             n_shadows=n_shadows,
-            unlearn=unlearn,
+            unlearn=unlearner(
+                outcome.strategy,
+                template,
+                participant,
+                columns,
+                calibration=calibration,
+                conmu=conmu,
+            ),
             strategy=outcome.strategy,
         )
     report = forgetting_report(

@@ -30,8 +30,9 @@ import pandas as pd
 from eeg4students.unlearning.digest import state_digest
 from eeg4students.unlearning.privacy import MIN_STRANGERS, Shadows, stranger_rank, window_scores
 
-#: Fields of a report computed from P's windows: never kept after P is forgotten.
-PRIVATE = ("forget_accuracy", "strangers", "private", "agreement_on_participant")
+#: Fields of a report computed from P's windows: never kept after P is forgotten
+#: (``score``: P's score in ConMU's calibration check).
+PRIVATE = ("forget_accuracy", "strangers", "private", "agreement_on_participant", "score")
 
 
 def _accuracy(model, table: pd.DataFrame, columns: list[str]) -> float:
@@ -114,7 +115,11 @@ def forgetting_report(
         report[name] = entry
     if "model" in models and "gold" in models:
         updated, gold = models["model"], models["gold"]
-        report["identical"] = state_digest(updated) == state_digest(gold) if exact else None
+        digests = [
+            report[name]["digest"] if name in report else state_digest(models[name])
+            for name in ("model", "gold")
+        ]
+        report["identical"] = digests[0] == digests[1] if exact else None
         report["agreement"] = _agreement(updated, gold, test, columns)
         report["agreement_on_participant"] = _agreement(updated, gold, forget, columns)
     if len(strangers) < MIN_STRANGERS:

@@ -141,6 +141,42 @@ def apply_strategy(
     return Outcome(estimator, "retrain", note, {"refit": time.perf_counter() - start})
 
 
+def unlearner(
+    strategy: str,
+    template: Callable[[], object],
+    participant: str,
+    columns: list[str],
+    *,
+    calibration: pd.DataFrame | None = None,
+    conmu: ConMUSettings | None = None,
+) -> Callable[[object, pd.DataFrame, pd.DataFrame], object]:
+    """The strategy as a function of a model and its tables, for unlearning shadow models.
+
+    Returns
+    -------
+    unlearn : callable
+        ``unlearn(model, remain, forget) -> model``: :func:`apply_strategy`
+        with this strategy's settings, on a model trained with
+        ``participant`` (``remain``: its training rows without them;
+        ``forget``: theirs).
+    """
+
+    def unlearn(model, remain: pd.DataFrame, forget: pd.DataFrame):
+        return apply_strategy(
+            strategy,
+            model,
+            template,
+            participant,
+            remain,
+            forget,
+            columns,
+            calibration=calibration,
+            conmu=conmu,
+        ).estimator
+
+    return unlearn
+
+
 def table_arrays(table: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, ...]:
     """(X, y, participants) of a feature table, rows in training order."""
     X, y, _, participants = _arrays(table, columns)
