@@ -145,14 +145,11 @@ def test_attack_summary_and_stranger_split():
     assert not set(calibration) & set(evaluation)
 
 
-@pytest.mark.parametrize(
-    ("strategy", "unlearnable"),
-    [("retrain", None), ("sharded", {"kind": "sharded", "q": 0.3}), ("conmu", None)],
-)
-def test_every_strategy_forgets_the_participant(features, strategy, unlearnable):
+def _forget_first_member(features, strategy, unlearnable, conmu):
+    """A 40-tree forest on 6 of the 10 participants forgets the first, 16 shadows."""
     people = sorted(features.table["participant"].unique())
     members, strangers = split_members(people, 0.6, seed=1)
-    result = forget_experiment(
+    return forget_experiment(
         features.table,
         features.feature_columns,
         members[0],
@@ -161,9 +158,17 @@ def test_every_strategy_forgets_the_participant(features, strategy, unlearnable)
         model_params={"n_estimators": 40},
         strategy=strategy,
         unlearnable=unlearnable,
-        conmu=ConMUSettings(noise_steps=0),
+        conmu=conmu,
         n_shadows=16,
     )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "unlearnable"),
+    [("retrain", None), ("sharded", {"kind": "sharded", "q": 0.3}), ("conmu", None)],
+)
+def test_every_strategy_forgets_the_participant(features, strategy, unlearnable):
+    result = _forget_first_member(features, strategy, unlearnable, ConMUSettings(noise_steps=0))
     report = result["report"]
     assert report["original"]["privacy"]["verdict"] == "not forgotten"
     assert report["gold"]["privacy"] is None  # a retrain is exact: no probabilistic verdict
@@ -185,19 +190,7 @@ def test_every_strategy_forgets_the_participant(features, strategy, unlearnable)
 def test_u_lira_flags_conmu_models_fitted_on_noisy_copies_of_p(features):
     # ConMU's noise module fits the model on perturbed copies of P's windows (60 here):
     # tested against shadows unlearned the same way, such a model is told from a retrain.
-    people = sorted(features.table["participant"].unique())
-    members, strangers = split_members(people, 0.6, seed=1)
-    result = forget_experiment(
-        features.table,
-        features.feature_columns,
-        members[0],
-        members,
-        strangers,
-        model_params={"n_estimators": 40},
-        strategy="conmu",
-        conmu=ConMUSettings(noise_steps=2),
-        n_shadows=16,
-    )
+    result = _forget_first_member(features, "conmu", None, ConMUSettings(noise_steps=2))
     check = result["report"]["model"]["privacy"]
     assert result["info"]["n_pseudo"] > 0
     assert check["verdict"] == "not forgotten" and check["against"] == "unlearned"
