@@ -128,11 +128,6 @@ TASK_SECONDS = Number(float, *TASK_SECONDS_RANGE, unit="s")
 STALL_TIMEOUT = Number(float, *STALL_TIMEOUT_RANGE, unit="s")
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1 (no upper bound: use :class:`Number` where work grows)."""
-    return Number(int, 1)(text)
-
-
 def n_jobs(text: str) -> int:
     """A count of worker processes: 1 to :data:`MAX_JOBS`, or -1 for every core."""
     return N_JOBS(text)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from eeg4students.errors import EEG4StudentsError
@@ -175,9 +174,3 @@ def unlearner(
         ).estimator
 
     return unlearn
-
-
-def table_arrays(table: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, ...]:
-    """(X, y, participants) of a feature table, rows in training order."""
-    X, y, _, participants = _arrays(table, columns)
-    return X, y, participants
