@@ -3,7 +3,7 @@
 For each target participant P of a cohort, ``--shadows`` shadow models are
 fitted (half never see P, half are trained with P), then ``--fresh`` new
 models that never saw P and ``--fresh`` new models trained with P are drawn
-exactly as the shadows are and checked:
+exactly as the shadows are and checked (20 targets x 25: 500 of each kind):
 
 - **false-positive rate**: the share of never-seen models called NOT
   FORGOTTEN (nominal 5%);
@@ -13,36 +13,46 @@ exactly as the shadows are and checked:
   against the share of models trained with P it flags;
 - **AUC, TPR at 5% and 1%** of the statistic (each model's largest z above
   its threshold) pooled over targets, members against never-seen models;
+- **previous check**: the share of models trained with P that the check
+  this one replaced (P's mean score against a t fitted to 8 "out" and 8
+  "in" shadows, two-sided at 5%) flags: how hard the cohort is for an
+  attack (17 of 32 on the real 43-person cohort it imitates);
+- **leave-participant-out accuracy** (balanced, 8 folds): how alike the
+  participants are;
 - **exact strategies**: ``retrain`` and ``sharded`` updates compared with a
   fresh retrain without P by digest.
 
 Cohorts: ``hard`` (:data:`eeg4students.unlearning.cohorts.HARD`: 40
-participants, 2 channels, 30-50 windows each, leave-participant-out accuracy
-about 0.65; 32 members, 5 calibration and 3 evaluation strangers, as in the
+participants, 2 channels, 30-50 windows each, models that remember little of
+one person; 32 members, 5 calibration and 3 evaluation strangers, as in the
 real 43-person study with 3 fewer), ``muse`` (the shared Muse recordings,
 when present: 4 participants, 3 members; the shadows can only vary seeds).
 
-Run: ``.venv/bin/python benchmarks/bench_privacy.py --models svm --muse``
-(about 4 minutes on 2 cores: 10 targets of 132 SVM fits each); ``--models
-rf tmv`` fits 300-tree forests (one target took 445 s on 2 busy cores).
+Run: ``.venv/bin/python benchmarks/bench_privacy.py --models svm rf tmv
+--muse`` (20 targets of 82 fits each per model: a few minutes for the SVM,
+about half an hour each for the 300-tree forest and TMV on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import time
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
+from scipy.stats import t
+from sklearn.model_selection import GroupKFold, cross_val_score
 
 from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.tables import format_table
-from eeg4students.unlearning.cohorts import HARD, feature_columns, simulate_cohort
+from eeg4students.unlearning.cohorts import HARD, CohortShape, feature_columns, simulate_cohort
 from eeg4students.unlearning.digest import state_digest
 from eeg4students.unlearning.privacy import (
     MIN_POWER,
+    WHOLE,
     attack_summary,
     fit_shadows,
     reseeded,
@@ -52,6 +62,30 @@ from eeg4students.unlearning.privacy import (
 from eeg4students.unlearning.strategies import apply_strategy
 
 UNLEARNABLE = {"rf": {"kind": "sharded", "q": 0.25}, "svm": {"kind": "sharded", "shards": 4}}
+#: Shadows per side of the previous check.
+PREVIOUS_SHADOWS = 8
+
+
+def previous_check(out: np.ndarray, members: np.ndarray, score: float, fpr: float = 0.05) -> bool:
+    """The check this toolkit used before (stop 31): is a model's mean score member-like?
+
+    P's mean window score under a model against Student t predictive
+    distributions fitted to the "out" and "in" shadows' mean scores; flagged
+    when the log-likelihood ratio in/out exceeds its ``1 - fpr / 2`` quantile
+    under "out" (the other half of ``fpr`` went to an "over-forgotten" tail).
+    """
+
+    def predictive(values):
+        n = len(values)
+        return n - 1, values.mean(), max(values.std(ddof=1), 1e-6) * np.sqrt(1 + 1 / n)
+
+    inside, outside = predictive(members), predictive(out)
+
+    def llr(x):
+        return t.logpdf(x, *inside) - t.logpdf(x, *outside)
+
+    grid = outside[1] + outside[2] * t.ppf(np.linspace(0.0005, 0.9995, 2000), outside[0])
+    return bool(llr(score) > np.quantile(llr(grid), 1 - fpr / 2))
 
 
 def measure(table, columns, members, pool, model, targets, n_shadows, n_fresh, params, seed=0):
@@ -86,8 +120,17 @@ def measure(table, columns, members, pool, model, targets, n_shadows, n_fresh, p
             return window_scores(fitted, X, y)
 
         scores = Parallel()(delayed(one)(people, s, X, y) for _, people, s in plans)
+        # The previous check scored a plain model (TMV had no single score then).
+        plain = WHOLE in shadows.out
         for (member, _, _), score in zip(plans, scores, strict=True):
             check = shadows.check(score)
+            before = None
+            if plain:
+                before = previous_check(
+                    shadows.out[WHOLE][:PREVIOUS_SHADOWS].mean(axis=1),
+                    shadows.members[WHOLE][:PREVIOUS_SHADOWS].mean(axis=1),
+                    float(score[WHOLE].mean()),
+                )
             rows.append(
                 {
                     "model": model,
@@ -97,6 +140,7 @@ def measure(table, columns, members, pool, model, targets, n_shadows, n_fresh, p
                     "verdict": check["verdict"],
                     "margin": strongest(check)["margin"],
                     "power": power,
+                    "previous": before,
                 }
             )
         print(
@@ -112,11 +156,15 @@ def summarise(rows: pd.DataFrame) -> dict:
     attack = attack_summary(inside["margin"], out["margin"])
     per_target = inside.groupby("target")["verdict"].apply(lambda v: (v == "not forgotten").mean())
     not_passed = inside.groupby("target")["verdict"].apply(lambda v: (v != "forgotten").mean())
+    previous = inside["previous"].dropna()
     return {
         "never-seen models": len(out),
         "false positives": round(float((out["verdict"] == "not forgotten").mean()), 3),
         "members flagged": round(float((inside["verdict"] == "not forgotten").mean()), 3),
         "members not passed": round(float((inside["verdict"] != "forgotten").mean()), 3),
+        "previous check flagged": (
+            round(float(previous.astype(bool).mean()), 3) if len(previous) else ""
+        ),
         "targets mostly not passed": f"{int((not_passed >= 0.5).sum())}/{len(not_passed)}",
         "mean stated power": round(float(rows.groupby("target")["power"].first().mean()), 3),
         "share flagged": round(float(per_target.mean()), 3),
@@ -151,17 +199,52 @@ def exactness(table, columns, members, model, target) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["svm", "rf", "tmv"])
-    parser.add_argument("--targets", type=int, default=10)
+    parser.add_argument("--targets", type=int, default=20)
     parser.add_argument(
-        "--fresh", type=int, default=50, help="never-seen and member models per target"
+        "--fresh", type=int, default=25, help="never-seen and member models per target"
     )
     parser.add_argument("--shadows", type=int, default=32)
     parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all)")
     parser.add_argument("--muse", action="store_true", help="also the shared Muse recordings")
+    parser.add_argument(
+        "--shape",
+        nargs="*",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change the simulated cohort, e.g. artifacts=0.1 ar=0.5 (CohortShape's fields)",
+    )
     args = parser.parse_args()
+    fields = {f.name: f.type for f in dataclasses.fields(CohortShape)}
+    changes = {}
+    for item in args.shape:
+        name, _, value = item.partition("=")
+        if name not in fields or fields[name] not in ("int", "float"):
+            parser.error(
+                f"--shape {item}: give a number field of CohortShape ({', '.join(fields)})"
+            )
+        changes[name] = int(value) if fields[name] == "int" else float(value)
+    args.cohort = dataclasses.replace(HARD, **changes)
+    with parallel_config(n_jobs=args.n_jobs):
+        run(args)
 
-    table = simulate_cohort(HARD, seed=args.seed)
-    columns = feature_columns(HARD)
+
+def participant_accuracy(table, columns, model) -> float:
+    """Balanced leave-participant-out accuracy (8 folds): how alike the participants are."""
+    scores = cross_val_score(
+        build_estimator(model),
+        table[columns].to_numpy(float),
+        table["task"].to_numpy(),
+        groups=table["participant"].to_numpy(),
+        cv=GroupKFold(n_splits=8),
+        scoring="balanced_accuracy",
+    )
+    return round(float(scores.mean()), 3)
+
+
+def run(args) -> None:
+    table = simulate_cohort(args.cohort, seed=args.seed)
+    columns = feature_columns(args.cohort)
     people = sorted(table["participant"].unique())
     order = [people[i] for i in np.random.default_rng(args.seed).permutation(len(people))]
     members = sorted(order[:32])
@@ -181,7 +264,14 @@ def main() -> None:
             args.fresh,
             None,
         )
-        summary.append({"data": "hard, 40", "model": model, **summarise(rows)})
+        summary.append(
+            {
+                "data": "hard, 40",
+                "model": model,
+                "LPO accuracy": participant_accuracy(table, columns, model),
+                **summarise(rows),
+            }
+        )
         if model in UNLEARNABLE:
             same = exactness(table, columns, members, model, members[0])
             summary[-1]["retrain / sharded identical"] = f"{same['retrain']} / {same['sharded']}"

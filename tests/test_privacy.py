@@ -125,8 +125,9 @@ def test_window_scores_of_tmv_name_every_voting_base():
 @pytest.mark.slow
 def test_on_a_hard_simulated_cohort_svms_with_p_are_caught_and_strangers_pass():
     # 40 participants like a real cohort (leave-participant-out accuracy about 0.65),
-    # 2 channels, 30-50 windows each: fresh SVMs that never saw P are flagged at about
-    # the nominal 5%, SVMs trained with P are flagged or inconclusive.
+    # 2 channels, 30-50 windows each, SVMs that remember little of one person: fresh SVMs
+    # that never saw P are flagged at about the nominal 5%, SVMs trained with P are
+    # flagged or inconclusive, and flagged about as often as the stated power says.
     table = simulate_cohort(HARD, seed=4)
     columns = feature_columns(HARD)
     people = sorted(table["participant"].unique())
@@ -136,20 +137,24 @@ def test_on_a_hard_simulated_cohort_svms_with_p_are_caught_and_strangers_pass():
     def svm():
         return build_estimator("svm")
 
-    flagged_out, not_passed_in, stated = [], [], []
-    for target in members[:3]:
+    flagged_out, flagged_in, not_passed_in, stated = [], [], [], []
+    for target in members[:4]:
         shadows = fit_shadows(table, columns, target, pool, len(members), svm, n_shadows=32)
         rows = table[table["participant"] == target]
         X, y = rows[columns].to_numpy(), rows["task"].to_numpy()
         others = [p for p in pool if p != target]
         for member in (False, True):
-            for _ in range(12):
+            for _ in range(10):
                 chosen = sorted(rng.choice(others, len(members) - 1, replace=False).tolist())
                 people_ = [*chosen, target] if member else chosen
                 model = fit_estimator(svm(), table[table["participant"].isin(people_)], columns)
-                check = shadows.check(window_scores(model, X, y))
-                (not_passed_in if member else flagged_out).append(not check["forgotten"])
+                verdict = shadows.check(window_scores(model, X, y))["verdict"]
+                if member:
+                    flagged_in.append(verdict == "not forgotten")
+                    not_passed_in.append(verdict != "forgotten")
+                else:
+                    flagged_out.append(verdict == "not forgotten")
         stated.append(shadows.power())
-    assert np.mean(flagged_out) <= 0.15  # 36 never-seen models: 5% nominal
+    assert np.mean(flagged_out) <= 0.15  # 40 never-seen models: 5% nominal
     assert np.mean(not_passed_in) >= 0.8
-    assert abs(np.mean(not_passed_in) - np.mean(stated)) <= 0.15
+    assert abs(np.mean(flagged_in) - np.mean(stated)) <= 0.2
