@@ -27,6 +27,7 @@ flush; :func:`recover` turns it into a dataset recording.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -52,6 +53,7 @@ from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.names import STALL_TIMEOUT_RANGE
 from eeg4students.protocol import Protocol, load_protocol
+from eeg4students.quality import LIVE, channel_verdicts
 from eeg4students.store import Dataset, RecordingRef, check_label
 
 FLUSH_SECONDS = 0.5
@@ -104,9 +106,9 @@ def check_signal(
     *,
     rail_uv=None,
     line_freq: float = 50.0,
-    max_ptp_uv: float = 500.0,
+    max_ptp_uv: float = LIVE.max_ptp_uv,
 ) -> SignalCheck:
-    """Judge each channel of a few seconds of EEG.
+    """Judge each channel of a few seconds of EEG (:data:`eeg4students.quality.LIVE`).
 
     Parameters
     ----------
@@ -121,36 +123,22 @@ def check_signal(
     line_freq : float
         Mains frequency in Hz.
     max_ptp_uv : float
-        Largest acceptable peak-to-peak amplitude after removing the mean.
+        Largest acceptable peak-to-peak amplitude after removing the median.
 
     Returns
     -------
     check : SignalCheck
     """
+    limits = dataclasses.replace(LIVE, max_ptp_uv=max_ptp_uv)
+    verdicts = channel_verdicts(data_uv, limits, rail_uv=rail_uv, sfreq=sfreq, line_freq=line_freq)
     check = SignalCheck()
-    freqs = np.fft.rfftfreq(data_uv.shape[1], 1 / sfreq)
-    spectrum = np.abs(np.fft.rfft(data_uv - data_uv.mean(axis=1, keepdims=True), axis=1)) ** 2
-    band = (freqs >= 1) & (freqs <= 40)
-    line = np.abs(freqs - line_freq) <= 1
-    for name, row, power in zip(names, data_uv, spectrum, strict=True):
-        ptp = float(np.ptp(row - np.median(row)))
-        ratio = float(power[line].sum() / max(power[band].sum(), 1e-12)) if line.any() else 0.0
-        if ptp < 1.0:
-            verdict = "flat"
-        elif rail_uv and np.mean(np.abs(row) >= 0.99 * rail_uv) > 0.01:
-            verdict = "railed"
-        elif ratio > 1.0:
-            verdict = "line noise"
-        elif ptp > max_ptp_uv:
-            verdict = "too large"
-        else:
-            verdict = "ok"
+    for name, row in zip(names, verdicts, strict=True):
         check.table.append(
             {
                 "channel": name,
-                "ptp_uv": round(ptp, 1),
-                "line_ratio": round(ratio, 2),
-                "verdict": verdict,
+                "ptp_uv": row["ptp_uv"],
+                "line_ratio": row["line_ratio"],
+                "verdict": row["verdict"],
             }
         )
     return check

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from brainflow.board_shim import BoardIds, BoardShim
 
 from eeg4students.errors import BoardError
+from eeg4students.quality import rail_of
 
 #: Friendly names users type, mapped to BrainFlow's board ids. The Muse ids
 #: are the native-Bluetooth boards, not the deprecated BLED112-dongle ones.
@@ -24,17 +25,6 @@ BOARD_IDS: dict[str, BoardIds] = {
     "ganglion": BoardIds.GANGLION_BOARD,
     "cyton": BoardIds.CYTON_BOARD,
     "cyton_daisy": BoardIds.CYTON_DAISY_BOARD,
-}
-
-#: Amplifier rails in microvolts, where the device clips. Muse headbands
-#: deliver 12-bit samples scaled to +/-1000 uV; Cyton's ADS1299 at gain 24
-#: spans +/-187,500 uV.
-RAIL_UV: dict[str, float] = {
-    "muse_2": 1000.0,
-    "muse_s": 1000.0,
-    "muse_2016": 1000.0,
-    "cyton": 187500.0,
-    "cyton_daisy": 187500.0,
 }
 
 
@@ -73,8 +63,8 @@ class Board:
 
     @property
     def rail_uv(self) -> float | None:
-        """Amplifier rail in microvolts, if known for this board."""
-        return RAIL_UV.get(self.name)
+        """Amplifier rail in microvolts, if known for this board (:data:`quality.RAIL_UV`)."""
+        return rail_of(self.name)
 
 
 def board_names() -> list[str]:

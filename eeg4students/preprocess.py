@@ -45,7 +45,7 @@ from eeg4students._numbers import within
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_blocks
 from eeg4students.names import HOP_RANGE, MAX_CHANNELS, MAX_FREQ, WINDOW_RANGE
-from eeg4students.quality import DEVICE_RAIL_UV, device_model
+from eeg4students.quality import at_rail, device_model, plateau_mask, rail_of
 
 #: Rejection reasons, in the order they are tested.
 REASONS = ("bad_channel", "bad_annotation", "plateau", "clipped", "amplitude")
@@ -222,60 +222,6 @@ def _counts(mask: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
 
 
-def plateau_mask(data_uv: np.ndarray, sfreq: float, seconds: float, tol_uv: float) -> np.ndarray:
-    """Mark samples inside lost-contact plateaus.
-
-    Parameters
-    ----------
-    data_uv : ndarray, shape (n_channels, n_samples)
-        Unfiltered signal in uV.
-    sfreq : float
-        Sampling rate in Hz.
-    seconds : float
-        Minimum span of a plateau: a run of ``n`` samples spans
-        ``(n - 1) / sfreq`` seconds.
-    tol_uv : float
-        Largest range (max - min, uV) of a run that counts as not moving.
-
-    Returns
-    -------
-    mask : ndarray of bool, shape (n_samples,)
-        True where any channel is in a plateau.
-    """
-    n_run = math.ceil(seconds * sfreq - 1e-9) + 1
-    n = data_uv.shape[1]
-    mask = np.zeros(n, dtype=bool)
-    if n < n_run:
-        return mask
-    # Inside a plateau every step is within the tolerance: find stretches of
-    # n_run - 1 small steps (no large step among them) first, cheaply for all
-    # channels, then check the range of those rare stretches exactly.
-    large = np.abs(np.diff(data_uv, axis=1)) > tol_uv
-    count = np.zeros((len(data_uv), n), dtype=np.int32)
-    np.cumsum(large, axis=1, out=count[:, 1:])
-    quiet = count[:, n_run - 1 :] == count[:, : n - n_run + 1]
-    for c in np.flatnonzero(quiet.any(axis=1)):
-        small = ~large[c]
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], small.astype(np.int8), [0]])))
-        for start, stop in zip(edges[::2], edges[1::2], strict=True):
-            if stop - start + 1 >= n_run:
-                segment = data_uv[c, start : stop + 1]
-                mask[start : stop + 1] |= _ranges_within(segment, n_run, tol_uv)
-    return mask
-
-
-def _ranges_within(segment: np.ndarray, n_run: int, tol_uv: float) -> np.ndarray:
-    """Mark samples covered by some ``n_run``-long stretch of range <= ``tol_uv``."""
-    if np.ptp(segment) <= tol_uv:
-        return np.ones(len(segment), dtype=bool)
-    windows = np.lib.stride_tricks.sliding_window_view(segment, n_run)
-    flat = np.flatnonzero(np.ptp(windows, axis=1) <= tol_uv)
-    covered = np.zeros(len(segment) + 1, dtype=np.int64)
-    np.add.at(covered, flat, 1)
-    np.add.at(covered, flat + n_run, -1)
-    return np.cumsum(covered[:-1]) > 0
-
-
 def _annotation_mask(raw: mne.io.BaseRaw, origin: int, n: int) -> np.ndarray:
     """Samples of ``[origin, origin + n)`` covered by ``BAD_*`` annotations."""
     mask = np.zeros(n, dtype=bool)
@@ -375,7 +321,7 @@ def iter_blocks(raw: mne.io.BaseRaw, params: PreprocessParams) -> Iterator[Block
     win = round(params.window * sfreq)
     hop = round(params.hop * sfreq)
     pad = int(PAD_SECONDS * sfreq)
-    rail = params.rail_uv or DEVICE_RAIL_UV.get(device_model(raw) or "")
+    rail = params.rail_uv or rail_of(device_model(raw))
     bad_channel = any(ch in raw.info["bads"] for ch in channels)
     filters = design_filters(sfreq, params, _line_freq(raw, params))
     bounds = [
@@ -390,7 +336,7 @@ def iter_blocks(raw: mne.io.BaseRaw, params: PreprocessParams) -> Iterator[Block
             np.full(data.shape[1], bad_channel),
             _annotation_mask(raw, origin, data.shape[1]),
             plateau_mask(data, sfreq, params.plateau_seconds, params.plateau_tol_uv),
-            (np.abs(data) >= 0.999 * rail).any(axis=0) if rail else None,
+            at_rail(data, rail).any(axis=0) if rail else None,
         ]
         counts = [None if m is None else _counts(m) for m in masks]
         data = filters.apply(data)

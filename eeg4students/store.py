@@ -48,7 +48,7 @@ from eeg4students._mne_bids_quick import quick_writes
 from eeg4students.errors import DatasetError, LabelError, RecordingFormatError, first_line
 from eeg4students.io.mne_formats import brainvision_files
 from eeg4students.names import MAX_AGE, MAX_RUN
-from eeg4students.quality import device_model, recording_quality
+from eeg4students.quality import CLIPPED_SHARE, device_model, recording_quality
 
 #: A BIDS label: letters and digits.
 LABEL = r"[A-Za-z0-9]+"
@@ -74,8 +74,6 @@ BIDSIGNORE = (f"*{META_SUFFIX}", LOCK_NAME)
 TASK_FIELDS = ("TaskDescription", "Instructions")
 #: A recording shorter than this share of the dataset's median is "short".
 SHORT_SHARE = 0.5
-#: A channel with more than this share of samples at the rail is "clipped".
-CLIPPED_SHARE = 0.001
 
 _MANUFACTURERS = {
     "muse": "Interaxon",

@@ -29,13 +29,14 @@ import mne
 import numpy as np
 
 from eeg4students.errors import RecordingFormatError, RecordingNote
-from eeg4students.io._raw import check_rate, flat_or_railed
+from eeg4students.io._raw import check_rate
 from eeg4students.io._table import check_file
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.io.mne_formats import read_with_mne
 from eeg4students.io.muse import read_mind_monitor, read_muse_lsl
 from eeg4students.io.openbci import read_openbci_gui
 from eeg4students.names import FORMATS
+from eeg4students.quality import bad_channels
 
 #: A recording shorter than this (s) cannot hold one analysis window.
 MIN_SECONDS = 2.0
@@ -230,8 +231,8 @@ def _flat_or_railed_eeg(raw: mne.io.BaseRaw) -> list[str]:
     """EEG channels of a file read by MNE that are flat or sit at their extremes."""
     bads = []
     for pick in mne.pick_types(raw.info, eeg=True, exclude=[]):
-        row = raw.get_data(picks=[pick])[0] * 1e6
-        bads += flat_or_railed(row[None], [raw.ch_names[pick]])
+        row = raw.get_data(picks=[pick]) * 1e6
+        bads += bad_channels(row, [raw.ch_names[pick]])
     return bads
 
 

@@ -300,34 +300,3 @@ def build_raw(
             mne.Annotations(onsets, durations, descriptions, orig_time=raw.info["meas_date"])
         )
     return raw
-
-
-def flat_or_railed(
-    data_uv: np.ndarray, ch_names: Sequence[str], *, rail_uv: float | None = None
-) -> list[str]:
-    """Return channels that are flat or stuck at the rail most of the time.
-
-    Parameters
-    ----------
-    data_uv : ndarray, shape (n_channels, n_samples)
-        Samples in microvolts.
-    ch_names : sequence of str
-        Channel names.
-    rail_uv : float | None
-        The amplifier's rail (uV), if known.
-
-    Returns
-    -------
-    bads : list of str
-        Channels whose peak-to-peak range is below 1 uV, or that spend more
-        than half the time at their own extreme value or within 1% of the
-        rail (an electrode that is not connected drives the input there).
-    """
-    bad = []
-    for name, row in zip(ch_names, data_uv, strict=True):
-        lo, hi = row.min(), row.max()
-        at_extreme = np.mean((row == lo) | (row == hi))
-        at_rail = np.mean(np.abs(row) >= 0.99 * rail_uv) if rail_uv else 0.0
-        if hi - lo < 1.0 or max(at_extreme, at_rail) > 0.5:
-            bad.append(name)
-    return bad

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg4students.boards import RAIL_UV
 from eeg4students.errors import RecordingFormatError
-from eeg4students.io._raw import build_raw, check_rate, flat_or_railed, gap_spans
+from eeg4students.io._raw import build_raw, check_rate, gap_spans
 from eeg4students.io._table import leading_lines, numeric_columns, read_table
+from eeg4students.quality import bad_channels, rail_of
 
 _N_CHANNELS_RE = re.compile(r"Number of channels\s*=\s*(\d+)", re.IGNORECASE)
 _RATE_RE = re.compile(r"Sample Rate\s*=\s*([\d.]+)", re.IGNORECASE)
@@ -206,7 +206,7 @@ def read_openbci_gui(
     if marker_col is not None:
         values = numeric_columns(path, table, [marker_col], first, allow_nan=True)[:, 0]
         markers = [(int(i), f"{values[i]:g}") for i in np.flatnonzero(np.nan_to_num(values))]
-    bads = flat_or_railed(eeg, names, rail_uv=RAIL_UV.get(device))
+    bads = bad_channels(eeg, list(names), rail_uv=rail_of(device))
     return build_raw(
         eeg,
         names,
