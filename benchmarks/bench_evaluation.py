@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from eeg4students.evaluation import TimeBlockedKFold, evaluate
+from eeg4students.evaluation import evaluate
 from eeg4students.featureset import compute_features
 from eeg4students.models import make_model
 from eeg4students.models.tmv import CausalVoter
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.splitters import TimeBlockedKFold
 
 
 def main() -> None:

@@ -1,37 +1,19 @@
-"""Honest evaluation: splitters that respect time, and one call that runs them.
+"""Honest evaluation: run pipelines under a scheme and gather tidy tables.
 
-Windows cut from one task block overlap in time and share its electrode
-contact and drift, so where they land decides what a score means:
-
-- ``time-blocked`` (the EEG4Students study's scheme): per participant, each
-  block is cut into ``n_splits`` contiguous chunks and fold ``k`` tests the
-  ``k``-th chunk of every block; training windows that overlap a test window
-  in time are dropped (the gap), so no sample is on both sides;
-- ``cross-session`` (the headline for within-person models): per participant,
-  train on the other sessions, test on one;
-- ``loso``: leave one participant out (models meant for new people);
-- ``calibration``: a new student with a little labelled data. For every
-  participant and each of their sessions in turn, a model trained on the
-  other participants plus the first 0, 1, 2, 5 minutes (``--minutes``) of
-  this participant's other sessions, shared evenly between the tasks, is
-  tested on the session; beside it (``own``) a model trained on all of the
-  participant's other sessions, as in ``cross-session``. Together they make
-  a learning curve: how much calibration a cohort model needs to match a
-  model of the student's own;
-- ``shuffled``: stratified k-fold over shuffled windows. It leaks (neighbours
-  of a test window are in training) and is labelled ``leaky`` wherever it
-  appears; it exists to show how much it inflates accuracy.
-
-:func:`evaluate` returns a tidy table: one row per participant x pipeline x
-fold with accuracy, balanced accuracy, Cohen's kappa, fit and predict time
-and train/test sizes, plus confusion matrices per participant and pipeline.
+The schemes are the cross-validators of :mod:`eeg4students.splitters`
+(``time-blocked``, ``cross-session``, ``loso``, ``calibration`` and the
+leaky ``shuffled``, labelled as such wherever it appears). :func:`evaluate`
+returns one row per participant x pipeline x fold with accuracy, balanced
+accuracy, Cohen's kappa, fit and predict time and train/test sizes, plus
+confusion matrices per participant and pipeline; :func:`choose_scheme` picks
+the honest scheme for a table.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,19 +25,17 @@ from sklearn.metrics import (
     cohen_kappa_score,
     confusion_matrix,
 )
-from sklearn.model_selection import StratifiedKFold
 
 from eeg4students._progress import progress_bar
 from eeg4students.adaptation import adapt_table
-from eeg4students.errors import EEG4StudentsError
-from eeg4students.models import (
-    MODEL_NAMES,
-    TimeMajorityVoting,
-    make_model,
-    model_columns,
-    vote,
+from eeg4students.models import MODEL_NAMES, fit_model, make_model, make_tmv, model_columns, vote
+from eeg4students.names import TMV_MODELS
+from eeg4students.splitters import (
+    CALIBRATION_MINUTES,
+    EvaluationError,
+    choose_scheme,
+    splitter_for,
 )
-from eeg4students.names import SCHEMES, TMV_MODELS
 
 LEAKY_SCHEMES = ("shuffled",)
 #: The votes an evaluation reports for each TMV model (``tmv-block``, ``tmv-causal``...).
@@ -63,175 +43,7 @@ TMV_MODES = ("block", "causal")
 TMV_VARIANTS = tuple(f"{m}-{mode}" for m in TMV_MODELS for mode in TMV_MODES)
 
 
-class EvaluationError(EEG4StudentsError, ValueError):
-    """An evaluation that cannot run as asked."""
-
-
-Split = tuple[np.ndarray, np.ndarray]
-
-
-@dataclass(frozen=True)
-class TimeBlockedKFold:
-    """Fold ``k`` tests the ``k``-th contiguous chunk of every task block.
-
-    Parameters
-    ----------
-    n_splits : int
-        Chunks per block (7 in the study: 42 s blocks in 6 s chunks).
-    window : float
-        Window length in seconds: training windows starting less than this
-        before or after a test window of the same block are dropped.
-    """
-
-    n_splits: int = 7
-    window: float = 2.0
-
-    def split(self, meta: pd.DataFrame) -> Iterator[Split]:
-        """Yield (train, test) row positions of ``meta`` (needs ``block``, ``start``)."""
-        blocks = meta["block"].to_numpy()
-        starts = meta["start"].to_numpy(dtype=float)
-        chunk = np.empty(len(meta), dtype=int)
-        for block in pd.unique(blocks):
-            rows = np.flatnonzero(blocks == block)
-            rows = rows[np.argsort(starts[rows], kind="stable")]
-            for k, part in enumerate(np.array_split(rows, self.n_splits)):
-                chunk[part] = k
-        for k in range(self.n_splits):
-            test = np.flatnonzero(chunk == k)
-            if not len(test):
-                continue
-            near = np.zeros(len(meta), dtype=bool)
-            for block in pd.unique(blocks[test]):
-                in_block = blocks == block
-                times = starts[test[blocks[test] == block]]
-                lo, hi = times.min() - self.window, times.max() + self.window
-                near |= in_block & (starts > lo) & (starts < hi)
-            train = np.flatnonzero((chunk != k) & ~near)
-            yield train, test
-
-
-@dataclass(frozen=True)
-class CrossSession:
-    """Train on a participant's other sessions, test on one."""
-
-    def split(self, meta: pd.DataFrame) -> Iterator[Split]:
-        """Yield (train, test) row positions, one fold per session."""
-        sessions = meta["session"].to_numpy()
-        for session in sorted(pd.unique(sessions)):
-            yield np.flatnonzero(sessions != session), np.flatnonzero(sessions == session)
-
-
-@dataclass(frozen=True)
-class LeaveParticipantOut:
-    """Train on every other participant, test on one."""
-
-    def split(self, meta: pd.DataFrame) -> Iterator[Split]:
-        """Yield (train, test) row positions, one fold per participant."""
-        people = meta["participant"].to_numpy()
-        for person in sorted(pd.unique(people)):
-            yield np.flatnonzero(people != person), np.flatnonzero(people == person)
-
-
-#: Minutes of a new student's labelled data the calibration scheme tries.
-CALIBRATION_MINUTES = (0.0, 1.0, 2.0, 5.0)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """A cohort model given the first minutes of a new student's other sessions.
-
-    Parameters
-    ----------
-    minutes : tuple of float
-        Calibration levels (minutes of the student's recordings, shared evenly
-        between the tasks; 0 is the cohort alone).
-    window : float
-        Window length (s): a window counts when it ends inside the level's
-        time.
-    balance : bool
-        Repeat the student's calibration windows until they weigh about as
-        much as the cohort's (a whole number of copies; a few minutes of one
-        student otherwise drown in hours of everyone else's data). Off:
-        each window counts once.
-    """
-
-    minutes: tuple[float, ...] = CALIBRATION_MINUTES
-    window: float = 2.0
-    balance: bool = True
-
-    def split(self, meta: pd.DataFrame, person: str) -> Iterator[tuple[Split, str, float]]:
-        """Yield ((train, test), variant, seconds) for every session of ``person``.
-
-        ``variant`` is ``+M min`` for a level (the cohort plus the student's
-        calibration windows) or ``own`` (all the student's other sessions);
-        ``seconds`` is the calibration recording time the level took (s; the
-        other sessions' length when they are shorter than asked, NaN for
-        ``own``). Sessions are tested in label order; the calibration windows
-        come from the other sessions in order, each task's first seconds.
-        """
-        people = meta["participant"].to_numpy()
-        sessions = meta["session"].to_numpy()
-        cohort = np.flatnonzero(people != person)
-        mine = people == person
-        tasks = np.unique(meta["task"].to_numpy())
-        for session in sorted(pd.unique(sessions[mine])):
-            test = np.flatnonzero(mine & (sessions == session))
-            other = np.flatnonzero(mine & (sessions != session))
-            # Time counts from the start of the other sessions: they are the calibration.
-            into = _seconds_into_task(meta.iloc[other], self.window)
-            for minutes in self.minutes:
-                budget = minutes * 60.0 / len(tasks)
-                kept = into + self.window <= budget + 1e-9
-                seconds = _calibration_seconds(meta.iloc[other[kept]], into[kept], self.window)
-                taken = other[kept]
-                if self.balance and len(taken):
-                    taken = np.repeat(taken, max(1, round(len(cohort) / len(taken))))
-                train = np.concatenate([cohort, taken])
-                yield (train, test), f"+{minutes:g} min", seconds
-            yield (other, test), "own", float("nan")
-
-
-def _seconds_into_task(meta: pd.DataFrame, window: float) -> np.ndarray:
-    """Each window's start (s) counted from the start of its participant's task recordings.
-
-    Blocks of one participant and task follow each other in (session,
-    recording, start) order, each taking the time from its first window's
-    start to its last window's end (``window`` s after the last start);
-    windows lost to artifacts still count as time spent.
-    """
-    into = np.zeros(len(meta))
-    order = meta.sort_values(["participant", "task", "session", "recording", "start"])
-    for _, part in order.groupby(["participant", "task"], sort=False):
-        offset = 0.0
-        for _, block in part.groupby(["session", "recording", "block"], sort=False):
-            starts = block["start"].to_numpy(dtype=float)
-            first = starts.min()
-            positions = meta.index.get_indexer(block.index)
-            into[positions] = offset + starts - first
-            offset += starts.max() - first + window
-    return into
-
-
-def _calibration_seconds(taken: pd.DataFrame, into: np.ndarray, window: float) -> float:
-    """Recording time (s) the calibration windows span, summed over tasks."""
-    if not len(taken):
-        return 0.0
-    ends = pd.Series(into + window, index=taken.index).groupby(taken["task"]).max()
-    return float(ends.sum())
-
-
-@dataclass(frozen=True)
-class ShuffledKFold:
-    """Stratified k-fold over shuffled windows. Leaky: for comparison only."""
-
-    n_splits: int = 7
-    random_state: int = 0
-
-    def split(self, meta: pd.DataFrame) -> Iterator[Split]:
-        """Yield (train, test) row positions (needs ``task``)."""
-        y = meta["task"].to_numpy()
-        folds = StratifiedKFold(self.n_splits, shuffle=True, random_state=self.random_state)
-        yield from folds.split(np.zeros(len(y)), y)
+__all__ = ["Evaluation", "EvaluationError", "chance_levels", "choose_scheme", "evaluate"]
 
 
 @dataclass
@@ -290,46 +102,6 @@ class Evaluation:
         return curve[[*levels, "own"]]
 
 
-def choose_scheme(table: pd.DataFrame) -> tuple[str, str]:
-    """The honest scheme for a feature table, and why (what ``evaluate --scheme auto`` runs).
-
-    Cross-session when most participants have two or more sessions (a model
-    meets a new day), else leave-participant-out with three or more
-    participants (a model meets a new person), else time-blocked, which
-    overstates accuracy on a new day: train and test windows share one
-    recording's electrode contact and drift.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Feature table with ``participant`` and ``session``.
-
-    Returns
-    -------
-    scheme : str
-        One of :data:`SCHEMES`.
-    why : str
-        A sentence fragment saying why.
-    """
-    sessions = table.groupby("participant")["session"].nunique()
-    people, several = len(sessions), int((sessions >= 2).sum())
-    if several and several >= people / 2:
-        return "cross-session", (
-            f"{several} of {people} participants have two or more sessions: each session is "
-            "tested by a model of the participant's other sessions"
-        )
-    if people >= 3:
-        return "loso", (
-            f"{people} participants, {people - several} with one session: each participant "
-            "is tested by a model of the others"
-        )
-    return "time-blocked", (
-        f"{people} participant(s) with one session each: only parts of the same recordings "
-        "can be held out. WARNING: these accuracies overstate how a model does on a new day "
-        "(train and test windows share a recording's electrode contact and drift)"
-    )
-
-
 def chance_levels(table: pd.DataFrame) -> tuple[int, float]:
     """The number of tasks and the share of the most frequent one (a guess's accuracy).
 
@@ -348,28 +120,6 @@ def chance_levels(table: pd.DataFrame) -> tuple[int, float]:
     return len(counts), float(counts.iloc[0] / counts.sum()) if len(counts) else 0.0
 
 
-def splitter_for(
-    scheme: str,
-    n_splits: int,
-    window: float,
-    random_state: int = 0,
-    minutes: Sequence[float] = CALIBRATION_MINUTES,
-    balance: bool = True,
-):
-    """Return the splitter of a scheme name (see :data:`SCHEMES`)."""
-    if scheme == "calibration":
-        return Calibration(tuple(float(m) for m in minutes), window, balance)
-    if scheme == "time-blocked":
-        return TimeBlockedKFold(n_splits, window)
-    if scheme == "cross-session":
-        return CrossSession()
-    if scheme == "loso":
-        return LeaveParticipantOut()
-    if scheme == "shuffled":
-        return ShuffledKFold(n_splits, random_state)
-    raise EvaluationError(f"Unknown scheme {scheme!r}: use one of {', '.join(SCHEMES)}.")
-
-
 def _expand(models: Sequence[str]) -> list[str]:
     """Model names to fit (``tmv`` stands for both TMV variants)."""
     names = []
@@ -382,32 +132,6 @@ def _expand(models: Sequence[str]) -> list[str]:
             )
         names.append(key.rsplit("-", 1)[0] if key in TMV_VARIANTS else key)
     return list(dict.fromkeys(names))
-
-
-def _folds(meta: pd.DataFrame, scheme: str, splitter) -> Iterator[tuple[str, int, Split, dict]]:
-    """Yield (participant, fold, split, extra) with positions into ``meta``.
-
-    ``extra`` holds the calibration scheme's ``variant`` and
-    ``calibration_s`` (empty for the other schemes); its fold is the test
-    session's position.
-    """
-    if scheme == "loso":
-        for fold, (train, test) in enumerate(splitter.split(meta)):
-            yield str(meta["participant"].iloc[test[0]]), fold, (train, test), {}
-        return
-    if scheme == "calibration":
-        for person in sorted(pd.unique(meta["participant"])):
-            sessions = sorted(pd.unique(meta.loc[meta["participant"] == person, "session"]))
-            if len(sessions) < 2:
-                continue
-            for split, variant, seconds in splitter.split(meta, person):
-                fold = sessions.index(meta["session"].iloc[split[1][0]])
-                yield str(person), fold, split, {"variant": variant, "calibration_s": seconds}
-        return
-    for person, rows in meta.groupby("participant", sort=True).indices.items():
-        part = meta.iloc[rows]
-        for fold, (train, test) in enumerate(splitter.split(part)):
-            yield str(person), fold, (rows[train], rows[test]), {}
 
 
 def _coverage(meta: pd.DataFrame, n_splits: int) -> tuple[set, list[str], list[str]]:
@@ -466,20 +190,27 @@ def _run_fold(
     rows, ranking, confusion = [], [], {}
     fitted, fit_times = {}, {}
     wanted = [n for n in names if n not in TMV_MODELS]
+    bases = {name: params.get(name, {}) for name in ("rf", "svm", "tslr")}
 
-    def build(name, **extra):
-        return make_model(name, random_state=random_state, **extra, **params.get(name, {}))
+    def build(name):
+        if name in TMV_MODELS:
+            routed = [column_names[i] for i in columns[name]]
+            return make_tmv(
+                name,
+                base_params=bases,
+                random_state=random_state,
+                feature_columns=routed,
+                k=k,
+                **params.get(name, {}),
+            )
+        return make_model(name, random_state=random_state, **params.get(name, {}))
 
-    tmvs = {}
-    if "tmv" in names:
-        tmvs["tmv"] = TimeMajorityVoting([("rf", build("rf")), ("svm", build("svm"))], k=k)
-    if "tmvts" in names:
-        routed = [column_names[i] for i in columns["tmvts"]]
-        bases = {name: params.get(name, {}) for name in ("rf", "svm", "tslr")}
-        tmvs["tmvts"] = build("tmvts", k=k, feature_columns=routed, base_params=bases)
+    tmvs = {name: build(name) for name in names if name in TMV_MODELS}
     for name in wanted:
         start = time.perf_counter()
-        fitted[name] = build(name).fit(X[train][:, columns[name]], y[train])
+        fitted[name] = fit_model(
+            build(name), X[train][:, columns[name]], y[train], blocks=blocks[train]
+        )
         fit_times[name] = time.perf_counter() - start
     outputs = {}
     for name, tmv in tmvs.items():
@@ -635,7 +366,7 @@ def evaluate(
         X = meta[list(feature_columns)].to_numpy(dtype=float)
         y = meta["task"].to_numpy()
         blocks = meta["block"].to_numpy()
-    folds = list(_folds(meta, scheme, splitter))
+    folds = list(splitter.folds(meta))
     labels = np.unique(y)
     position = {c: i for i, c in enumerate(feature_columns)}
     # Each model's columns; TMV votes over its RF and SVM bases, so it takes theirs.
@@ -662,15 +393,14 @@ def evaluate(
             columns,
             list(feature_columns),
         )
-        for person, fold, (train, test), _ in folds
+        for person, fold, train, test, _ in folds
     )
     rows, ranking = [], []
     confusion: dict[tuple[str, str], np.ndarray] = {}
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     outcomes = progress_bar(results, total=len(folds), desc=scheme, unit="fold", enabled=progress)
-    for (_, _, _, extra), (fold_rows, fold_ranking, fold_confusion, note) in zip(
-        folds, outcomes, strict=True
-    ):
+    for fold, (fold_rows, fold_ranking, fold_confusion, note) in zip(folds, outcomes, strict=True):
+        extra = fold.extra
         variant = extra.get("variant")
         if note:
             skipped.append(note + (f" ({variant})" if variant else ""))

@@ -47,9 +47,6 @@ from eeg4students.modelfile import (
     save_model_file,
 )
 from eeg4students.models import (
-    ShardedForest,
-    SISAEnsemble,
-    UnlearnableTMV,
     fit_model,
     make_model,
     model_columns,
@@ -315,7 +312,6 @@ def card_training_table(
 
 #: Row order of training tables: sharded models refit parts in this order.
 TRAIN_ORDER = ["participant", "session", "recording", "block", "start"]
-UNLEARNABLE = ("sharded",)
 
 
 def build_estimator(
@@ -349,27 +345,7 @@ def build_estimator(
     params = dict(model_params or {})
     if feature_columns is not None and model.strip().lower() == "tmvts":
         params["feature_columns"] = list(feature_columns)
-    if not unlearnable:
-        return make_model(model, **params)
-    if unlearnable.get("kind") not in UNLEARNABLE:
-        raise ModelError(f"Unknown unlearnable form {unlearnable.get('kind')!r}; use 'sharded'.")
-    q, shards = float(unlearnable.get("q", 0.25)), int(unlearnable.get("shards", 4))
-    if not 0 < q <= 1 or shards < 1:
-        raise ModelError(
-            f"Sharded models need 0 < q <= 1 and at least one shard, not {q}, {shards}."
-        )
-    forest_params = (
-        {"n_estimators": 300, "max_features": "sqrt", **params} if model == "rf" else {}
-    )
-
-    def forest():
-        return ShardedForest(q=q, **forest_params)
-
-    if model == "rf":
-        return forest()
-    if model == "tmv":
-        return UnlearnableTMV([("rf", forest()), ("svm", SISAEnsemble(make_model("svm"), shards))])
-    return SISAEnsemble(make_model(model, **params), shards)
+    return make_model(model, unlearnable=unlearnable or None, **params)
 
 
 def fit_estimator(estimator, table: pd.DataFrame, feature_columns: list[str]):

@@ -7,9 +7,10 @@ import pytest
 from test_evaluation import FEATURES, _meta
 
 from eeg4students.cli import main
-from eeg4students.evaluation import Calibration, EvaluationError, evaluate
+from eeg4students.evaluation import EvaluationError, evaluate
 from eeg4students.featureset import compute_features
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.splitters import Calibration
 
 # _meta: 3 tasks per session, each one block of 20 windows every second; a
 # 2 s window makes each block 21 s of recording.
@@ -20,9 +21,11 @@ def test_levels_take_the_first_seconds_of_each_task_from_the_other_sessions():
     meta = _meta(participants=("p1", "p2", "p3"), sessions=("1", "2", "3"))
     people, sessions = meta["participant"].to_numpy(), meta["session"].to_numpy()
     cohort = set(np.flatnonzero(people != "p1"))
-    splits = list(Calibration(minutes=(0.0, 0.5, 5.0), window=2.0).split(meta, "p1"))
-    assert [v for _, v, _ in splits] == ["+0 min", "+0.5 min", "+5 min", "own"] * 3
-    for (train, test), variant, seconds in splits:
+    folds = Calibration(minutes=(0.0, 0.5, 5.0), window=2.0).folds(meta)
+    splits = [f for f in folds if f.participant == "p1"]
+    assert [f.extra["variant"] for f in splits] == ["+0 min", "+0.5 min", "+5 min", "own"] * 3
+    for _, _, train, test, extra in splits:
+        variant, seconds = extra["variant"], extra["calibration_s"]
         test_session = sessions[test[0]]
         assert set(test) == set(np.flatnonzero((people == "p1") & (sessions == test_session)))
         assert not set(train) & set(test)
@@ -45,9 +48,13 @@ def test_levels_take_the_first_seconds_of_each_task_from_the_other_sessions():
         else:  # 5 min asked, the other sessions hold 2 x 21 s per task
             assert len(mine) == 2 * 3 * 20
             assert seconds == pytest.approx(3 * 2 * BLOCK_S)
-    plain = Calibration(minutes=(0.5,), window=2.0, balance=False).split(meta, "p1")
-    (train, _), _, _ = next(plain)
+    plain = Calibration(minutes=(0.5,), window=2.0, balance=False).folds(meta)
+    train = next(f.train for f in plain if f.participant == "p1")
     assert len(train) == len(cohort) + 27
+    # As a scikit-learn splitter: the same (train, test) pairs, every participant's.
+    pairs = list(Calibration(minutes=(0.0, 0.5, 5.0), window=2.0).split(meta))
+    assert len(pairs) == 3 * 3 * 4
+    assert all(np.array_equal(a[0], b.train) for a, b in zip(pairs[:12], splits, strict=True))
 
 
 def test_evaluate_calibration_names_each_level_and_the_levels_that_ran_short():

@@ -7,14 +7,17 @@ import pandas as pd
 import pytest
 
 from eeg4students.evaluation import (
-    CrossSession,
     EvaluationError,
-    LeaveParticipantOut,
-    ShuffledKFold,
-    TimeBlockedKFold,
     chance_levels,
     choose_scheme,
     evaluate,
+)
+from eeg4students.splitters import (
+    Calibration,
+    CrossSession,
+    LeaveParticipantOut,
+    ShuffledKFold,
+    TimeBlockedKFold,
 )
 
 WINDOW, HOP = 2.0, 1.0
@@ -61,11 +64,14 @@ def test_time_blocked_folds_test_every_window_once_with_no_overlap():
     meta = _meta()
     splitter = TimeBlockedKFold(n_splits=7, window=WINDOW)
     splits = list(splitter.split(meta))
-    assert len(splits) == 7
+    assert len(splits) == 7 * 2  # each participant's folds in turn
     _check_partition(meta, splits)
     for train, test in splits:
-        # Every block is represented in every test fold, as a contiguous chunk.
-        assert meta.iloc[test]["block"].nunique() == meta["block"].nunique()
+        # One participant at a time; every block of theirs in every test fold, as a
+        # contiguous chunk.
+        mine = meta[meta["participant"] == meta["participant"].iloc[test[0]]]
+        assert set(meta.iloc[train]["participant"]) == set(mine["participant"])
+        assert meta.iloc[test]["block"].nunique() == mine["block"].nunique()
         for block, chunk in meta.iloc[test].groupby("block"):
             starts = np.sort(chunk["start"].to_numpy())
             assert np.allclose(np.diff(starts), HOP)
@@ -196,3 +202,66 @@ def test_the_default_scheme_follows_the_data(people, sessions, scheme):
 
 def test_chance_levels_count_tasks_and_the_most_frequent_one():
     assert chance_levels(_shape(2, 1)) == (3, 0.5)
+
+
+@pytest.mark.parametrize(
+    "splitter",
+    [
+        TimeBlockedKFold(4, window=WINDOW),
+        CrossSession(),
+        LeaveParticipantOut(),
+        ShuffledKFold(4),
+        Calibration(minutes=(0.0, 0.5)),
+    ],
+    ids=type,
+)
+def test_every_splitter_is_a_scikit_learn_cross_validator(splitter):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import cross_val_score, cross_validate
+
+    meta = _meta(participants=("p1", "p2", "p3"))
+    X, y = meta[FEATURES].to_numpy(), meta["task"].to_numpy()
+    scores = cross_val_score(LinearDiscriminantAnalysis(), X, y, groups=meta, cv=splitter)
+    assert len(scores) == splitter.get_n_splits(X, y, groups=meta) > 1
+    assert repr(splitter).startswith(type(splitter).__name__ + "(")
+    # The same splits under metadata routing, where groups is routed to the splitter.
+    import sklearn
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = cross_validate(
+            LinearDiscriminantAnalysis(), X, y, params={"groups": meta}, cv=splitter
+        )
+    assert np.allclose(routed["test_score"], scores)
+    with pytest.raises(ValueError, match="metadata"):
+        list(splitter.split(X, y))
+
+
+def test_one_column_groups_stand_for_the_splitters_key():
+    meta = _meta(participants=("p1", "p2", "p3"), sessions=("1",))
+    X = meta[FEATURES].to_numpy()
+    by_label = list(LeaveParticipantOut().split(X, groups=meta["participant"].to_numpy()))
+    assert [t.tolist() for _, t in by_label] == [
+        t.tolist() for _, t in LeaveParticipantOut().split(X, groups=meta)
+    ]
+    # Block ids alone, rows in time order: the gap is counted in rows.
+    one = meta[meta["participant"] == "p1"].reset_index(drop=True)
+    rows = list(TimeBlockedKFold(4, window=2).split(one[FEATURES], groups=one["block"].to_numpy()))
+    timed = list(TimeBlockedKFold(4, window=2 * HOP).split(one[FEATURES], groups=one))
+    assert all(
+        np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        for a, b in zip(rows, timed, strict=True)
+    )
+
+
+def test_a_tuned_svm_fits_and_scores_inside_an_evaluation():
+    meta = _meta(participants=("p1",), sessions=("1", "2"), n=24)
+    result = evaluate(
+        meta,
+        FEATURES,
+        ["svm", "tmv"],
+        "cross-session",
+        model_params={"svm": {"tune": True}},
+        progress=False,
+    )
+    assert set(result.scores["pipeline"]) == {"svm", "tmv-block", "tmv-causal"}
+    assert result.scores["accuracy"].between(0, 1).all() and len(result.scores) == 6

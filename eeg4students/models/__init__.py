@@ -25,14 +25,15 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from eeg4students.errors import EEG4StudentsError
+from eeg4students.errors import EEG4StudentsError, ModelError
+from eeg4students.models._routing import BlockGroupKFold, fit_routed
 from eeg4students.models.riemann import PickColumns, riemann_model
 from eeg4students.models.sharded import (
     ParticipantUnlearning,
@@ -41,7 +42,7 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
+from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS, TMV_MODELS
 
 __all__ = [
     "MODEL_NAMES",
@@ -52,13 +53,18 @@ __all__ = [
     "UnlearnableTMV",
     "fit_model",
     "make_model",
+    "make_tmv",
     "model_columns",
     "vote",
 ]
 
 
 def fit_model(estimator, X, y, blocks=None, participants=None):
-    """Fit any toolkit model, passing the side information it takes.
+    """Fit any toolkit model, giving it the side information it requests.
+
+    Models say what they need at fit through scikit-learn's metadata routing
+    (:mod:`eeg4students.models._routing`): TMV and a tuned SVM take task
+    ``blocks``, the sharded models ``participants``; others take neither.
 
     Parameters
     ----------
@@ -67,21 +73,15 @@ def fit_model(estimator, X, y, blocks=None, participants=None):
     X : ndarray, shape (n_windows, n_features)
     y : ndarray, shape (n_windows,)
     blocks : ndarray, shape (n_windows,) | None
-        Block id of every window (TMV ranks its bases with block-aware folds).
+        Block id of every window.
     participants : ndarray, shape (n_windows,) | None
-        Participant of every window (the sharded models of
-        :mod:`eeg4students.models.sharded` assign them to parts).
+        Participant of every window.
 
     Returns
     -------
     estimator : the fitted model
     """
-    # The sharded models' groups are participants; TMV's are task blocks.
-    if isinstance(estimator, ParticipantUnlearning):
-        return estimator.fit(X, y, groups=participants)
-    if isinstance(estimator, TimeMajorityVoting) and blocks is not None:
-        return estimator.fit(X, y, groups=blocks)
-    return estimator.fit(X, y)
+    return fit_routed(estimator, X, y, blocks=blocks, participants=participants)
 
 
 def model_columns(name: str, feature_columns: list[str]) -> list[str]:
@@ -124,6 +124,10 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
     return rest
 
 
+#: Forms of a model whose participants can be removed exactly (``unlearnable``).
+UNLEARNABLE = ("sharded",)
+
+
 def make_model(
     name: str,
     *,
@@ -131,6 +135,7 @@ def make_model(
     n_jobs: int | None = None,
     feature_columns: list[str] | None = None,
     base_params: dict[str, dict] | None = None,
+    unlearnable: dict | None = None,
     **params,
 ) -> BaseEstimator:
     """Build an unfitted classifier by short name.
@@ -148,12 +153,18 @@ def make_model(
         :func:`model_columns`); ``tmvts`` routes band powers to its RF and
         SVM and covariance columns to its tangent-space base by them.
     base_params : dict | None
-        ``tmvts`` only: settings of its bases by name, e.g.
-        ``{"rf": {"n_estimators": 100}, "tslr": {"C": 0.1}}``.
+        TMV only: settings of its bases by name, e.g.
+        ``{"rf": {"n_estimators": 100}, "svm": {"C": 10}, "tslr": {"C": 0.1}}``.
+    unlearnable : dict | None
+        ``{"kind": "sharded", "q": Q, "shards": S}``: Random Forest as a
+        :class:`ShardedForest` whose trees each see a fraction ``q`` of the
+        participants, other models as a :class:`SISAEnsemble` of ``S``
+        participant-disjoint shards, TMV over both (:class:`UnlearnableTMV`).
     **params
-        Overrides, e.g. ``n_estimators=100`` for ``rf`` or ``C=10`` for ``svm``.
-        ``svm`` also takes ``tune=True``: choose C and gamma by an inner
-        search whose folds keep task blocks whole (pass ``groups`` to fit).
+        Overrides, e.g. ``n_estimators=100`` for ``rf``, ``C=10`` for ``svm``,
+        ``k=3`` for TMV. ``svm`` also takes ``tune=True``: choose C and gamma
+        by an inner search whose folds keep task blocks whole (it requests
+        ``blocks`` at fit: see :func:`fit_model`).
 
     Returns
     -------
@@ -162,13 +173,29 @@ def make_model(
     Raises
     ------
     EEG4StudentsError
-        If the name is unknown.
+        If the name or the unlearnable form is unknown.
     """
     key = name.strip().lower()
+    if key in TMV_MODELS:
+        return make_tmv(
+            key,
+            base_params=base_params,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            feature_columns=feature_columns,
+            unlearnable=unlearnable,
+            **params,
+        )
+    if unlearnable:
+        q, shards = _sharding(unlearnable)
+        if key == "rf":
+            options = {**RF_DEFAULTS, **params}
+            return ShardedForest(q=q, random_state=random_state, n_jobs=n_jobs, **options)
+        return SISAEnsemble(make_model(key, random_state=random_state, **params), shards)
     if key in RIEMANN_MODELS:
         return riemann_model(key, random_state=random_state, **params)
     if key == "rf":
-        options = {"n_estimators": 300, "max_features": "sqrt", **params}
+        options = {**RF_DEFAULTS, **params}
         return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **options)
     if key == "svm":
         tune = params.pop("tune", False)
@@ -177,7 +204,7 @@ def make_model(
         if not tune:
             return pipeline
         grid = {"svc__C": [0.1, 1, 10, 100], "svc__gamma": ["scale", 0.01, 0.1]}
-        return GridSearchCV(pipeline, grid, cv=GroupKFold(n_splits=3), n_jobs=n_jobs)
+        return GridSearchCV(pipeline, grid, cv=BlockGroupKFold(n_splits=3), n_jobs=n_jobs)
     if key == "lda":
         return LinearDiscriminantAnalysis(**params)
     if key == "slda":
@@ -192,30 +219,90 @@ def make_model(
         return AdaBoostClassifier(random_state=random_state, **params)
     if key == "dt":
         return DecisionTreeClassifier(random_state=random_state, **params)
-    if key == "tmv":
-        bases = [
-            ("rf", make_model("rf", random_state=random_state, n_jobs=n_jobs)),
-            ("svm", make_model("svm")),
-        ]
-        return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
-    if key == "tmvts":
-        if not feature_columns:
-            raise EEG4StudentsError(
-                "Model 'tmvts' needs the names of its feature columns (band powers and "
-                "covariance) to route them to its bases."
-            )
-        bands = [i for i, c in enumerate(feature_columns) if not c.startswith("cov_")]
-        covariance = [i for i, c in enumerate(feature_columns) if c.startswith("cov_")]
-        settings = base_params or {}
-        rf = make_model("rf", random_state=random_state, n_jobs=n_jobs, **settings.get("rf", {}))
-        svm = make_model("svm", **settings.get("svm", {}))
-        tslr = riemann_model(
-            "tslr", columns=covariance, random_state=random_state, **settings.get("tslr", {})
-        )
-        bases = [
-            ("rf", make_pipeline(PickColumns(bands), rf)),
-            ("svm", make_pipeline(PickColumns(bands), svm)),
-            ("tslr", tslr),
-        ]
-        return TimeMajorityVoting(estimators=bases, n_jobs=n_jobs, **params)
     raise EEG4StudentsError(f"Unknown model {name!r}: use one of {', '.join(MODEL_NAMES)}.")
+
+
+#: Settings of the study's Random Forest.
+RF_DEFAULTS = {"n_estimators": 300, "max_features": "sqrt"}
+
+
+def _sharding(unlearnable: dict) -> tuple[float, int]:
+    """(q, shards) of an unlearnable form, checked."""
+    if unlearnable.get("kind") not in UNLEARNABLE:
+        raise ModelError(f"Unknown unlearnable form {unlearnable.get('kind')!r}; use 'sharded'.")
+    q, shards = float(unlearnable.get("q", 0.25)), int(unlearnable.get("shards", 4))
+    if not 0 < q <= 1 or shards < 1:
+        raise ModelError(
+            f"Sharded models need 0 < q <= 1 and at least one shard, not {q}, {shards}."
+        )
+    return q, shards
+
+
+def make_tmv(
+    name: str = "tmv",
+    *,
+    base_params: dict[str, dict] | None = None,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    feature_columns: list[str] | None = None,
+    unlearnable: dict | None = None,
+    **params,
+) -> TimeMajorityVoting:
+    """Time Majority Voting over the study's bases, the one place TMV models are assembled.
+
+    Parameters
+    ----------
+    name : {"tmv", "tmvts"}
+        ``tmv`` votes over RF and RBF SVM on band powers; ``tmvts`` adds
+        tangent space + LR on covariance matrices (and needs
+        ``feature_columns`` to route them).
+    base_params : dict | None
+        Settings of the bases by name (``rf``, ``svm``, ``tslr``), in every
+        form (the sharded bases of the unlearnable TMV take them too).
+    random_state, n_jobs
+        As for :func:`make_model`.
+    feature_columns : list of str | None
+        ``tmvts``: the names of the columns it is given.
+    unlearnable : dict | None
+        The sharded form (``tmv`` only): :class:`UnlearnableTMV` over a
+        sharded forest and a SISA SVM.
+    **params
+        Settings of the vote (``k``, ``mode``, ``cv``, ``rank_trees``).
+
+    Returns
+    -------
+    model : TimeMajorityVoting
+    """
+    settings = base_params or {}
+
+    def base(key: str, **extra):
+        return make_model(
+            key, random_state=random_state, n_jobs=n_jobs, **extra, **settings.get(key, {})
+        )
+
+    if name == "tmv":
+        if unlearnable:
+            bases = [("rf", base("rf", unlearnable=unlearnable))]
+            bases.append(("svm", base("svm", unlearnable=unlearnable)))
+            return UnlearnableTMV(bases, n_jobs=n_jobs, **params)
+        return TimeMajorityVoting(
+            [("rf", base("rf")), ("svm", base("svm"))], n_jobs=n_jobs, **params
+        )
+    if unlearnable:
+        raise EEG4StudentsError("Model 'tmvts' has no unlearnable form; use tmv, rf or svm.")
+    if not feature_columns:
+        raise EEG4StudentsError(
+            "Model 'tmvts' needs the names of its feature columns (band powers and "
+            "covariance) to route them to its bases."
+        )
+    bands = [i for i, c in enumerate(feature_columns) if not c.startswith("cov_")]
+    covariance = [i for i, c in enumerate(feature_columns) if c.startswith("cov_")]
+    tslr = riemann_model(
+        "tslr", columns=covariance, random_state=random_state, **settings.get("tslr", {})
+    )
+    bases = [
+        ("rf", make_pipeline(PickColumns(bands), base("rf"))),
+        ("svm", make_pipeline(PickColumns(bands), base("svm"))),
+        ("tslr", tslr),
+    ]
+    return TimeMajorityVoting(bases, n_jobs=n_jobs, **params)

@@ -31,6 +31,7 @@ the model never saw raises ``ValueError``.
 from __future__ import annotations
 
 import hashlib
+from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -70,8 +71,11 @@ class ParticipantUnlearning:
     """What the sharded models share: a participant's influence can be removed exactly.
 
     Subclasses set ``participants_`` at fit (the participants they saw) and
-    implement ``forget``.
+    implement ``forget``. Under scikit-learn's metadata routing, fit's
+    ``groups`` are requested as ``participants``.
     """
+
+    __metadata_request__fit: ClassVar[dict] = {"groups": "participants"}
 
     def _check_known(self, participant: str) -> str:
         check_is_fitted(self)
@@ -416,6 +420,9 @@ class UnlearnableTMV(ParticipantUnlearning, TimeMajorityVoting):
     ``groups`` at fit are participants (as for the other sharded models),
     not task blocks: the bases are ranked across participants.
     """
+
+    # Its groups are participants (as for the other sharded models), not blocks.
+    __metadata_request__fit: ClassVar[dict] = {"groups": "participants"}
 
     def __init__(self, estimators=None, mode="block", k=5):
         self.estimators = estimators

@@ -16,14 +16,19 @@ Ties in a vote keep the top classifier's own label for that window.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from eeg4students.models._routing import fit_routed, requested
+from eeg4students.splitters import TimeBlockedKFold
 
 MODES = ("block", "causal")
 #: Batches up to this size go through a forest's trees directly (see ``predict_labels``).
@@ -52,45 +57,6 @@ def _majority(labels: np.ndarray, fallback):
     values, counts = np.unique(labels, return_counts=True)
     best = np.flatnonzero(counts == counts.max())
     return values[best[0]] if len(best) == 1 else fallback
-
-
-def block_chunk_folds(groups, n_splits: int, gap: int = 1):
-    """Time-blocked folds from block ids alone (rows in time order within a block).
-
-    Fold ``j`` tests the ``j``-th contiguous chunk of every block and trains on
-    the rest of the blocks, minus ``gap`` windows on each side of the test
-    chunk (overlapping neighbours). Every task keeps windows in training.
-
-    Parameters
-    ----------
-    groups : array-like, shape (n_windows,)
-        Block id of every window.
-    n_splits : int
-        Chunks per block.
-    gap : int
-        Windows dropped from training on each side of a test chunk.
-
-    Yields
-    ------
-    train, test : ndarray of int
-    """
-    groups = np.asarray(groups)
-    chunk = np.empty(len(groups), dtype=int)
-    position = np.empty(len(groups), dtype=int)
-    for block in np.unique(groups):
-        rows = np.flatnonzero(groups == block)
-        position[rows] = np.arange(len(rows))
-        for j, part in enumerate(np.array_split(np.arange(len(rows)), n_splits)):
-            chunk[rows[part]] = j
-    for j in range(n_splits):
-        test = np.flatnonzero(chunk == j)
-        near = np.zeros(len(groups), dtype=bool)
-        for block in np.unique(groups[test]):
-            in_block = groups == block
-            first = position[test[groups[test] == block]].min()
-            last = position[test[groups[test] == block]].max()
-            near |= in_block & (position >= first - gap) & (position <= last + gap)
-        yield np.flatnonzero(~near), test
 
 
 def vote(
@@ -164,9 +130,11 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
     cv : int
         Folds of the inner cross-validation that ranks the bases. With
         ``groups`` (block ids) given to :meth:`fit` the folds are time-blocked
-        (:func:`block_chunk_folds`: contiguous chunks of every block, with the
-        overlapping neighbours dropped), so a base is never ranked on windows
-        that overlap its training windows.
+        (:class:`~eeg4students.splitters.TimeBlockedKFold` on the block ids:
+        contiguous chunks of every block, with the overlapping neighbours
+        dropped), so a base is never ranked on windows that overlap its
+        training windows. Under scikit-learn's metadata routing ``groups`` is
+        requested as ``blocks``, and bases that request blocks get them.
     n_jobs : int | None
         Parallel jobs for the inner cross-validation.
     rank_trees : int | None
@@ -186,6 +154,9 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
     estimators_ : list of estimator
         The top two bases, refitted on all the training data.
     """
+
+    # Under metadata routing, fit's ``groups`` are the windows' task blocks.
+    __metadata_request__fit: ClassVar[dict] = {"groups": "blocks"}
 
     def __init__(self, estimators=None, mode="block", k=5, cv=2, n_jobs=None, rank_trees=100):
         self.estimators = estimators
@@ -236,9 +207,13 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
             if splitter is None:
                 scores[name] = float("nan")
                 continue
-            scores[name] = float(
-                cross_val_score(self._ranked(base), X, y, cv=splitter, n_jobs=self.n_jobs).mean()
-            )
+            ranked = self._ranked(base)
+            params = {"blocks": groups} if requested(ranked, blocks=groups) else None
+            with config_context(enable_metadata_routing=True):
+                accuracy = cross_val_score(
+                    ranked, X, y, cv=splitter, n_jobs=self.n_jobs, params=params
+                )
+            scores[name] = float(accuracy.mean())
         # Stable ranking: equal (or unknown) scores keep the given order.
         order = sorted(
             range(len(bases)), key=lambda i: (-np.nan_to_num(scores[bases[i][0]], nan=-1), i)
@@ -247,7 +222,9 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
         self.ranking_ = [bases[i][0] for i in order]
         prefitted = prefitted or {}
         self.estimators_ = [
-            prefitted[bases[i][0]] if bases[i][0] in prefitted else clone(bases[i][1]).fit(X, y)
+            prefitted[bases[i][0]]
+            if bases[i][0] in prefitted
+            else fit_routed(clone(bases[i][1]), X, y, blocks=groups)
             for i in order[:2]
         ]
         return self
@@ -274,7 +251,10 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
         """
         if groups is not None:
             sizes = np.unique(groups, return_counts=True)[1]
-            return list(block_chunk_folds(groups, self.cv)) if sizes.min() >= self.cv + 2 else None
+            if sizes.min() < self.cv + 2:
+                return None
+            # Block ids alone count time in windows: a window of 2 drops one neighbour a side.
+            return list(TimeBlockedKFold(self.cv, window=2).split(None, y, groups))
         smallest = np.unique(y, return_counts=True)[1].min()
         n_splits = min(self.cv, smallest)
         return StratifiedKFold(n_splits=n_splits) if n_splits >= 2 else None
