@@ -35,9 +35,9 @@ from eeg4students.boards import get_board
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
 from eeg4students.live import LIVE_HISTORY_SECONDS, classify_window, samples_needed
-from eeg4students.modelstore import train_model
 from eeg4students.preprocess import iter_blocks
 from eeg4students.simulate import Montage, simulate_to_dataset
+from eeg4students.training import train_model
 
 LAGS = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
 

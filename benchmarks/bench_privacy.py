@@ -46,8 +46,8 @@ from joblib import Parallel, delayed, parallel_config
 from scipy.stats import t
 from sklearn.model_selection import GroupKFold, cross_val_score
 
-from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.tables import format_table
+from eeg4students.training import build_estimator, fit_estimator
 from eeg4students.unlearning.cohorts import HARD, CohortShape, feature_columns, simulate_cohort
 from eeg4students.unlearning.digest import state_digest
 from eeg4students.unlearning.privacy import (

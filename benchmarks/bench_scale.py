@@ -36,9 +36,9 @@ from dask.distributed import LocalCluster
 
 from eeg4students.evaluation import evaluate
 from eeg4students.featureset import compute_features
-from eeg4students.modelstore import build_estimator, fit_estimator
 from eeg4students.parallel import backend
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.training import build_estimator, fit_estimator
 from eeg4students.unlearning.strategies import apply_strategy
 
 

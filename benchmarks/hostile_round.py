@@ -148,8 +148,8 @@ def main() -> None:
     sys.path.insert(0, str(args.cases))
     import test_hostile_inputs as hostile
 
-    from eeg4students.modelstore import train_model
     from eeg4students.simulate import simulate_to_dataset
+    from eeg4students.training import train_model
 
     with tempfile.TemporaryDirectory() as tmp:
         template = Path(tmp) / "lab"

@@ -22,13 +22,14 @@ from eeg4students.errors import EEG4StudentsError
 from eeg4students.evaluation import Evaluation, evaluate
 from eeg4students.featureset import FeatureSet, compute_features, quality_by_recording
 from eeg4students.importing import ImportJob, import_each
-from eeg4students.modelstore import SavedModel, train_model
+from eeg4students.modelstore import SavedModel
 from eeg4students.parallel import backend
 from eeg4students.report import write_report
 from eeg4students.sample_data import SAMPLES, SAMPLES_DIR
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.tables import format_table, quality_view
+from eeg4students.training import train_model
 from eeg4students.unlearning.experiment import (
     frontier,
     split_members,

@@ -155,9 +155,10 @@ def test_running_adaptation_reaches_the_offline_statistics(rng):
 
 
 def test_an_adapted_model_ignores_a_new_days_gain_in_predict_and_forget(tmp_path):
-    from eeg4students.modelstore import load_model, train_model
+    from eeg4students.modelstore import load_model
     from eeg4students.predict import predict_recording
     from eeg4students.store import Dataset
+    from eeg4students.training import train_model
     from eeg4students.unlearning.forget import forget_participant
 
     root = tmp_path / "class"

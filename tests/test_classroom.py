@@ -21,10 +21,10 @@ from websockets.sync.client import connect
 from eeg4students.classroom import Classroom, RosterError, Seat, parse_seat, read_roster
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
-from eeg4students.modelstore import train_model
 from eeg4students.protocol import load_protocol
 from eeg4students.simulate import Montage, simulate_to_dataset
 from eeg4students.store import Dataset, read_meta
+from eeg4students.training import train_model
 from eeg4students.web import MAX_SOCKETS_PER_KEY, Keys, Server, bind, urls
 
 # Sessions run in real time with BrainFlow's synthetic board.

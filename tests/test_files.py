@@ -17,8 +17,8 @@ from eeg4students._files import (
     new_folder,
     removed_on_failure,
 )
-from eeg4students.modelstore import train_model
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.training import train_model
 
 
 @pytest.fixture

@@ -22,10 +22,11 @@ from eeg4students._files import PAUSE_ENV
 from eeg4students.acquire import PARTIAL_DIR
 from eeg4students.cli import main
 from eeg4students.featureset import DERIVATIVE
-from eeg4students.modelstore import list_models, train_model
+from eeg4students.modelstore import list_models
 from eeg4students.remote import package_participant
 from eeg4students.simulate import simulate_recording, simulate_to_dataset
 from eeg4students.store import Dataset, read_tsv
+from eeg4students.training import train_model
 
 pytestmark = pytest.mark.slow
 WAITING = "waiting for another eeg4students command"

@@ -24,9 +24,9 @@ from conftest import muse_samples, write_mind_monitor, write_muse_lsl, write_ope
 
 import eeg4students.remote as remote
 from eeg4students.cli import main
-from eeg4students.modelstore import train_model
 from eeg4students.remote import package_participant
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.training import train_model
 
 T0 = 1_700_000_000.0
 MUSE_HEADER = "timestamps,TP9,AF7,AF8,TP10,Right AUX\n"

@@ -27,10 +27,11 @@ from eeg4students.live import (
     samples_needed,
     summarise,
 )
-from eeg4students.modelstore import ModelError, train_model
+from eeg4students.modelstore import ModelError
 from eeg4students.names import ADAPT_WARMUP_SECONDS
 from eeg4students.preprocess import iter_blocks
 from eeg4students.simulate import Montage, simulate_recording, simulate_to_dataset
+from eeg4students.training import train_model
 
 SYNTHETIC = Montage(
     ch_names=("Fz", "C3", "Cz", "C4"), sfreq=250.0, rail_uv=None, resolution_uv=None

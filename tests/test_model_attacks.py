@@ -21,8 +21,8 @@ import pytest
 from isolated import run_isolated
 
 from eeg4students.cli import main
-from eeg4students.modelstore import train_model
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.training import train_model
 
 #: saved name -> (model, settings)
 MODELS = {

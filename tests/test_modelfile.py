@@ -17,9 +17,10 @@ from eeg4students.cli import main
 from eeg4students.errors import ModelError
 from eeg4students.modelfile import ALLOWED_TYPES, check_model_file, load_model_file, schema_types
 from eeg4students.models import MODEL_NAMES, fit_model
-from eeg4students.modelstore import build_estimator, load_model, train_model
+from eeg4students.modelstore import load_model
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.training import build_estimator, train_model
 
 
 def exec_chain(marker) -> object:

@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 
 from eeg4students.errors import LabelError
-from eeg4students.modelstore import (
-    ModelError,
-    export_model,
-    find_model,
-    list_models,
-    load_model,
-    train_model,
-)
+from eeg4students.modelstore import ModelError, export_model, find_model, list_models, load_model
 from eeg4students.predict import predict_recording
 from eeg4students.simulate import Montage, simulate_recording, simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.training import train_model
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eeg4students.modelstore import build_estimator, fit_estimator
+from eeg4students.training import build_estimator, fit_estimator
 from eeg4students.unlearning.cohorts import HARD, feature_columns, simulate_cohort
 from eeg4students.unlearning.privacy import (
     MIN_POWER,

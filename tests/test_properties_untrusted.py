@@ -28,8 +28,8 @@ from isolated import run_isolated
 
 from eeg4students.cli import build_parser, main
 from eeg4students.cli._common import Number
-from eeg4students.modelstore import train_model
 from eeg4students.simulate import simulate_to_dataset
+from eeg4students.training import train_model
 
 EXAMPLES = int(os.environ.get("EEG4STUDENTS_FUZZ", "40"))
 SETTINGS = settings(

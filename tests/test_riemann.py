@@ -10,10 +10,10 @@ from eeg4students.cli import main
 from eeg4students.evaluation import evaluate
 from eeg4students.features import FeatureParams, covariance_names
 from eeg4students.featureset import compute_features
-from eeg4students.modelstore import train_model
 from eeg4students.preprocess import PreprocessParams, iter_blocks
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.training import train_model
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,10 @@ from eeg4students._files import CRASH_ENV
 from eeg4students.cli import main
 from eeg4students.errors import DatasetError, ModelError
 from eeg4students.models import ShardedForest, SISAEnsemble, UnlearnableTMV, make_model
-from eeg4students.modelstore import (
-    build_estimator,
-    card_training_table,
-    fit_estimator,
-    list_models,
-    load_model,
-    train_model,
-)
+from eeg4students.modelstore import list_models, load_model
 from eeg4students.simulate import simulate_recording, simulate_to_dataset
 from eeg4students.store import Dataset
+from eeg4students.training import build_estimator, card_training_table, fit_estimator, train_model
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget, select_important
 from eeg4students.unlearning.experiment import (

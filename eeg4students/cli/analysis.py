@@ -267,7 +267,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from eeg4students.modelstore import export_model, train_model
+    from eeg4students.modelstore import export_model
+    from eeg4students.training import train_model
 
     pre, feat, participants = _feature_settings(args)
     out = output_dir(args.out) if args.out else None

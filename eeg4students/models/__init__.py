@@ -42,7 +42,7 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS, TMV_MODELS
+from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
 
 __all__ = [
     "MODEL_NAMES",
@@ -176,7 +176,7 @@ def make_model(
         If the name or the unlearnable form is unknown.
     """
     key = name.strip().lower()
-    if key in TMV_MODELS:
+    if key == "tmv" or (key == "tmvts" and not unlearnable):
         return make_tmv(
             key,
             base_params=base_params,
@@ -191,7 +191,15 @@ def make_model(
         if key == "rf":
             options = {**RF_DEFAULTS, **params}
             return ShardedForest(q=q, random_state=random_state, n_jobs=n_jobs, **options)
-        return SISAEnsemble(make_model(key, random_state=random_state, **params), shards)
+        # tmvts is sharded whole: a SISA ensemble of TMV models.
+        plain = make_model(
+            key,
+            random_state=random_state,
+            feature_columns=feature_columns,
+            base_params=base_params,
+            **params,
+        )
+        return SISAEnsemble(plain, shards)
     if key in RIEMANN_MODELS:
         return riemann_model(key, random_state=random_state, **params)
     if key == "rf":
@@ -264,8 +272,8 @@ def make_tmv(
     feature_columns : list of str | None
         ``tmvts``: the names of the columns it is given.
     unlearnable : dict | None
-        The sharded form (``tmv`` only): :class:`UnlearnableTMV` over a
-        sharded forest and a SISA SVM.
+        The sharded form of ``tmv``: :class:`UnlearnableTMV` over a sharded
+        forest and a SISA SVM (``make_model`` shards ``tmvts`` whole).
     **params
         Settings of the vote (``k``, ``mode``, ``cv``, ``rank_trees``).
 
@@ -284,12 +292,9 @@ def make_tmv(
         if unlearnable:
             bases = [("rf", base("rf", unlearnable=unlearnable))]
             bases.append(("svm", base("svm", unlearnable=unlearnable)))
-            return UnlearnableTMV(bases, n_jobs=n_jobs, **params)
-        return TimeMajorityVoting(
-            [("rf", base("rf")), ("svm", base("svm"))], n_jobs=n_jobs, **params
-        )
-    if unlearnable:
-        raise EEG4StudentsError("Model 'tmvts' has no unlearnable form; use tmv, rf or svm.")
+            return UnlearnableTMV(bases, **params)
+        bases = [("rf", base("rf")), ("svm", base("svm"))]
+        return TimeMajorityVoting(bases, n_jobs=n_jobs, **params)
     if not feature_columns:
         raise EEG4StudentsError(
             "Model 'tmvts' needs the names of its feature columns (band powers and "

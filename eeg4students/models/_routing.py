@@ -43,7 +43,10 @@ def requested(estimator, method: str = "fit", **metadata) -> dict:
     if not given:
         return {}
     with config_context(enable_metadata_routing=True):
-        routing = get_routing_for_object(estimator)
+        try:
+            routing = get_routing_for_object(estimator)
+        except NotImplementedError:  # an estimator without routing (AdaBoost) takes none
+            return {}
     if isinstance(routing, MetadataRequest):
         requests = getattr(routing, method).requests
         out = {}

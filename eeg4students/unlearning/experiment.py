@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from eeg4students._files import atomic_write_text
 from eeg4students._progress import progress_bar
-from eeg4students.modelstore import build_estimator, fit_estimator
+from eeg4students.training import build_estimator, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.metrics import forgetting_report
 from eeg4students.unlearning.privacy import (
@@ -100,7 +100,7 @@ def forget_experiment(
     members, strangers : list of str
         Trained and never-trained participants. The strangers are split into
         calibration and evaluation sets (:func:`~eeg4students.unlearning.privacy.split_strangers`).
-    model, model_params, unlearnable : see :func:`eeg4students.modelstore.build_estimator`
+    model, model_params, unlearnable : see :func:`eeg4students.training.build_estimator`
     strategy : {"retrain", "sharded", "conmu"}
     conmu : ConMUSettings | None
     original, gold : fitted estimators | None
@@ -221,7 +221,7 @@ def sweep(
     """Forget one participant with retrain, sharded and every ConMU setting of a grid.
 
     ``model`` and ``model_params`` name the model (see
-    :func:`~eeg4students.modelstore.build_estimator`). ``sharded`` uses a
+    :func:`~eeg4students.training.build_estimator`). ``sharded`` uses a
     sharded forest (``sharded_q`` of the trees per participant; None leaves
     it out) trained in that form from the start, with
     shadows of its own kind. Every ConMU setting starts from the same original

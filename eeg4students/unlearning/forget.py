@@ -16,7 +16,7 @@ The steps, each safe to interrupt and repeat, all under the dataset's lock
    ``participants.tsv`` and the quality tables without them (each atomic);
 3. **models**: update every saved model whose card lists them with the
    chosen strategy, on exactly the windows its card lists minus theirs
-   (:func:`~eeg4students.modelstore.card_training_table`; data added after
+   (:func:`~eeg4students.training.card_training_table`; data added after
    training never enters), their own windows read from the staging folder;
 4. **audit**: append the hash-chained record (files removed with digests,
    models updated with strategy, exactness and measured privacy, models
@@ -58,9 +58,6 @@ from eeg4students.modelstore import (
     CARD_FILE,
     SavedModel,
     adapt_for,
-    build_estimator,
-    card_training_table,
-    fit_estimator,
     list_models,
     load_model,
     make_card,
@@ -68,6 +65,7 @@ from eeg4students.modelstore import (
     save_model,
 )
 from eeg4students.store import Dataset, read_tsv
+from eeg4students.training import build_estimator, card_training_table, fit_estimator
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.digest import state_digest

@@ -67,8 +67,8 @@ from joblib import Parallel, delayed
 from scipy.stats import t
 
 from eeg4students.models.tmv import TimeMajorityVoting
-from eeg4students.modelstore import fit_estimator
 from eeg4students.names import PRIVACY_SHADOWS
+from eeg4students.training import fit_estimator
 
 #: Nominal false-positive rate of the privacy check.
 FPR = 0.05

@@ -19,7 +19,7 @@ import pandas as pd
 
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.models import ParticipantUnlearning
-from eeg4students.modelstore import TRAIN_ORDER, fit_estimator
+from eeg4students.training import TRAIN_ORDER, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget
 
 STRATEGIES = ("retrain", "sharded", "conmu")
