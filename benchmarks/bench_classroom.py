@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eeg4students.classroom import Classroom, Seat
+from eeg4students.classroom import Classroom
 from eeg4students.protocol import load_protocol
+from eeg4students.roster import Seat
 from eeg4students.store import Dataset, read_meta
 from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 

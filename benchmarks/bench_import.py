@@ -104,7 +104,7 @@ def mne_bids_as_it_is():
     plain = [
         (mne_bids._fileio, "_get_lock_context", locks.__wrapped__),
         (mne_bids.write, "_infer_eeg_placement_scheme", placement.__wrapped__),
-        (store, "quick_writes", contextlib.nullcontext),
+        (store.transaction, "quick_writes", contextlib.nullcontext),
     ]
     saved = [(module, name, getattr(module, name)) for module, name, _ in plain]
     for module, name, value in plain:
@@ -122,7 +122,11 @@ def time_per_recording(folder: Path, dataset: Path) -> dict[str, float]:
     import eeg4students.store as store
 
     spent = dict.fromkeys(("read", "store", "write_raw_bids"), 0.0)
-    wrapped = [(importing, "_read"), (store.Dataset, "add_recording"), (store, "write_raw_bids")]
+    wrapped = [
+        (importing, "_read"),
+        (store.Dataset, "add_recording"),
+        (store.dataset, "write_raw_bids"),
+    ]
     saved = [(owner, name, getattr(owner, name)) for owner, name in wrapped]
 
     def timer(function, key):

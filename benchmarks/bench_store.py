@@ -31,7 +31,7 @@ def store_protocol(root: Path, raw) -> tuple[list[float], list[float]]:
     """Seconds per add_recording and per undo snapshot, in the order stored."""
     dataset = Dataset.create(root)
     snapshots: list[float] = []
-    rollback = Dataset._rollback
+    rollback = Dataset.writing
 
     @contextlib.contextmanager
     def timed(self, *args):
@@ -40,7 +40,7 @@ def store_protocol(root: Path, raw) -> tuple[list[float], list[float]]:
             snapshots.append(time.perf_counter() - start)
             yield
 
-    Dataset._rollback = timed
+    Dataset.writing = timed
     writes = []
     try:
         for session in range(1, SESSIONS + 1):
@@ -49,7 +49,7 @@ def store_protocol(root: Path, raw) -> tuple[list[float], list[float]]:
                 dataset.add_recording(raw, "p01", str(session), task)
                 writes.append(time.perf_counter() - start)
     finally:
-        Dataset._rollback = rollback
+        Dataset.writing = rollback
     return writes, snapshots
 
 

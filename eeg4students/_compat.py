@@ -1,10 +1,31 @@
-"""Where the toolkit reaches into a dependency beyond its documented API (as ``mne/fixes.py``).
+"""Every reach into a dependency beyond its documented API, in one place (as ``mne/fixes.py``).
 
-Each use is gated on what the installed version offers and falls back to a
-public path (or to doing without) when it is not there.
+Each use is gated on what the installed version offers, or on the versions
+it was tested with, and falls back to a public path (or to doing without)
+otherwise:
+
+- scikit-learn: the parameter constraints its estimators declare
+  (:func:`validate_params`), and the classes a fitted model holds that it
+  does not export (a tree's ``Tree``, a distance metric, the boosting
+  losses: :data:`SKLEARN_HELD`), named in the model-file allow-list;
+- MNE: ``Info._unlock`` to set the fields MNE guards (:func:`unlocked`);
+- mne-bids: two private functions wrapped to make writes quicker
+  (:mod:`eeg4students._mne_bids_quick`), only on the versions tested
+  (:data:`MNE_BIDS_TESTED`), plain mne-bids otherwise;
+- argparse: the action classes and the parser's action list the command
+  line extends (:data:`StoreAction`, :func:`parser_actions`).
+
+``tests/test_compat.py`` checks each gate and its fallback.
 """
 
 from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+from packaging.version import Version
 
 try:  # scikit-learn >= 1.2 declares every estimator's parameter constraints
     from sklearn.utils._param_validation import (
@@ -17,6 +38,24 @@ except ImportError:  # pragma: no cover - older scikit-learn: the toolkit's own 
         """Stands in for scikit-learn's error where it has none."""
 
     validate_parameter_constraints = None
+
+#: mne-bids versions whose private write helpers were tested wrapped (their signatures
+#: and behaviour: on 0.19 a wrapped write left its lock files behind, mne-bids #1632).
+MNE_BIDS_TESTED = (Version("0.20"), Version("0.21"))
+
+
+def installed(package: str) -> Version | None:
+    """The installed version of a distribution, or None when it is not installed."""
+    try:
+        return Version(version(package))
+    except (PackageNotFoundError, ValueError):
+        return None
+
+
+def is_tested(package: str, span: tuple[Version, Version]) -> bool:
+    """Whether the installed ``package`` lies in ``[span[0], span[1])``."""
+    found = installed(package)
+    return found is not None and span[0] <= Version(found.base_version) < span[1]
 
 
 def validate_params(estimator) -> None:
@@ -42,3 +81,64 @@ def validate_params(estimator) -> None:
     validate_parameter_constraints(
         constraints, estimator.get_params(deep=False), caller_name=type(estimator).__name__
     )
+
+
+def type_name(cls: type) -> str:
+    """A class's full name as model files record it (``module.Class``)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _held(module: str, name: str) -> type | None:
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return found if isinstance(found, type) else None
+
+
+#: Classes fitted scikit-learn models hold that scikit-learn does not export, by role
+#: (None where the installed version has no such class: models holding one are refused).
+SKLEARN_HELD: dict[str, type | None] = {
+    "tree": _held("sklearn.tree._tree", "Tree"),
+    "euclidean": _held("sklearn.metrics._dist_metrics", "EuclideanDistance64"),
+    "interval": _held("sklearn._loss.link", "Interval"),
+    "logit link": _held("sklearn._loss.link", "LogitLink"),
+    "multinomial link": _held("sklearn._loss.link", "MultinomialLogit"),
+    "binomial loss": _held("sklearn._loss.loss", "HalfBinomialLoss"),
+    "multinomial loss": _held("sklearn._loss.loss", "HalfMultinomialLoss"),
+    "binomial loss (compiled)": _held("sklearn._loss._loss", "CyHalfBinomialLoss"),
+    "multinomial loss (compiled)": _held("sklearn._loss._loss", "CyHalfMultinomialLoss"),
+}
+
+
+def unlocked(info):
+    """A context in which an ``mne.Info`` may be changed directly (MNE's private ``_unlock``).
+
+    MNE guards some ``Info`` fields (``device_info``, ``subject_info``) against
+    direct assignment, and has no public setter for them; ``Info._unlock``
+    lifts the guard. Without it (a version that does not guard), nothing
+    needs lifting.
+    """
+    lift = getattr(info, "_unlock", None)
+    return lift() if callable(lift) else contextlib.nullcontext()
+
+
+def mne_bids_quick_writes():
+    """:func:`eeg4students._mne_bids_quick.quick_writes` on a tested mne-bids, else nothing."""
+    if is_tested("mne-bids", MNE_BIDS_TESTED):
+        from eeg4students._mne_bids_quick import quick_writes
+
+        return quick_writes()
+    return contextlib.nullcontext()
+
+
+#: argparse's action classes the command line subclasses (stable since Python 3.2).
+StoreAction = argparse._StoreAction
+StoreTrueAction = argparse._StoreTrueAction
+AppendAction = argparse._AppendAction
+SubParsersAction = argparse._SubParsersAction
+
+
+def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The actions of a parser (argparse keeps them in ``_actions``; no public accessor)."""
+    return list(getattr(parser, "_actions", []))

@@ -1,4 +1,4 @@
-"""Small file utilities: atomic writes, hashes, a dataset lock, owned new folders.
+"""Small file utilities: atomic writes, hashes, locks, owned new folders, test hooks.
 
 Files are created with the permissions the user's umask gives (``0o666 &
 ~umask``), like any other program's, so a shared lab folder or a web server
@@ -174,111 +174,6 @@ def locked(lock_path: Path, on_first: Callable[[], None] | None = None) -> Itera
                 lock.file.release()
     finally:
         lock.threads.release()
-
-
-#: Where :func:`undone_on_failure` keeps its snapshots, inside the dataset it protects.
-UNDO_DIR = ".eeg4students-undo"
-
-
-def _files_under(folder: Path) -> dict[str, Path]:
-    if folder.is_file():
-        return {"": folder}
-    return {
-        p.relative_to(folder).as_posix(): p
-        for p in folder.rglob("*")
-        if p.is_file() or p.is_symlink()
-    }
-
-
-@contextlib.contextmanager
-def undone_on_failure(root: Path, *targets: Path) -> Iterator[None]:
-    """Leave ``targets`` (folders or files under ``root``) as they were if the block fails.
-
-    Every file of the targets is hard-linked into a snapshot under
-    ``root/.eeg4students-undo/`` first (no data is copied; the toolkit's
-    writes replace files by renaming, so a link keeps the old content; on a
-    disk without hard links, such as a FAT or exFAT stick, files are copied). If
-    the block raises (Ctrl-C included), files it added are removed, files it
-    replaced or removed are put back, and folders it made are removed; then
-    the error goes on. Either way the snapshot is removed at the end. A
-    snapshot left by a killed process is removed by :func:`clear_undo`.
-
-    Parameters
-    ----------
-    root : Path
-        The dataset (the snapshot lives inside it, on the same disk).
-    *targets : Path
-        What to protect.
-    """
-    root = Path(root)
-    # Folders above the targets that the block may create (derivatives/ of a new cache).
-    missing = sorted(
-        {
-            parent
-            for target in targets
-            for parent in Path(target).parents
-            if parent.is_relative_to(root) and parent != root and not parent.exists()
-        },
-        key=lambda p: -len(p.parts),
-    )
-    snapshot = new_folder(root / UNDO_DIR, "")
-    saved: list[tuple[Path, dict[str, Path], set[Path]]] = []
-    try:
-        for index, target in enumerate(targets):
-            target = Path(target)
-            files = _files_under(target) if target.exists() else {}
-            folders = {p for p in target.rglob("*") if p.is_dir()} if target.is_dir() else set()
-            links = {}
-            for rel, path in files.items():
-                link = snapshot / str(index) / (rel or "file")
-                link.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(path, link, follow_symlinks=False)
-                except OSError:  # a disk without hard links (FAT, exFAT): a copy then
-                    shutil.copy2(path, link, follow_symlinks=False)
-                links[rel] = link
-            saved.append((target, links, folders | ({target} if target.exists() else set())))
-        yield
-    except BaseException:
-        for target, links, folders in saved:
-            _restore(target, links, folders)
-        for folder in missing:
-            with contextlib.suppress(OSError):  # not empty: something else was put there
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(snapshot, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            (root / UNDO_DIR).rmdir()
-
-
-def _restore(target: Path, links: dict[str, Path], folders: set[Path]) -> None:
-    now = _files_under(target) if target.exists() else {}
-    for rel, path in now.items():
-        link = links.get(rel)
-        if link is None:
-            path.unlink()
-        elif not os.path.samefile(link, path):
-            os.replace(link, path)
-    for rel, link in links.items():
-        if rel not in now:
-            path = target / rel if rel else target
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(link, path)
-    if target.is_dir():
-        for folder in sorted(target.rglob("*"), key=lambda p: -len(p.parts)):
-            if folder.is_dir() and folder not in folders and not any(folder.iterdir()):
-                folder.rmdir()
-        if target not in folders and not any(target.iterdir()):
-            target.rmdir()
-
-
-def clear_undo(root: Path) -> None:
-    """Remove snapshots of :func:`undone_on_failure` left by a killed process.
-
-    Call it holding the dataset's lock, when no block of this process is open.
-    """
-    shutil.rmtree(Path(root) / UNDO_DIR, ignore_errors=True)
 
 
 @contextlib.contextmanager

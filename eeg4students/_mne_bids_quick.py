@@ -15,9 +15,11 @@ times importing with and without this module):
   channels' names and types: it is kept per channel set.
 
 Both wrap private functions of mne-bids (``mne_bids._fileio._get_lock_context``
-and ``mne_bids.write._infer_eeg_placement_scheme``). A version of mne-bids
-without them (or with another signature) is left as it is: writes are then
-only slower. The files written are the same byte for byte either way
+and ``mne_bids.write._infer_eeg_placement_scheme``), so the dataset's lock
+uses them only on the mne-bids versions they were tested with
+(:func:`eeg4students._compat.mne_bids_quick_writes`). A version of mne-bids
+without them (or with another signature) is left as it is too: writes are
+then only slower. The files written are the same byte for byte either way
 (``tests/test_mne_bids_quick.py``).
 """
 

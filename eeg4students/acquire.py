@@ -27,13 +27,11 @@ flush; :func:`recover` turns it into a dataset recording.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +51,7 @@ from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.names import STALL_TIMEOUT_RANGE
 from eeg4students.protocol import Protocol, load_protocol
-from eeg4students.quality import LIVE, channel_verdicts
+from eeg4students.quality import SignalCheck, check_signal
 from eeg4students.store import Dataset, RecordingRef, check_label
 
 FLUSH_SECONDS = 0.5
@@ -77,71 +75,6 @@ class RecordingInterrupted(EEG4StudentsError):
         super().__init__(message)
         self.ref = ref
         self.exit_status = exit_status
-
-
-@dataclass
-class SignalCheck:
-    """Per-channel signal check.
-
-    Attributes
-    ----------
-    table : list of dict
-        ``channel``, ``ptp_uv`` (peak to peak), ``line_ratio`` (power at the
-        mains frequency over 1-40 Hz power) and ``verdict`` (``ok``, ``flat``,
-        ``railed``, ``line noise`` or ``too large``).
-    """
-
-    table: list[dict] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every channel passed."""
-        return all(row["verdict"] == "ok" for row in self.table)
-
-
-def check_signal(
-    data_uv: np.ndarray,
-    names: list[str],
-    sfreq: float,
-    *,
-    rail_uv=None,
-    line_freq: float = 50.0,
-    max_ptp_uv: float = LIVE.max_ptp_uv,
-) -> SignalCheck:
-    """Judge each channel of a few seconds of EEG (:data:`eeg4students.quality.LIVE`).
-
-    Parameters
-    ----------
-    data_uv : ndarray, shape (n_channels, n_samples)
-        Raw EEG in microvolts.
-    names : list of str
-        Channel names.
-    sfreq : float
-        Sampling rate in Hz.
-    rail_uv : float | None
-        The amplifier's rail, if known.
-    line_freq : float
-        Mains frequency in Hz.
-    max_ptp_uv : float
-        Largest acceptable peak-to-peak amplitude after removing the median.
-
-    Returns
-    -------
-    check : SignalCheck
-    """
-    limits = dataclasses.replace(LIVE, max_ptp_uv=max_ptp_uv)
-    verdicts = channel_verdicts(data_uv, limits, rail_uv=rail_uv, sfreq=sfreq, line_freq=line_freq)
-    check = SignalCheck()
-    for name, row in zip(names, verdicts, strict=True):
-        check.table.append(
-            {
-                "channel": name,
-                "ptp_uv": row["ptp_uv"],
-                "line_ratio": row["line_ratio"],
-                "verdict": row["verdict"],
-            }
-        )
-    return check
 
 
 def _note_path(partial: Path) -> Path:

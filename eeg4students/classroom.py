@@ -20,14 +20,11 @@ the web pages show (:mod:`eeg4students.web`).
 from __future__ import annotations
 
 import contextlib
-import csv
-import itertools
 import logging
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from brainflow.exit_codes import BrainFlowError
@@ -39,14 +36,12 @@ from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.live import Predictor
 from eeg4students.modelstore import SavedModel
 from eeg4students.protocol import Step, load_protocol
+from eeg4students.quality import check_signal
+from eeg4students.roster import MAX_HEADSETS, RosterError, Seat
 from eeg4students.store import Dataset, check_label
 
 log = logging.getLogger("eeg4students")
 
-#: Most headsets one classroom serves (a roster of thousands is a mistake).
-MAX_HEADSETS = 64
-#: Largest roster file read (bytes).
-MAX_ROSTER_BYTES = 1024 * 1024
 #: Seconds between two rounds over the headsets.
 TICK_SECONDS = 0.05
 #: Seconds streamed after the last task's end marker, so that it lands in the data.
@@ -57,111 +52,6 @@ QUALITY_SECONDS = 2.0
 QUALITY_EVERY = 0.4
 #: Boards that are not headsets: several of them run at once in a rehearsal.
 SIMULATED_BOARDS = ("synthetic", "playback")
-#: Connection options a roster may give, as BrainFlow names them.
-CONNECTION_FIELDS = ("mac_address", "serial_port", "serial_number", "file", "master_board")
-
-
-class RosterError(EEG4StudentsError):
-    """A headset list or roster file that cannot make a classroom."""
-
-
-@dataclass(frozen=True)
-class Seat:
-    """One participant and their headset.
-
-    Attributes
-    ----------
-    participant : str
-        Pseudonym (BIDS label).
-    board : str
-        Headset name (``synthetic``, ``muse_2``, ``cyton``, ``playback``...).
-    connection : dict
-        BrainFlow connection options (:data:`CONNECTION_FIELDS`).
-    """
-
-    participant: str
-    board: str
-    connection: dict = field(default_factory=dict)
-
-
-def parse_seat(text: str) -> Seat:
-    """Read ``PARTICIPANT,BOARD[,ADDRESS]`` as given to ``classroom --headset``.
-
-    An address starting with ``/`` or ``COM`` is a serial port, one of six
-    colon-separated pairs a Bluetooth MAC address, anything else a serial
-    number (a Muse's name).
-
-    Raises
-    ------
-    RosterError
-        If the text does not have two or three parts or the label is bad.
-    """
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) not in (2, 3) or not all(parts):
-        raise RosterError(
-            f"--headset {text!r}: give PARTICIPANT,BOARD or PARTICIPANT,BOARD,ADDRESS, "
-            "e.g. s01,muse_2,Muse-1234."
-        )
-    connection = {}
-    if len(parts) == 3:
-        address = parts[2]
-        if address.startswith("/") or address.upper().startswith("COM"):
-            connection["serial_port"] = address
-        elif address.count(":") == 5:
-            connection["mac_address"] = address
-        else:
-            connection["serial_number"] = address
-    return _seat(parts[0], parts[1], connection, f"--headset {text!r}")
-
-
-def read_roster(path: str | Path) -> list[Seat]:
-    """Read a roster: a CSV with ``participant`` and ``board`` columns.
-
-    Optional columns are the connection options (:data:`CONNECTION_FIELDS`).
-
-    Raises
-    ------
-    RosterError
-        If the file cannot be read, lacks a column, names an unknown column
-        or has a bad row.
-    """
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_ROSTER_BYTES:
-            raise RosterError(f"{path}: far larger than a class's roster; give the right file.")
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(itertools.islice(csv.DictReader(handle), MAX_HEADSETS + 1))
-            columns = [c.strip() for c in (rows[0].keys() if rows else []) if c is not None]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise RosterError(f"{path}: cannot read the roster ({first_line(exc)}).") from exc
-    if len(rows) > MAX_HEADSETS:
-        raise RosterError(
-            f"{path}: more than {MAX_HEADSETS} headsets; a classroom serves at most "
-            f"{MAX_HEADSETS} (split the class into several rooms)."
-        )
-    if not rows or not {"participant", "board"} <= set(columns):
-        raise RosterError(f"{path}: the roster needs participant and board columns and a row.")
-    unknown = [c for c in columns if c not in ("participant", "board", *CONNECTION_FIELDS)]
-    if unknown:
-        raise RosterError(
-            f"{path}: unknown column {unknown[0]!r}; use participant, board and "
-            f"{', '.join(CONNECTION_FIELDS)}."
-        )
-    seats = []
-    for number, row in enumerate(rows, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        connection = {k: row[k] for k in CONNECTION_FIELDS if row.get(k)}
-        seats.append(_seat(row["participant"], row["board"], connection, f"{path}, line {number}"))
-    return seats
-
-
-def _seat(participant: str, board: str, connection: dict, where: str) -> Seat:
-    try:
-        participant = check_label("participant", participant)
-        get_board(board, master=connection.get("master_board"))
-    except EEG4StudentsError as exc:
-        raise RosterError(f"{where}: {exc}") from exc
-    return Seat(participant, board, connection)
 
 
 class Headset:
@@ -277,7 +167,7 @@ class Headset:
         data = self.stream.recent(round(QUALITY_SECONDS * self.spec.sfreq))
         if data.shape[1] < self.spec.sfreq / 2:
             return
-        check = acquire.check_signal(
+        check = check_signal(
             data, list(self.spec.eeg_names), self.spec.sfreq, rail_uv=self.spec.rail_uv
         )
         self.quality, self.quality_time = check.table, now

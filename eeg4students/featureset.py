@@ -38,7 +38,6 @@ from eeg4students._files import (
     atomic_write_text,
     checkpoint,
     sha256,
-    undone_on_failure,
 )
 from eeg4students._progress import progress_bar
 from eeg4students.channels import ChannelChoice, recordings_choice
@@ -52,7 +51,7 @@ from eeg4students.preprocess import (
     iter_blocks,
     quality_summary,
 )
-from eeg4students.store import Dataset, RecordingRef, read_tsv
+from eeg4students.store import Dataset, RecordingRef, read_tsv, undone_on_failure
 
 #: Bump when the computation changes, so old caches are not reused.
 FEATURES_VERSION = 1

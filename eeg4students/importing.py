@@ -22,7 +22,6 @@ only more processes shorten).
 from __future__ import annotations
 
 import gc
-import io
 import logging
 import multiprocessing
 import os
@@ -34,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mne
-import pandas as pd
 
 from eeg4students._files import new_folder
 from eeg4students.errors import EEG4StudentsError, first_line
@@ -349,7 +347,7 @@ def write_all(
     overwrite: bool = False,
     keep_source_name: bool = False,
 ) -> list[ImportResult]:
-    """Write recordings read by :func:`read_all`; a run of None takes the next free one.
+    """Write recordings read by :func:`read_all`, all or none (a run of None: the next free).
 
     ``attributes`` are the participant's (age, sex, hand); ``keep_source_name``
     also records each source file's name (see :meth:`Dataset.add_recording`).
@@ -359,10 +357,13 @@ def write_all(
     results : list of ImportResult
     """
     attributes = check_attributes(attributes or {})
-    return [
-        _write(dataset, job, raw, fmt, notes, attributes, overwrite, keep_source_name)
-        for job, raw, fmt, notes in loaded
-    ]
+    sessions = [(job.participant, job.session) for job, *_ in loaded]
+    # All or nothing: a write that fails (a full disk) takes the earlier ones back too.
+    with dataset.lock(), dataset.writing(sessions):
+        return [
+            _write(dataset, job, raw, fmt, notes, attributes, overwrite, keep_source_name)
+            for job, raw, fmt, notes in loaded
+        ]
 
 
 #: Most processes a folder import uses unless told (one per core up to this).
@@ -548,64 +549,3 @@ def _move_in(dataset: Dataset, root: Path, results: list[ImportResult]) -> Itera
                     result.ref, path=dataset.root / result.ref.path.relative_to(root)
                 )
     yield from results
-
-
-def read_attributes_table(path: str | Path) -> dict[str, dict[str, str]]:
-    """Read participants' attributes from a CSV or TSV table the user keeps.
-
-    Parameters
-    ----------
-    path : str | Path
-        A table with a ``participant`` (or ``participant_id``, ``sub-`` is
-        dropped) column and any of ``age``, ``sex``, ``hand``; other columns
-        are refused, so nothing personal enters the dataset by mistake.
-
-    Returns
-    -------
-    attributes : dict
-        Participant label -> checked attributes.
-
-    Raises
-    ------
-    ImportPlanError
-        If the file cannot be read or a column, label or value is not allowed.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportPlanError(f"{path}: cannot read the participants table ({exc}).") from exc
-    first = text.splitlines()[0] if text.strip() else ""
-    sep = "\t" if "\t" in first else ","
-    try:
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ImportPlanError(f"{path}: not a CSV or TSV table ({first_line(exc)}).") from exc
-    table.columns = [str(c).strip() for c in table.columns]
-    key = next((c for c in ("participant", "participant_id") if c in table.columns), None)
-    if key is None:
-        raise ImportPlanError(f"{path}: the table needs a 'participant' column.")
-    others = [c for c in table.columns if c != key]
-    unknown = [c for c in others if c not in ("age", "sex", "hand")]
-    if unknown:
-        raise ImportPlanError(
-            f"{path}: the column {unknown[0]!r} is not a participant attribute; keep only "
-            "participant, age, sex and hand."
-        )
-    out, lines = {}, {}
-    for number, row in enumerate(table.itertuples(index=False), start=2):
-        cells = dict(zip(table.columns, row, strict=True))
-        label = str(cells.pop(key)).strip().removeprefix("sub-")
-        try:
-            label = check_label("participant", label)
-            attributes = check_attributes({k: (v if v != "" else None) for k, v in cells.items()})
-        except EEG4StudentsError as exc:
-            raise ImportPlanError(f"{path}, line {number}: {exc}") from exc
-        first = lines.setdefault(label.lower(), (number, label))
-        if first[0] != number:
-            raise ImportPlanError(
-                f"{path}: lines {first[0]} ({first[1]}) and {number} ({label}) describe the "
-                "same participant; keep one row per participant."
-            )
-        out[label] = attributes
-    return out

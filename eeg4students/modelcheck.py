@@ -38,8 +38,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from sklearn.neighbors import KDTree, KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from eeg4students._compat import InvalidParameterError, validate_params
+from eeg4students._compat import SKLEARN_HELD, InvalidParameterError, type_name, validate_params
 from eeg4students.errors import EEG4StudentsError, ModelError, first_line
 from eeg4students.modelstate import (
     CHECKS,
@@ -96,19 +99,18 @@ def _check_params(where: str, estimator) -> None:
 #: by its estimator, a kd-tree rebuilt by its nearest-neighbour model (and its distance
 #: metric inside it, never reached). Met anywhere else, they are refused.
 OWNED = {
-    "sklearn.tree._tree.Tree": (
-        "tree_",
+    name: value
+    for name, value in (
         (
-            "sklearn.tree._classes.DecisionTreeClassifier",
-            "sklearn.tree._classes.DecisionTreeRegressor",
+            SKLEARN_HELD["tree"] and type_name(SKLEARN_HELD["tree"]),
+            ("tree_", (type_name(DecisionTreeClassifier), type_name(DecisionTreeRegressor))),
         ),
-    ),
-    "sklearn.neighbors._kd_tree.KDTree": (
-        "_tree",
-        ("sklearn.neighbors._classification.KNeighborsClassifier",),
-    ),
-    "sklearn.metrics._dist_metrics.EuclideanDistance64": (None, ()),
+        (type_name(KDTree), ("_tree", (type_name(KNeighborsClassifier),))),
+        (SKLEARN_HELD["euclidean"] and type_name(SKLEARN_HELD["euclidean"]), (None, ())),
+    )
+    if name
 }
+_PIPELINE = type_name(Pipeline)
 _TOOLKIT_MODULES = ("sklearn", "pyriemann", "eeg4students")
 
 
@@ -152,7 +154,7 @@ def _walk(estimator) -> None:
         if hasattr(obj, "get_params"):
             _check_params(where, obj)
         check = CHECKS.get(name)
-        if check is not None and (_fitted(obj) or name == "sklearn.pipeline.Pipeline"):
+        if check is not None and (_fitted(obj) or name == _PIPELINE):
             check(where, obj)  # before the walk goes inside: kd-trees are replaced here
         stack.extend((w, a, v, name) for w, a, v in reversed(_children(obj, where)))
 

@@ -26,10 +26,28 @@ from pathlib import Path
 
 import numpy as np
 import skops.io as sio
+from pyriemann.classification import MDM
+from pyriemann.tangentspace import TangentSpace
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KDTree, KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from eeg4students import _json as limited_json
+from eeg4students._compat import SKLEARN_HELD, type_name
 from eeg4students.errors import ModelError, first_line
 from eeg4students.modelcheck import check_loaded
+from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
+from eeg4students.models.riemann import CovarianceColumns, PickColumns
 
 #: Largest ``schema.json`` read (bytes): a 300-tree forest's schema is about 6 MB.
 MAX_SCHEMA_BYTES = 32 * 1024 * 1024
@@ -64,7 +82,8 @@ ALLOWED_NODES = frozenset(
     }
 )
 
-#: Every type the toolkit's models contain, exactly (``module.Class``).
+#: Every type the toolkit's models contain, exactly (``module.Class``), named from the
+#: classes themselves so that the list follows where the installed versions keep them.
 ALLOWED_TYPES = frozenset(
     {
         # containers and values
@@ -72,45 +91,42 @@ ALLOWED_TYPES = frozenset(
         "builtins.list",
         "builtins.tuple",
         "builtins.str",
-        "numpy.ndarray",
-        "numpy.float64",
-        "numpy.int64",
-        "numpy.str_",
-        "numpy.random.mtrand.RandomState",
+        *map(type_name, (np.ndarray, np.float64, np.int64, np.str_, np.random.RandomState)),
         # the toolkit's estimators
-        "eeg4students.models.tmv.TimeMajorityVoting",
-        "eeg4students.models.sharded.ShardedForest",
-        "eeg4students.models.sharded.SISAEnsemble",
-        "eeg4students.models.sharded.UnlearnableTMV",
-        "eeg4students.models.riemann.CovarianceColumns",
-        "eeg4students.models.riemann.PickColumns",
+        *map(
+            type_name,
+            (
+                TimeMajorityVoting,
+                ShardedForest,
+                SISAEnsemble,
+                UnlearnableTMV,
+                CovarianceColumns,
+                PickColumns,
+            ),
+        ),
         # pyRiemann's pipelines (tslr, mdm)
-        "pyriemann.tangentspace.TangentSpace",
-        "pyriemann.classification.MDM",
-        "sklearn.linear_model._logistic.LogisticRegression",
+        *map(type_name, (TangentSpace, MDM, LogisticRegression)),
         # scikit-learn estimators and what they hold
-        "sklearn.pipeline.Pipeline",
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.svm._classes.SVC",
-        "sklearn.svm._classes.LinearSVC",
-        "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
-        "sklearn.neighbors._classification.KNeighborsClassifier",
-        "sklearn.neighbors._kd_tree.KDTree",
-        "sklearn.metrics._dist_metrics.EuclideanDistance64",
-        "sklearn.ensemble._forest.RandomForestClassifier",
-        "sklearn.ensemble._gb.GradientBoostingClassifier",
-        "sklearn.ensemble._weight_boosting.AdaBoostClassifier",
-        "sklearn.tree._classes.DecisionTreeClassifier",
-        "sklearn.tree._classes.DecisionTreeRegressor",
-        "sklearn.tree._tree.Tree",
-        "sklearn.dummy.DummyClassifier",
-        "sklearn._loss.link.Interval",
-        "sklearn._loss.link.LogitLink",
-        "sklearn._loss.link.MultinomialLogit",
-        "sklearn._loss.loss.HalfBinomialLoss",
-        "sklearn._loss.loss.HalfMultinomialLoss",
-        "sklearn._loss._loss.CyHalfBinomialLoss",
-        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        *map(
+            type_name,
+            (
+                Pipeline,
+                StandardScaler,
+                SVC,
+                LinearSVC,
+                LinearDiscriminantAnalysis,
+                KNeighborsClassifier,
+                KDTree,
+                RandomForestClassifier,
+                GradientBoostingClassifier,
+                AdaBoostClassifier,
+                DecisionTreeClassifier,
+                DecisionTreeRegressor,
+                DummyClassifier,
+            ),
+        ),
+        # what they hold that scikit-learn does not export (tree nodes, a metric, losses)
+        *(type_name(held) for held in SKLEARN_HELD.values() if held is not None),
     }
 )
 #: The only type a ``TypeNode`` may name (skops records a dict's key types with it).
@@ -385,8 +401,7 @@ def clear_tree_padding(estimator) -> int:
     n_trees : int
         How many trees were cleaned.
     """
-    from sklearn.tree._tree import Tree
-
+    tree_class = SKLEARN_HELD["tree"]
     seen: set[int] = set()
     stack, cleaned = [estimator], 0
     while stack:
@@ -394,7 +409,7 @@ def clear_tree_padding(estimator) -> int:
         if id(obj) in seen or isinstance(obj, str | bytes | int | float | np.ndarray):
             continue
         seen.add(id(obj))
-        if isinstance(obj, Tree):
+        if tree_class is not None and isinstance(obj, tree_class):
             state = obj.__getstate__()
             nodes = state["nodes"]
             clean = np.zeros(nodes.shape, nodes.dtype)

@@ -14,6 +14,25 @@ import numbers
 from collections.abc import Callable
 
 import numpy as np
+from pyriemann.classification import MDM
+from pyriemann.tangentspace import TangentSpace
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from eeg4students._compat import type_name
+from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
+from eeg4students.models.riemann import CovarianceColumns, PickColumns
 
 #: Longest text a label of a model may hold.
 MAX_TEXT = 256
@@ -455,25 +474,28 @@ def _unlearnable_tmv(where: str, model) -> None:
 #: The checks by exact type name; objects of other allowed types hold no state that
 #: compiled code trusts (containers, scalars, random states, losses' links).
 CHECKS: dict[str, Callable[[str, object], None]] = {
-    "sklearn.tree._classes.DecisionTreeClassifier": lambda w, m: _decision_tree(w, m, True),
-    "sklearn.tree._classes.DecisionTreeRegressor": lambda w, m: _decision_tree(w, m, False),
-    "sklearn.ensemble._forest.RandomForestClassifier": _forest,
-    "sklearn.ensemble._gb.GradientBoostingClassifier": _gradient_boosting,
-    "sklearn.ensemble._weight_boosting.AdaBoostClassifier": _ada_boost,
-    "sklearn.svm._classes.SVC": _svc,
-    "sklearn.svm._classes.LinearSVC": _linear,
-    "sklearn.linear_model._logistic.LogisticRegression": _linear,
-    "sklearn.discriminant_analysis.LinearDiscriminantAnalysis": _lda,
-    "sklearn.neighbors._classification.KNeighborsClassifier": _knn,
-    "sklearn.preprocessing._data.StandardScaler": _scaler,
-    "sklearn.dummy.DummyClassifier": _dummy,
-    "sklearn.pipeline.Pipeline": _pipeline,
-    "pyriemann.tangentspace.TangentSpace": _tangent_space,
-    "pyriemann.classification.MDM": _mdm,
-    "eeg4students.models.riemann.PickColumns": _pick_columns,
-    "eeg4students.models.riemann.CovarianceColumns": _covariance_columns,
-    "eeg4students.models.tmv.TimeMajorityVoting": _voting,
-    "eeg4students.models.sharded.ShardedForest": _sharded_forest,
-    "eeg4students.models.sharded.SISAEnsemble": _sisa,
-    "eeg4students.models.sharded.UnlearnableTMV": _unlearnable_tmv,
+    type_name(cls): check
+    for cls, check in (
+        (DecisionTreeClassifier, lambda w, m: _decision_tree(w, m, True)),
+        (DecisionTreeRegressor, lambda w, m: _decision_tree(w, m, False)),
+        (RandomForestClassifier, _forest),
+        (GradientBoostingClassifier, _gradient_boosting),
+        (AdaBoostClassifier, _ada_boost),
+        (SVC, _svc),
+        (LinearSVC, _linear),
+        (LogisticRegression, _linear),
+        (LinearDiscriminantAnalysis, _lda),
+        (KNeighborsClassifier, _knn),
+        (StandardScaler, _scaler),
+        (DummyClassifier, _dummy),
+        (Pipeline, _pipeline),
+        (TangentSpace, _tangent_space),
+        (MDM, _mdm),
+        (PickColumns, _pick_columns),
+        (CovarianceColumns, _covariance_columns),
+        (TimeMajorityVoting, _voting),
+        (ShardedForest, _sharded_forest),
+        (SISAEnsemble, _sisa),
+        (UnlearnableTMV, _unlearnable_tmv),
+    )
 }

@@ -38,18 +38,25 @@ def backend(n_jobs: int | None = None, scheduler: str | None = None) -> Iterator
         Local worker processes (``-1``: every core); None or 1 runs in this
         process. Ignored when ``scheduler`` is given.
     scheduler : str | None
-        Address of a running Dask scheduler, e.g. ``tcp://host:8786``.
+        Address of a running Dask scheduler, e.g. ``tcp://host:8786`` (needs
+        the ``cluster`` extra: ``pip install 'eeg4students[cluster]'``).
 
     Raises
     ------
     EEG4StudentsError
-        If the scheduler cannot be reached.
+        If the scheduler cannot be reached, or Dask is not installed.
     """
     if scheduler is None:
         with parallel_config(n_jobs=n_jobs):
             yield
         return
-    from dask.distributed import Client
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise EEG4StudentsError(
+            "Running on a Dask cluster (--scheduler) needs Dask's distributed scheduler, which "
+            "is not installed; install it with `pip install 'eeg4students[cluster]'`."
+        ) from exc
 
     try:
         client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)

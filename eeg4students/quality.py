@@ -26,8 +26,9 @@ or in a plateau inside a window).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mne
 import numpy as np
@@ -297,3 +298,68 @@ def recording_quality(raw: mne.io.BaseRaw) -> dict:
         "clipped_share": clipped,
         "bad_channels": list(raw.info["bads"]),
     }
+
+
+@dataclass
+class SignalCheck:
+    """Per-channel signal check.
+
+    Attributes
+    ----------
+    table : list of dict
+        ``channel``, ``ptp_uv`` (peak to peak), ``line_ratio`` (power at the
+        mains frequency over 1-40 Hz power) and ``verdict`` (``ok``, ``flat``,
+        ``railed``, ``line noise`` or ``too large``).
+    """
+
+    table: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every channel passed."""
+        return all(row["verdict"] == "ok" for row in self.table)
+
+
+def check_signal(
+    data_uv: np.ndarray,
+    names: list[str],
+    sfreq: float,
+    *,
+    rail_uv=None,
+    line_freq: float = 50.0,
+    max_ptp_uv: float = LIVE.max_ptp_uv,
+) -> SignalCheck:
+    """Judge each channel of a few seconds of EEG (:data:`eeg4students.quality.LIVE`).
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Raw EEG in microvolts.
+    names : list of str
+        Channel names.
+    sfreq : float
+        Sampling rate in Hz.
+    rail_uv : float | None
+        The amplifier's rail, if known.
+    line_freq : float
+        Mains frequency in Hz.
+    max_ptp_uv : float
+        Largest acceptable peak-to-peak amplitude after removing the median.
+
+    Returns
+    -------
+    check : SignalCheck
+    """
+    limits = dataclasses.replace(LIVE, max_ptp_uv=max_ptp_uv)
+    verdicts = channel_verdicts(data_uv, limits, rail_uv=rail_uv, sfreq=sfreq, line_freq=line_freq)
+    check = SignalCheck()
+    for name, row in zip(names, verdicts, strict=True):
+        check.table.append(
+            {
+                "channel": name,
+                "ptp_uv": row["ptp_uv"],
+                "line_ratio": row["line_ratio"],
+                "verdict": row["verdict"],
+            }
+        )
+    return check

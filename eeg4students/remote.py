@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import zipfile
@@ -43,8 +42,6 @@ from eeg4students import __version__
 from eeg4students import _json as limited_json
 from eeg4students._files import (
     atomic_path,
-    atomic_write_bytes,
-    new_folder,
     removed_on_failure,
     sha256,
 )
@@ -54,6 +51,7 @@ from eeg4students.store import (
     LABEL,
     RECORDING_STEM,
     Dataset,
+    Transaction,
     add_participant_row,
     cell_problem,
     check_attributes,
@@ -462,34 +460,19 @@ def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
     return sessions
 
 
-def _commit(store: Dataset, staging: Path, manifest: dict, sessions: list[str]) -> list[str]:
-    """Move the staged files into the dataset; undo every step if one fails."""
+def _commit(change: Transaction, store: Dataset, staging: Path, manifest: dict, sessions) -> list:
+    """Move the staged files into the dataset (undone with ``change`` if a step fails)."""
     root, participant = store.root, manifest["participant"]
     sub = root / f"sub-{participant}"
     merging = sub.exists()
-    shared = [root / "participants.tsv", sub / f"sub-{participant}_sessions.tsv"]
-    saved = {p: p.read_bytes() for p in shared if p.is_file()}
-    moved: list[tuple[Path, Path]] = []
-    try:
-        if merging:
-            for session in sessions:
-                source, target = staging / sub.name / session, sub / session
-                os.rename(source, target)
-                moved.append((target, source))
-            store.refresh_sessions_tsv(participant)
-        else:
-            os.rename(staging / sub.name, sub)
-            moved.append((sub, staging / sub.name))
-        add_participant_row(root, manifest["participants_row"])
-    except BaseException:
-        for target, source in reversed(moved):
-            os.rename(target, source)
-        for path in shared:
-            if path in saved:
-                atomic_write_bytes(path, saved[path])
-            elif path.exists():
-                path.unlink()
-        raise
+    change.protect(root / "participants.tsv", sub / f"sub-{participant}_sessions.tsv", how="copy")
+    if merging:
+        for session in sessions:
+            change.move(staging / sub.name / session, sub / session)
+        store.refresh_sessions_tsv(participant)
+    else:
+        change.move(staging / sub.name, sub)
+    add_participant_row(root, manifest["participants_row"])
     # When merging, the package's sessions.tsv is not used: the dataset's is rewritten.
     return sorted(
         name
@@ -530,15 +513,12 @@ def ingest(
     participant = manifest["participant"]
     with removed_on_failure(root):
         store = Dataset.create(root)
-        with store.lock():
+        with store.lock(), Transaction(store.root) as change:
             sessions = _conflicts(store, manifest, merge)
-            staging = new_folder(store.root, ".ingest-")
-            try:
-                _extract(package, manifest, staging)
-                _check_staged(package, staging, participant, _row_for(store, manifest))
-                added = _commit(store, staging, manifest, sessions)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+            staging = change.stage(".ingest-")
+            _extract(package, manifest, staging)
+            _check_staged(package, staging, participant, _row_for(store, manifest))
+            added = _commit(change, store, staging, manifest, sessions)
     return participant, added
 
 

@@ -57,6 +57,7 @@ import mne
 import numpy as np
 from joblib import Parallel, delayed
 
+from eeg4students._compat import unlocked
 from eeg4students._progress import progress_bar
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.events import task_description
@@ -377,7 +378,7 @@ def simulate_recording(
         days=7 * (session - 1), hours=participant % 8, minutes=(participant // 8)
     )
     raw.set_meas_date(date)
-    with raw.info._unlock():
+    with unlocked(raw.info):
         raw.info["line_freq"] = line_freq
         raw.info["device_info"] = {"model": montage.device}
     raw.set_annotations(

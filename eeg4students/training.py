@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from eeg4students._files import checkpoint, sha256, undone_on_failure
+from eeg4students._files import checkpoint, sha256
 from eeg4students.adaptation import ADAPTATIONS
 from eeg4students.errors import ModelError
 from eeg4students.features import FeatureParams
@@ -24,7 +24,7 @@ from eeg4students.models import fit_model, make_model, model_columns
 from eeg4students.modelstore import SavedModel, adapt_for, make_card, models_dir, save_model
 from eeg4students.names import COVARIANCE_MODELS
 from eeg4students.preprocess import PreprocessParams
-from eeg4students.store import Dataset, check_label
+from eeg4students.store import Dataset, check_label, undone_on_failure
 
 #: Row order of training tables: sharded models refit parts in this order.
 TRAIN_ORDER = ["participant", "session", "recording", "block", "start"]

@@ -37,8 +37,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from eeg4students.classroom import Classroom, RosterError
+from eeg4students.classroom import Classroom
 from eeg4students.errors import EEG4StudentsError
+from eeg4students.roster import RosterError
 
 #: Seconds between two updates pushed to a page.
 UPDATE_SECONDS = 0.25

@@ -18,12 +18,14 @@ from conftest import Lines
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from eeg4students.classroom import Classroom, RosterError, Seat, parse_seat, read_roster
+from eeg4students.classroom import Classroom
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
+from eeg4students.roster import RosterError, Seat, parse_seat, read_roster
 from eeg4students.simulate import Montage, simulate_to_dataset
 from eeg4students.store import Dataset, read_meta
+from eeg4students.store.paths import find_recordings
 from eeg4students.training import train_model
 from eeg4students.web import MAX_SOCKETS_PER_KEY, Keys, Server, bind, urls
 
@@ -92,7 +94,7 @@ def test_every_headset_records_the_session_with_its_blocks(room):
         # Markers land on the 50 ms ticks; on a busy machine (three test workers on two
         # cores) a tick can come a few late.
         assert blocks["duration"].between(0.75, 1.25).all(), blocks["duration"].tolist()
-        meta = read_meta(dataset._references(f"sub-{participant}/ses-3/eeg/*")[0].path)
+        meta = read_meta(find_recordings(dataset.root, f"sub-{participant}/ses-3/eeg/*")[0].path)
         assert meta["interruption"] is None
         assert meta["samples_captured"] >= 0.99 * meta["samples_expected"]
     assert not list((room.dataset.root / "sourcedata").rglob("*.csv"))
@@ -114,7 +116,7 @@ def test_a_headset_that_drops_out_is_saved_as_interrupted(room):
     for participant, reason in (("a", "dropped out"), ("b", "stopped by the teacher")):
         raw = dataset.load(participant, "3", "eeg4students")
         assert "interrupted" in raw.annotations.description
-        meta = read_meta(dataset._references(f"sub-{participant}/ses-3/eeg/*")[0].path)
+        meta = read_meta(find_recordings(dataset.root, f"sub-{participant}/ses-3/eeg/*")[0].path)
         assert reason in meta["interruption"]
     assert room.cue("a")["kind"] == "stopped"
 

@@ -12,10 +12,12 @@ import shutil
 import pytest
 from test_classroom import wait_until
 
-from eeg4students.classroom import Classroom, Seat
+from eeg4students.classroom import Classroom
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
+from eeg4students.roster import Seat
 from eeg4students.store import Dataset, read_meta
+from eeg4students.store.paths import find_recordings
 from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -125,7 +127,7 @@ def test_a_rehearsal_run_from_the_pages(browser, served):
     for participant in ("ann", "bob", "cat"):
         blocks = task_blocks(dataset.load(participant, "4", "eeg4students"))
         assert list(blocks["task"]) == list(order)
-    meta = read_meta(dataset._references("sub-dan/ses-4/eeg/*")[0].path)
+    meta = read_meta(find_recordings(dataset.root, "sub-dan/ses-4/eeg/*")[0].path)
     assert meta["interruption"] == "stopped by the teacher"
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import muse_samples, write_muse_lsl
 
+from eeg4students._compat import SubParsersAction, parser_actions
 from eeg4students.cli import main
 from eeg4students.store import Dataset
 
@@ -293,7 +294,7 @@ def test_operating_system_errors_are_one_line(tmp_path, rng, capsys, monkeypatch
         raise PermissionError(13, "Permission denied", str(root / "sub-p01"))
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "write_raw_bids", read_only)
+        patch.setattr(store.dataset, "write_raw_bids", read_only)
         assert main(["import", str(path), *args, "--run", "2"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert "failed and was undone" in line and "Permission denied" in line
@@ -354,8 +355,8 @@ def _walk(parser, name="eeg4students"):
     import argparse
 
     yield name, parser, None
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+    for action in parser_actions(parser):
+        if isinstance(action, SubParsersAction):
             for child_name, child in action.choices.items():
                 yield from _walk(child, f"{name} {child_name}")
         elif not isinstance(action, argparse._HelpAction):

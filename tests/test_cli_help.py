@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 
 import pytest
 
+from eeg4students._compat import SubParsersAction, parser_actions
 from eeg4students.cli import build_parser, main
 
 
@@ -16,8 +16,8 @@ def _parsers():
     while stack:
         words, parser = stack.pop()
         found.append((words, parser))
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
+        for action in parser_actions(parser):
+            if isinstance(action, SubParsersAction):
                 stack += [([*words, name], child) for name, child in action.choices.items()]
     return found
 
@@ -31,7 +31,7 @@ def test_help_fits_100_columns_and_shows_defaults_one_way(words, monkeypatch):
     # Defaults: "(default: X)", never Python values, never for flags.
     assert not re.search(r"\(default [^:]", text), text
     assert "['" not in text and "(default: ())" not in text
-    flags = [a for a in parser._actions if a.option_strings and a.nargs == 0]
+    flags = [a for a in parser_actions(parser) if a.option_strings and a.nargs == 0]
     for flag in flags:
         line = next(line for line in text.splitlines() if flag.option_strings[-1] in line)
         assert "(default" not in line, line

@@ -143,7 +143,8 @@ def test_the_lock_excludes_other_threads_of_the_process(tmp_path):
 
 
 def test_undone_on_failure_puts_every_file_back(tmp_path):
-    from eeg4students._files import UNDO_DIR, atomic_write_text, undone_on_failure
+    from eeg4students._files import atomic_write_text
+    from eeg4students.store.transaction import UNDO_DIR, undone_on_failure
 
     root = tmp_path / "ds"
     cache = root / "derivatives" / "cache"
@@ -171,15 +172,16 @@ def test_undone_on_failure_puts_every_file_back(tmp_path):
 
 def test_undo_works_on_a_disk_without_hard_links(tmp_path, monkeypatch):
     from eeg4students import _files
+    from eeg4students.store import transaction
 
     def no_links(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted")  # as FAT and exFAT answer
 
-    monkeypatch.setattr(_files.os, "link", no_links)
+    monkeypatch.setattr(transaction.os, "link", no_links)
     root = tmp_path / "ds"
     (root / "cache").mkdir(parents=True)
     (root / "cache" / "a.txt").write_text("old")
-    with pytest.raises(RuntimeError), _files.undone_on_failure(root, root / "cache"):
+    with pytest.raises(RuntimeError), transaction.undone_on_failure(root, root / "cache"):
         _files.atomic_write_text(root / "cache" / "a.txt", "new")
         (root / "cache" / "b.txt").write_text("added")
         raise RuntimeError("refused")

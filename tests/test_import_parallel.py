@@ -151,7 +151,7 @@ def test_adopting_a_participant_is_refused_or_undone_whole(tmp_path, rng, monkey
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device (injected)")
 
-    monkeypatch.setattr("eeg4students.store.add_participant_row", full)
+    monkeypatch.setattr("eeg4students.store.dataset.add_participant_row", full)
     with pytest.raises(OSError, match="No space"):
         target.adopt_participant(staging, "ann")
     assert _tree(target.root) == before and _tree(staging.root) == staged

@@ -157,3 +157,21 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     unreachable = backend(scheduler="tcp://127.0.0.1:9")
     with pytest.raises(EEG4StudentsError, match="Cannot reach the Dask scheduler"), unreachable:
         pass
+
+
+def test_a_cluster_without_dask_installed_is_a_clear_error(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.startswith("dask"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with (
+        pytest.raises(EEG4StudentsError, match=r"eeg4students\[cluster\]"),
+        backend(scheduler="tcp://127.0.0.1:9"),
+    ):
+        pass

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from isolated import run_isolated
 
+from eeg4students._compat import SubParsersAction, parser_actions
 from eeg4students.cli import build_parser, main
 from eeg4students.cli._common import Number
 from eeg4students.simulate import simulate_to_dataset
@@ -187,8 +188,8 @@ def _numeric_options() -> list[tuple[list[str], argparse.Action]]:
     found = []
 
     def walk(parser, words):
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
+        for action in parser_actions(parser):
+            if isinstance(action, SubParsersAction):
                 for name, child in action.choices.items():
                     walk(child, [*words, name])
             elif isinstance(action.type, Number) and action.option_strings:
@@ -270,7 +271,8 @@ def test_features_with_any_value_succeeds_or_refuses_leaving_the_dataset_unchang
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from eeg4students.classroom import Classroom, Seat
+    from eeg4students.classroom import Classroom
+    from eeg4students.roster import Seat
     from eeg4students.web import Keys, Server, bind
 
     room = Classroom(

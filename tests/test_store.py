@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,7 @@ def test_failed_write_is_rolled_back(tmp_path, recording, monkeypatch):
     def broken_sidecar(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(Dataset, "_write_sidecar_extras", broken_sidecar)
+    monkeypatch.setattr("eeg4students.store.dataset.write_sidecar_extras", broken_sidecar)
     with pytest.raises(DatasetError, match="failed and was undone: disk full"):
         dataset.add_recording(recording, "p01", "2", "eeg4students")
     with pytest.raises(DatasetError, match="failed and was undone"):
@@ -190,13 +191,13 @@ def test_rolling_back_saves_only_what_a_write_can_change(tmp_path, recording, mo
     for session in ("1", "2", "3"):
         dataset.add_recording(recording, "p01", session, "eeg4students")
     saved = []
-    read_bytes = Path.read_bytes
+    copy2 = shutil.copy2
 
-    def counting(self):
-        saved.append(self.relative_to(dataset.root).as_posix())
-        return read_bytes(self)
+    def counting(source, *args, **kwargs):
+        saved.append(Path(source).relative_to(dataset.root).as_posix())
+        return copy2(source, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    monkeypatch.setattr(shutil, "copy2", counting)
     dataset.add_recording(recording, "p01", "4", "eeg4students")
     assert "sub-p01/sub-p01_sessions.tsv" in saved and "participants.tsv" in saved
     assert [p for p in saved if p.startswith(("sub-p01/ses-1", "sub-p01/ses-2"))] == []

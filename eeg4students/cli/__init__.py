@@ -27,6 +27,13 @@ import sys
 from collections.abc import Sequence
 
 from eeg4students import __version__
+from eeg4students._compat import (
+    AppendAction,
+    StoreAction,
+    StoreTrueAction,
+    SubParsersAction,
+    parser_actions,
+)
 from eeg4students.cli import analysis, data, demo, forgetting, session
 from eeg4students.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, Number, text_value
 from eeg4students.errors import EEG4StudentsError
@@ -60,15 +67,15 @@ class _Once:
         super().__call__(parser, namespace, values, option_string)
 
 
-class _StoreOnce(_Once, argparse._StoreAction):
+class _StoreOnce(_Once, StoreAction):
     pass
 
 
-class _StoreTrueOnce(_Once, argparse._StoreTrueAction):
+class _StoreTrueOnce(_Once, StoreTrueAction):
     pass
 
 
-class _AppendChecked(argparse._AppendAction):
+class _AppendChecked(AppendAction):
     """A repeatable option (``--headset``, ``--author``), each value's text checked."""
 
     def __call__(self, parser, namespace, values, option_string=None):
@@ -102,7 +109,9 @@ class Parser(argparse.ArgumentParser):
         if extras:
             parser = _command_parser(self, parsed)
             unknown = next((e for e in extras if e.startswith("-")), extras[0])
-            known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+            known = [
+                o for a in parser_actions(parser) for o in a.option_strings if o.startswith("--")
+            ]
             close = difflib.get_close_matches(unknown.split("=")[0], known, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
@@ -111,8 +120,8 @@ class Parser(argparse.ArgumentParser):
 
 def _command_parser(parser: argparse.ArgumentParser, parsed) -> argparse.ArgumentParser:
     """The parser of the (sub-)command that was given (``dataset info`` included)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+    for action in parser_actions(parser):
+        if isinstance(action, SubParsersAction):
             name = getattr(parsed, action.dest, None)
             if name in action.choices:
                 return _command_parser(action.choices[name], parsed)
@@ -176,8 +185,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def _use_formatter(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = _HelpFormatter
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+    for action in parser_actions(parser):
+        if isinstance(action, SubParsersAction):
             for child in action.choices.values():
                 _use_formatter(child)
 

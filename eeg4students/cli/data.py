@@ -49,9 +49,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         import_each,
         plan_import,
         read_all,
-        read_attributes_table,
         write_all,
     )
+    from eeg4students.store.participants import read_attributes_table
 
     jobs, unmatched = plan_import(
         args.paths,

@@ -65,7 +65,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
-    from eeg4students.classroom import Classroom, RosterError, parse_seat, read_roster
+    from eeg4students.classroom import Classroom
+    from eeg4students.roster import RosterError, parse_seat, read_roster
     from eeg4students.web import Keys, Server, bind
 
     seats = [parse_seat(text) for text in args.headset or []]

@@ -17,6 +17,7 @@ import mne
 import numpy as np
 from scipy.ndimage import minimum_filter1d
 
+from eeg4students._compat import unlocked
 from eeg4students.errors import RecordingFormatError
 from eeg4students.events import BAD_GAP
 
@@ -282,7 +283,7 @@ def build_raw(
     if start_time is not None:
         raw.set_meas_date(datetime.fromtimestamp(float(start_time), tz=UTC))
     if device_model is not None:
-        with raw.info._unlock():
+        with unlocked(raw.info):
             raw.info["device_info"] = {"model": device_model}
     raw.info["bads"] = list(bads)
     onsets, durations, descriptions = [], [], []

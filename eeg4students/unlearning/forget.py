@@ -30,48 +30,35 @@ the audit log names the participant.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import os
 import shutil
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from eeg4students import _json as limited_json
 from eeg4students._files import (
-    UNDO_DIR,
     atomic_write_json,
     atomic_write_text,
     checkpoint,
     sha256,
-    undone_on_failure,
 )
-from eeg4students.errors import DatasetError, EEG4StudentsError, ModelError, first_line
-from eeg4students.featureset import DERIVATIVE, cache_paths, compute_features, settings_key
-from eeg4students.modelcheck import MODEL_CODE_ERRORS
-from eeg4students.models import model_columns
+from eeg4students.errors import DatasetError
+from eeg4students.featureset import DERIVATIVE, cache_paths, compute_features
 from eeg4students.modelstore import (
     CARD_FILE,
     SavedModel,
-    adapt_for,
     list_models,
     load_model,
-    make_card,
     read_card,
-    save_model,
 )
-from eeg4students.store import Dataset, read_tsv
-from eeg4students.training import build_estimator, card_training_table, fit_estimator
+from eeg4students.store import Dataset, read_tsv, undone_on_failure
+from eeg4students.store.transaction import UNDO_DIR, move_out
+from eeg4students.training import card_training_table
 from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings
-from eeg4students.unlearning.digest import state_digest
-from eeg4students.unlearning.metrics import forgetting_report, public_report
-from eeg4students.unlearning.privacy import N_SHADOWS, fit_shadows, split_strangers
-from eeg4students.unlearning.strategies import STRATEGIES, apply_strategy, unlearner
+from eeg4students.unlearning.privacy import N_SHADOWS
+from eeg4students.unlearning.strategies import STRATEGIES
+from eeg4students.unlearning.updates import Update, compute_update
 
 AUDIT_DIR = DERIVATIVE / "audit"
 JOURNAL = AUDIT_DIR / "pending.json"
@@ -206,261 +193,10 @@ def _without_participant(path: Path, participant: str) -> None:
 
 def _stage(root: Path, participant: str) -> None:
     """Move the participant's files into staging; rewrite shared tables without them."""
-    staging = root / STAGING
-    for source in _participant_paths(root, participant):
-        target = staging / source.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+    move_out(root, _participant_paths(root, participant), root / STAGING)
     _without_participant(root / "participants.tsv", participant)
     for table in (root / DERIVATIVE / "features").glob("*/*.tsv"):
         _without_participant(table, participant)
-
-
-def _cached_features(base: Path, participant: str, key: str) -> pd.DataFrame:
-    """The participant's cached windows under ``base`` (the dataset, or its staging folder)."""
-    folder = base / DERIVATIVE / "features" / key / f"sub-{participant}"
-    files = sorted(folder.glob("*_features.parquet"))
-    if not files:
-        raise DatasetError(
-            f"The cached features of the forgotten participant are missing from {folder}; "
-            "the forget step cannot finish (restore the dataset from a backup)."
-        )
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-
-
-def _card_rows(table: pd.DataFrame, card: dict, participant: str) -> pd.DataFrame:
-    """The participant's windows the model was trained on (by recording and block)."""
-    listed = [
-        (r["recording"], b)
-        for r in card["trained_on"]["recordings"]
-        if r["participant"] == participant
-        for b in r.get("blocks", [])
-    ]
-    pairs = pd.MultiIndex.from_arrays([table["recording"], table["block"]])
-    return table[pairs.isin(listed)] if listed else table
-
-
-def _strangers(dataset: Dataset, card: dict, participant: str, pre, feat) -> pd.DataFrame:
-    """Windows of participants the model never saw (empty if there are none)."""
-    trained = set(card["trained_on"]["participants"])
-    people = [p for p in dataset.participants() if p not in trained and p != participant]
-    if not people:
-        return pd.DataFrame()
-    return compute_features(dataset, pre, feat, participants=people, progress=False).table
-
-
-@dataclass
-class _Update:
-    """A model's update computed in memory: what to save and what to record."""
-
-    entry: dict
-    estimator: object
-    card: dict
-    path: Path
-    report: dict | None = None
-
-    def save(self) -> None:
-        save_model(self.estimator, self.card, self.path)
-
-
-def _compute_update(
-    dataset: Dataset,
-    saved: SavedModel,
-    participant: str,
-    strategy: str,
-    conmu: ConMUSettings | None,
-    evaluate: bool,
-    refresh: bool,
-    n_shadows: int,
-    features_from: Path,
-) -> _Update:
-    """Update one model without the participant, in memory (nothing is written).
-
-    ``features_from`` is where the participant's cached windows are read: the
-    dataset itself before anything is moved, its staging folder when an
-    interrupted forgetting is finished.
-    """
-    with _updating(saved.card["name"], participant):
-        return _compute(
-            dataset,
-            saved,
-            participant,
-            strategy,
-            conmu,
-            evaluate,
-            refresh,
-            n_shadows,
-            features_from,
-        )
-
-
-@contextlib.contextmanager
-def _updating(name: str, participant: str) -> Iterator[None]:
-    """A failure of the model's own code while it is updated, as one sentence."""
-    try:
-        yield
-    except EEG4StudentsError:
-        raise
-    except MODEL_CODE_ERRORS as exc:
-        raise ModelError(
-            f"Model {name!r} could not be updated without {participant} ({first_line(exc)}); "
-            "check the forgetting's settings."
-        ) from exc
-
-
-def _compute(
-    dataset, saved, participant, strategy, conmu, evaluate, refresh, n_shadows, features_from
-) -> _Update:
-    card = saved.card
-    pre, feat = saved.preprocess, saved.features
-    key, _ = settings_key(pre, feat)
-    if refresh:
-        people = [p for p in card["trained_on"]["participants"] if p != participant]
-        people = [p for p in people if p in dataset.participants()]
-        features = compute_features(dataset, pre, feat, participants=people, progress=False)
-        remain, columns = features.table, model_columns(card["model"], features.feature_columns)
-        strategy = "retrain"
-    else:
-        remain, columns = card_training_table(dataset, card, without=participant)
-    forget = _card_rows(_cached_features(features_from, participant, key), card, participant)
-    strangers = _strangers(dataset, card, participant, pre, feat)
-    # A model trained on adapted features meets every table adapted the same way.
-    remain, forget, strangers = (adapt_for(card, t, columns) for t in (remain, forget, strangers))
-    calibrators, evaluation = split_strangers(
-        sorted(strangers["participant"].unique()) if len(strangers) else []
-    )
-
-    def template():
-        return build_estimator(
-            card["model"],
-            card.get("model_params"),
-            card.get("unlearnable"),
-            feature_columns=columns,
-        )
-
-    calibration = strangers[strangers["participant"].isin(calibrators)] if calibrators else None
-    original = copy.deepcopy(saved.estimator) if evaluate else None
-    outcome = apply_strategy(
-        strategy,
-        saved.estimator,
-        template,
-        participant,
-        remain,
-        forget,
-        columns,
-        calibration=calibration,
-        conmu=conmu,
-    )
-    entry = {
-        "name": card["name"],
-        "strategy": outcome.strategy,
-        "exact": outcome.exact,
-        "note": outcome.note,
-        "refresh": refresh,
-        "seconds": round(outcome.seconds, 4),
-        "times": {k: round(v, 4) for k, v in outcome.times.items()},
-        # ConMU's stopping rule: whether P stood out, without P's own score.
-        "calibration": public_report(outcome.info.get("calibration")),
-    }
-    report = None
-    if evaluate:
-        test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers
-        report = _measure(
-            outcome,
-            original,
-            template,
-            remain,
-            forget,
-            test,
-            calibration,
-            columns,
-            n_shadows,
-            conmu,
-        )
-        entry["metrics"] = public_report(report)
-    entry["digest"] = report["model"]["digest"] if report else state_digest(outcome.estimator)
-    new_card = make_card(
-        dataset,
-        card["name"],
-        card["model"],
-        outcome.estimator,
-        remain,
-        columns,
-        pre,
-        feat,
-        model_params=card.get("model_params"),
-        unlearnable=card.get("unlearnable"),
-        adapt=card.get("adapt"),
-    )
-    new_card["created"] = card["created"]
-    new_card["exports"] = card.get("exports", [])
-    new_card["unlearning"] = [
-        *card.get("unlearning", []),
-        {
-            "strategy": outcome.strategy,
-            "exact": outcome.exact,
-            "refresh": refresh,
-            "forgotten_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        },
-    ]
-    return _Update(entry, outcome.estimator, new_card, saved.path, report)
-
-
-def _measure(
-    outcome, original, template, remain, forget, test, calibration, columns, n_shadows, conmu
-) -> dict:
-    """The original, updated and gold models measured (the report keeps P's figures).
-
-    The gold model is refitted from the card's rows without P with the same
-    seeds, for every strategy: an exact strategy's update is then compared
-    with it by digest. An approximate one is tested against shadow models
-    unlearned by the same strategy and settings (U-LiRA).
-    """
-    start = time.perf_counter()
-    gold = fit_estimator(template(), remain, columns)
-    retrain_seconds = time.perf_counter() - start
-    participant = str(forget["participant"].iloc[0])
-    shadows = None
-    if not outcome.exact:
-        members = sorted({*remain["participant"].unique(), participant})
-        evaluation = sorted(test["participant"].unique()) if len(test) else []
-        shadows = fit_shadows(
-            pd.concat([remain, forget, test], ignore_index=True),
-            columns,
-            participant,
-            members + evaluation,
-            len(members),
-            template,
-            n_shadows=n_shadows,
-            unlearn=unlearner(
-                outcome.strategy,
-                template,
-                participant,
-                columns,
-                calibration=calibration,
-                conmu=conmu,
-            ),
-            strategy=outcome.strategy,
-        )
-    report = forgetting_report(
-        {"original": original, "model": outcome.estimator, "gold": gold},
-        forget=forget,
-        remain=remain,
-        test=test,
-        columns=columns,
-        shadows=shadows,
-        exact=outcome.exact,
-    )
-    if outcome.exact and not report["identical"]:
-        report["notes"].append(
-            "the updated model differs from a retrain without P with the same seeds: the "
-            "strategy did not run exactly (report this as a bug)"
-        )
-    return {
-        "retrain_seconds": round(retrain_seconds, 4),
-        "speedup": round(retrain_seconds / max(outcome.seconds, 1e-9), 2),
-        **report,
-    }
 
 
 _JOURNAL_FIELDS = ("participant", "strategy", "files", "models", "done", "results", "stage")
@@ -642,7 +378,7 @@ def forget_participant(
                 audit.check_key(root, key)
                 plan = plan_forget(dataset, participant, strategy, refresh=refresh)
                 updates = {
-                    saved.card["name"]: _compute_update(
+                    saved.card["name"]: compute_update(
                         dataset,
                         saved,
                         participant,
@@ -694,7 +430,7 @@ def _run(
     evaluate,
     n_shadows,
     key,
-    updates: dict[str, _Update] | None = None,
+    updates: dict[str, Update] | None = None,
 ) -> ForgetResult:
     """Carry out a journaled forgetting from its stage on; ``updates`` were computed before."""
     updates = updates or {}
@@ -721,7 +457,7 @@ def _run(
                 }
             else:
                 if update is None:  # finishing an interrupted run: their windows are staged
-                    update = _compute_update(
+                    update = compute_update(
                         dataset,
                         saved,
                         participant,
