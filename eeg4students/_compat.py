@@ -7,7 +7,7 @@ otherwise:
 - scikit-learn: the parameter constraints its estimators declare
   (:func:`validate_params`), and the classes a fitted model holds that it
   does not export (a tree's ``Tree``, a distance metric, the boosting
-  losses: :data:`SKLEARN_HELD`), named in the model-file allow-list;
+  losses: :func:`sklearn_held`), named in the model-file allow-list;
 - MNE: ``Info._unlock`` to set the fields MNE guards (:func:`unlocked`);
 - mne-bids: two private functions wrapped to make writes quicker
   (:mod:`eeg4students._mne_bids_quick`), only on the versions tested
@@ -22,22 +22,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from packaging.version import Version
-
-try:  # scikit-learn >= 1.2 declares every estimator's parameter constraints
-    from sklearn.utils._param_validation import (
-        InvalidParameterError,
-        validate_parameter_constraints,
-    )
-except ImportError:  # pragma: no cover - older scikit-learn: the toolkit's own bounds only
-
-    class InvalidParameterError(ValueError, TypeError):
-        """Stands in for scikit-learn's error where it has none."""
-
-    validate_parameter_constraints = None
 
 #: mne-bids versions whose private write helpers were tested wrapped (their signatures
 #: and behaviour: on 0.19 a wrapped write left its lock files behind, mne-bids #1632).
@@ -72,11 +61,16 @@ def validate_params(estimator) -> None:
 
     Raises
     ------
-    InvalidParameterError
-        If a parameter breaks its constraint (a ``ValueError`` and ``TypeError``).
+    ValueError, TypeError
+        If a parameter breaks its constraint (scikit-learn's
+        ``InvalidParameterError`` is both).
     """
+    try:  # scikit-learn >= 1.2 declares every estimator's parameter constraints
+        from sklearn.utils._param_validation import validate_parameter_constraints
+    except ImportError:  # pragma: no cover - older scikit-learn: the toolkit's own bounds only
+        return
     constraints = getattr(type(estimator), "_parameter_constraints", None)
-    if validate_parameter_constraints is None or not isinstance(constraints, dict):
+    if not isinstance(constraints, dict):
         return
     validate_parameter_constraints(
         constraints, estimator.get_params(deep=False), caller_name=type(estimator).__name__
@@ -96,19 +90,28 @@ def _held(module: str, name: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
-#: Classes fitted scikit-learn models hold that scikit-learn does not export, by role
-#: (None where the installed version has no such class: models holding one are refused).
-SKLEARN_HELD: dict[str, type | None] = {
-    "tree": _held("sklearn.tree._tree", "Tree"),
-    "euclidean": _held("sklearn.metrics._dist_metrics", "EuclideanDistance64"),
-    "interval": _held("sklearn._loss.link", "Interval"),
-    "logit link": _held("sklearn._loss.link", "LogitLink"),
-    "multinomial link": _held("sklearn._loss.link", "MultinomialLogit"),
-    "binomial loss": _held("sklearn._loss.loss", "HalfBinomialLoss"),
-    "multinomial loss": _held("sklearn._loss.loss", "HalfMultinomialLoss"),
-    "binomial loss (compiled)": _held("sklearn._loss._loss", "CyHalfBinomialLoss"),
-    "multinomial loss (compiled)": _held("sklearn._loss._loss", "CyHalfMultinomialLoss"),
+#: Classes fitted scikit-learn models hold that scikit-learn does not export, by role.
+_HELD = {
+    "tree": ("sklearn.tree._tree", "Tree"),
+    "euclidean": ("sklearn.metrics._dist_metrics", "EuclideanDistance64"),
+    "interval": ("sklearn._loss.link", "Interval"),
+    "logit link": ("sklearn._loss.link", "LogitLink"),
+    "multinomial link": ("sklearn._loss.link", "MultinomialLogit"),
+    "binomial loss": ("sklearn._loss.loss", "HalfBinomialLoss"),
+    "multinomial loss": ("sklearn._loss.loss", "HalfMultinomialLoss"),
+    "binomial loss (compiled)": ("sklearn._loss._loss", "CyHalfBinomialLoss"),
+    "multinomial loss (compiled)": ("sklearn._loss._loss", "CyHalfMultinomialLoss"),
 }
+
+
+@functools.cache
+def sklearn_held() -> dict[str, type | None]:
+    """The classes of :data:`_HELD` on the installed scikit-learn (None where it has none).
+
+    Model files holding a class that is None here are refused: the allow-list
+    names only what the installed version has.
+    """
+    return {role: _held(module, name) for role, (module, name) in _HELD.items()}
 
 
 def unlocked(info):

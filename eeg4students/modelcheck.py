@@ -42,7 +42,7 @@ from sklearn.neighbors import KDTree, KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from eeg4students._compat import SKLEARN_HELD, InvalidParameterError, type_name, validate_params
+from eeg4students._compat import sklearn_held, type_name, validate_params
 from eeg4students.errors import EEG4StudentsError, ModelError, first_line
 from eeg4students.modelstate import (
     CHECKS,
@@ -91,7 +91,7 @@ def _check_params(where: str, estimator) -> None:
         count(f"{where}.verbose", verbose, 0, 10)
     try:
         validate_params(estimator)
-    except InvalidParameterError as exc:
+    except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError
         fail(where, first_line(exc))
 
 
@@ -102,11 +102,11 @@ OWNED = {
     name: value
     for name, value in (
         (
-            SKLEARN_HELD["tree"] and type_name(SKLEARN_HELD["tree"]),
+            sklearn_held()["tree"] and type_name(sklearn_held()["tree"]),
             ("tree_", (type_name(DecisionTreeClassifier), type_name(DecisionTreeRegressor))),
         ),
         (type_name(KDTree), ("_tree", (type_name(KNeighborsClassifier),))),
-        (SKLEARN_HELD["euclidean"] and type_name(SKLEARN_HELD["euclidean"]), (None, ())),
+        (sklearn_held()["euclidean"] and type_name(sklearn_held()["euclidean"]), (None, ())),
     )
     if name
 }

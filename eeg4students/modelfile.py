@@ -43,7 +43,7 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from eeg4students import _json as limited_json
-from eeg4students._compat import SKLEARN_HELD, type_name
+from eeg4students._compat import sklearn_held, type_name
 from eeg4students.errors import ModelError, first_line
 from eeg4students.modelcheck import check_loaded
 from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
@@ -126,7 +126,7 @@ ALLOWED_TYPES = frozenset(
             ),
         ),
         # what they hold that scikit-learn does not export (tree nodes, a metric, losses)
-        *(type_name(held) for held in SKLEARN_HELD.values() if held is not None),
+        *(type_name(held) for held in sklearn_held().values() if held is not None),
     }
 )
 #: The only type a ``TypeNode`` may name (skops records a dict's key types with it).
@@ -401,7 +401,7 @@ def clear_tree_padding(estimator) -> int:
     n_trees : int
         How many trees were cleaned.
     """
-    tree_class = SKLEARN_HELD["tree"]
+    tree_class = sklearn_held()["tree"]
     seen: set[int] = set()
     stack, cleaned = [estimator], 0
     while stack:

@@ -12,10 +12,10 @@ from packaging.version import Version
 from eeg4students import _compat
 from eeg4students._compat import (
     MNE_BIDS_TESTED,
-    SKLEARN_HELD,
     installed,
     is_tested,
     parser_actions,
+    sklearn_held,
     type_name,
     unlocked,
 )
@@ -33,8 +33,8 @@ def test_versions_are_read_and_compared_within_a_span():
 
 def test_every_class_a_fitted_model_holds_is_found_on_the_installed_scikit_learn():
     # Were one missing, models holding it would be refused: the allow-list names them.
-    assert all(isinstance(cls, type) for cls in SKLEARN_HELD.values()), SKLEARN_HELD
-    assert type_name(SKLEARN_HELD["tree"]) == "sklearn.tree._tree.Tree"
+    assert all(isinstance(cls, type) for cls in sklearn_held().values()), sklearn_held()
+    assert type_name(sklearn_held()["tree"]) == "sklearn.tree._tree.Tree"
 
 
 def test_info_fields_are_set_with_or_without_mne_guard():
