@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-oldest lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,21 @@ test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff format --check eeg4students tests benchmarks
 	$(TEST_ENV) $(BIN)/python -m pytest -n 3 --dist loadgroup
 
+# The lowest versions pyproject.toml allows (uv's lowest-direct resolution), in an
+# environment of their own: the ranges say what was tested.
+OLDEST := .venv-oldest
+
+$(OLDEST)/bin/python:
+	$(PYTHON) -m venv $(OLDEST)
+
+$(OLDEST)/.installed: pyproject.toml | $(OLDEST)/bin/python $(BIN)/uv
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(OLDEST)/bin/python \
+		--resolution lowest-direct -e ".[test]"
+	touch $@
+
+test-oldest: $(OLDEST)/.installed $(CHROMIUM)
+	$(TEST_ENV) $(OLDEST)/bin/python -m pytest -n 3 --dist loadgroup
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check eeg4students tests benchmarks
 
@@ -54,4 +69,4 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix eeg4students tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) demo-output .pytest_cache .ruff_cache

@@ -305,7 +305,7 @@ def run(args) -> None:
                 None,
             )
             summary.append({"data": "muse, 4", "model": model, **summarise(rows)})
-    print(format_table(pd.DataFrame(summary).fillna(""), width=200))
+    print(format_table(pd.DataFrame(summary).astype(object).fillna(""), width=200))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ recursion, and refuses a document nested deeper than any the toolkit writes.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -129,3 +130,41 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         return json.loads(data)
     except RecursionError as exc:  # a backstop: the count above should prevent it
         raise JSONLimitError("nested too deeply to parse") from exc
+
+
+def read_object(
+    path: Path, *, error: type[Exception], message: str, max_bytes: int | None = None
+) -> dict:
+    """A JSON object from a file other people may have made, or one sentence naming the file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    error : exception class
+        Raised when the file is not a JSON object (the toolkit's error of the caller's kind).
+    message : str
+        The sentence, with ``{path}`` and ``{why}`` (what is wrong) to fill in, e.g.
+        ``"{path} is damaged ({why}); restore it from a backup."``.
+    max_bytes : int | None
+        Refuse a larger file unread.
+
+    Returns
+    -------
+    content : dict
+
+    Raises
+    ------
+    error
+        For a file too large, not UTF-8, not JSON, nested too deeply or not an object.
+    """
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise error(message.format(path=path, why=f"larger than {max_bytes:,} bytes"))
+    try:
+        content = loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise error(message.format(path=path, why=why)) from exc
+    if not isinstance(content, dict):
+        raise error(message.format(path=path, why="not a JSON object"))
+    return content

@@ -195,14 +195,12 @@ _NOTE_FIELDS = ("participant", "session", "board", "protocol_name", "protocol_so
 def _read_note(partial: Path) -> dict:
     """The session note beside a partial stream, checked."""
     path = _note_path(partial)
-    try:
-        note = limited_json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise EEG4StudentsError(
-            f"{path}: the session note is damaged ({exc.__class__.__name__}); it cannot say whose "
-            "stream this is."
-        ) from exc
-    if not isinstance(note, dict) or not all(isinstance(note.get(k), str) for k in _NOTE_FIELDS):
+    note = limited_json.read_object(
+        path,
+        error=EEG4StudentsError,
+        message="{path}: the session note is damaged ({why}); it cannot say whose stream this is.",
+    )
+    if not all(isinstance(note.get(k), str) for k in _NOTE_FIELDS):
         raise EEG4StudentsError(
             f"{path}: the session note lacks {', '.join(_NOTE_FIELDS)}; it was not written by "
             "`eeg4students record`."

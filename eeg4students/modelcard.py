@@ -16,7 +16,7 @@ from pathlib import Path
 from eeg4students import _json as limited_json
 from eeg4students._numbers import within
 from eeg4students.adaptation import ADAPTATIONS
-from eeg4students.errors import EEG4StudentsError, ModelError, first_line
+from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.features import FeatureParams
 from eeg4students.names import MODEL_NAMES
 from eeg4students.preprocess import PreprocessParams
@@ -70,17 +70,13 @@ def read_card(card_file: Path) -> dict:
     ModelError
         Naming the file and the first field that is missing or wrong.
     """
-    try:
-        if card_file.stat().st_size > MAX_CARD_BYTES:
-            raise ModelError(f"{card_file} is too large to be a model card.")
-        card = limited_json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(
-            f"{card_file} is not valid JSON ({first_line(exc)}); restore the card or "
-            "train the model again."
-        ) from exc
-    if not isinstance(card, dict):
-        raise ModelError(f"{card_file} is not a model card (not a JSON object).")
+    card = limited_json.read_object(
+        card_file,
+        error=ModelError,
+        message="{path} is not valid JSON for a model card ({why}); restore the card or train "
+        "the model again.",
+        max_bytes=MAX_CARD_BYTES,
+    )
     for key, kind in _CARD_FIELDS.items():
         if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
             what = getattr(kind, "__name__", "number")

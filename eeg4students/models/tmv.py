@@ -208,7 +208,7 @@ class TimeMajorityVoting(ClassifierMixin, BaseEstimator):
                 scores[name] = float("nan")
                 continue
             ranked = self._ranked(base)
-            params = {"blocks": groups} if requested(ranked, blocks=groups) else None
+            params = {"blocks": groups} if requested(ranked, blocks=groups) else {}
             with config_context(enable_metadata_routing=True):
                 accuracy = cross_val_score(
                     ranked, X, y, cv=splitter, n_jobs=self.n_jobs, params=params

@@ -11,6 +11,7 @@ reader notes, an interruption). Both are read as untrusted JSON
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,16 +93,12 @@ def read_sidecar(path: Path) -> dict:
         raise DatasetError(
             f"{path} is missing; re-import the recording or restore the file from a backup."
         )
-    try:
-        content = limited_json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DatasetError(
-            f"{path} is damaged ({first_line(exc)}); re-import the recording or restore the "
-            "file from a backup."
-        ) from exc
-    if not isinstance(content, dict):
-        raise DatasetError(f"{path} is damaged (not a JSON object); restore it from a backup.")
-    return content
+    return limited_json.read_object(
+        path,
+        error=DatasetError,
+        message="{path} is damaged ({why}); re-import the recording or restore the file from "
+        "a backup.",
+    )
 
 
 def write_sidecar_extras(
@@ -170,7 +167,8 @@ def open_recording(bids_path: BIDSPath, *, preload: bool = True) -> mne.io.BaseR
     sidecar = read_sidecar(vhdr.with_suffix(".json"))
     meta = read_meta(vhdr, sidecar)
     try:
-        brainvision_files(vhdr)
+        files = brainvision_files(vhdr)
+        _check_size(vhdr, files["DataFile"], sidecar)
         raw = read_raw_bids(bids_path, verbose="error")
         _check_length(raw, sidecar, vhdr)
         if preload:
@@ -186,6 +184,35 @@ def open_recording(bids_path: BIDSPath, *, preload: bool = True) -> mne.io.BaseR
         with unlocked(raw.info):
             raw.info["device_info"] = {"model": str(meta["device"])}
     return raw
+
+
+#: Bytes per sample of a BrainVision binary format.
+_SAMPLE_BYTES = {"IEEE_FLOAT_32": 4, "INT_16": 2, "INT_32": 4}
+
+
+def _check_size(vhdr: Path, data_file: Path, sidecar: dict) -> None:
+    """Refuse a data file whose size is not the samples the sidecar says, before parsing it.
+
+    A truncated file would otherwise fail inside MNE's reader, with a message
+    that differs between MNE versions.
+    """
+    duration, sfreq = sidecar.get("RecordingDuration"), sidecar.get("SamplingFrequency")
+    header = vhdr.read_bytes().decode("latin-1")
+    channels = re.search(r"^NumberOfChannels=(\d{1,6})\s*$", header, re.M)
+    binary = re.search(r"^BinaryFormat=(\w+)\s*$", header, re.M)
+    width = _SAMPLE_BYTES.get(binary[1]) if binary else None
+    if not (isinstance(duration, int | float) and isinstance(sfreq, int | float)):
+        return
+    if channels is None or width is None or int(channels[1]) == 0:
+        return
+    expected = round(duration * sfreq) + 1
+    held = data_file.stat().st_size / (int(channels[1]) * width)
+    if abs(held - expected) > 1:
+        raise RecordingFormatError(
+            vhdr,
+            f"its data file holds {held:.0f} samples but the sidecar says {expected}: the "
+            "data file was truncated or replaced",
+        )
 
 
 def _check_length(raw: mne.io.BaseRaw, sidecar: dict, vhdr: Path) -> None:

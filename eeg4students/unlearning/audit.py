@@ -32,10 +32,9 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_text, locked
-from eeg4students.errors import EEG4StudentsError, first_line
-from eeg4students.store import AUDIT_LOG
+from eeg4students.errors import EEG4StudentsError
+from eeg4students.store import AUDIT_LOG, audit_entries
 
 GENESIS = "0" * 64
 AUDIT_PATH = AUDIT_LOG
@@ -141,24 +140,7 @@ def read_log(root: str | Path) -> list[dict]:
     AuditError
         If a line is not a JSON object.
     """
-    path = audit_path(root)
-    if not path.is_file():
-        return []
-    entries = []
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = limited_json.loads(line)
-        except ValueError as exc:
-            raise AuditError(
-                f"{path}, line {number}: not valid JSON ({first_line(exc)}); the log was edited."
-            ) from exc
-        if not isinstance(entry, dict):
-            raise AuditError(f"{path}, line {number}: not an audit entry; the log was edited.")
-        entries.append(entry)
-    return entries
+    return audit_entries(Path(root), error=AuditError)
 
 
 def head(root: str | Path) -> str:

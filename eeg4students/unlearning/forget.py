@@ -58,7 +58,7 @@ from eeg4students.unlearning import audit
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.privacy import N_SHADOWS
 from eeg4students.unlearning.strategies import STRATEGIES
-from eeg4students.unlearning.updates import Update, compute_update
+from eeg4students.unlearning.updates import Update, UpdateSettings, compute_update
 
 AUDIT_DIR = DERIVATIVE / "audit"
 JOURNAL = AUDIT_DIR / "pending.json"
@@ -204,15 +204,14 @@ _JOURNAL_FIELDS = ("participant", "strategy", "files", "models", "done", "result
 
 def _read_journal(path: Path) -> dict:
     """The journal of an interrupted forgetting, checked."""
-    try:
-        journal = limited_json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DatasetError(
-            f"{path}: the journal of an interrupted forgetting is damaged "
-            f"({exc.__class__.__name__}); restore the dataset from a backup, or remove the "
-            "journal and the staging folder beside it only if the forgetting never started."
-        ) from exc
-    if not isinstance(journal, dict) or any(k not in journal for k in _JOURNAL_FIELDS):
+    journal = limited_json.read_object(
+        path,
+        error=DatasetError,
+        message="{path}: the journal of an interrupted forgetting is damaged ({why}); restore "
+        "the dataset from a backup, or remove the journal and the staging folder beside it "
+        "only if the forgetting never started.",
+    )
+    if any(k not in journal for k in _JOURNAL_FIELDS):
         raise DatasetError(f"{path}: the journal of an interrupted forgetting is incomplete.")
     return journal
 
@@ -377,18 +376,9 @@ def forget_participant(
             with undone_on_failure(root, *cache_paths(root)):
                 audit.check_key(root, key)
                 plan = plan_forget(dataset, participant, strategy, refresh=refresh)
+                settings = UpdateSettings(strategy, conmu, evaluate, refresh, n_shadows)
                 updates = {
-                    saved.card["name"]: compute_update(
-                        dataset,
-                        saved,
-                        participant,
-                        strategy,
-                        conmu,
-                        evaluate,
-                        refresh,
-                        n_shadows,
-                        root,
-                    )
+                    saved.card["name"]: compute_update(dataset, saved, participant, settings, root)
                     for saved in plan.loaded
                 }
                 checkpoint("prepared")
@@ -457,17 +447,10 @@ def _run(
                 }
             else:
                 if update is None:  # finishing an interrupted run: their windows are staged
-                    update = compute_update(
-                        dataset,
-                        saved,
-                        participant,
-                        journal["strategy"],
-                        conmu,
-                        evaluate,
-                        refresh,
-                        n_shadows,
-                        root / STAGING,
+                    settings = UpdateSettings(
+                        journal["strategy"], conmu, evaluate, refresh, n_shadows
                     )
+                    update = compute_update(dataset, saved, participant, settings, root / STAGING)
                 update.save()
                 entry = update.entry
             journal["done"].append(name)

@@ -140,6 +140,41 @@ def apply_strategy(
     return Outcome(estimator, "retrain", note, {"refit": time.perf_counter() - start})
 
 
+@dataclass(frozen=True)
+class Unlearner:
+    """A strategy and its settings, to run on any model trained with ``participant``.
+
+    Calling it, ``unlearn(model, remain, forget)``, gives the updated model
+    (for unlearning shadow models); :meth:`outcome` gives the whole
+    :class:`Outcome` (for the saved model). ``remain`` is the model's training
+    rows without the participant, ``forget`` theirs.
+    """
+
+    strategy: str
+    template: Callable[[], object]
+    participant: str
+    columns: list[str]
+    calibration: pd.DataFrame | None = None
+    conmu: ConMUSettings | None = None
+
+    def outcome(self, model, remain: pd.DataFrame, forget: pd.DataFrame) -> Outcome:
+        """:func:`apply_strategy` with this strategy's settings."""
+        return apply_strategy(
+            self.strategy,
+            model,
+            self.template,
+            self.participant,
+            remain,
+            forget,
+            self.columns,
+            calibration=self.calibration,
+            conmu=self.conmu,
+        )
+
+    def __call__(self, model, remain: pd.DataFrame, forget: pd.DataFrame):
+        return self.outcome(model, remain, forget).estimator
+
+
 def unlearner(
     strategy: str,
     template: Callable[[], object],
@@ -148,29 +183,6 @@ def unlearner(
     *,
     calibration: pd.DataFrame | None = None,
     conmu: ConMUSettings | None = None,
-) -> Callable[[object, pd.DataFrame, pd.DataFrame], object]:
-    """The strategy as a function of a model and its tables, for unlearning shadow models.
-
-    Returns
-    -------
-    unlearn : callable
-        ``unlearn(model, remain, forget) -> model``: :func:`apply_strategy`
-        with this strategy's settings, on a model trained with
-        ``participant`` (``remain``: its training rows without them;
-        ``forget``: theirs).
-    """
-
-    def unlearn(model, remain: pd.DataFrame, forget: pd.DataFrame):
-        return apply_strategy(
-            strategy,
-            model,
-            template,
-            participant,
-            remain,
-            forget,
-            columns,
-            calibration=calibration,
-            conmu=conmu,
-        ).estimator
-
-    return unlearn
+) -> Unlearner:
+    """The strategy as a function of a model and its tables (see :class:`Unlearner`)."""
+    return Unlearner(strategy, template, participant, columns, calibration, conmu)

@@ -30,8 +30,8 @@ from eeg4students.training import build_estimator, card_training_table, fit_esti
 from eeg4students.unlearning.conmu import ConMUSettings
 from eeg4students.unlearning.digest import state_digest
 from eeg4students.unlearning.metrics import forgetting_report, public_report
-from eeg4students.unlearning.privacy import fit_shadows, split_strangers
-from eeg4students.unlearning.strategies import apply_strategy, unlearner
+from eeg4students.unlearning.privacy import N_SHADOWS, fit_shadows, split_strangers
+from eeg4students.unlearning.strategies import unlearner
 
 
 def _cached_features(base: Path, participant: str, key: str) -> pd.DataFrame:
@@ -81,15 +81,37 @@ class Update:
         save_model(self.estimator, self.card, self.path)
 
 
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How every model of one forgetting is updated.
+
+    Attributes
+    ----------
+    strategy : str
+        ``retrain``, ``sharded`` or ``conmu`` (a model not trained in the
+        sharded form is retrained; ``refresh`` retrains every model).
+    conmu : ConMUSettings | None
+        ConMU's knobs.
+    evaluate : bool
+        Measure each update (:func:`measure`).
+    refresh : bool
+        Retrain on the dataset as it is now instead of the card's windows.
+    n_shadows : int
+        Shadow models of the privacy check.
+    """
+
+    strategy: str
+    conmu: ConMUSettings | None = None
+    evaluate: bool = False
+    refresh: bool = False
+    n_shadows: int = N_SHADOWS
+
+
 def compute_update(
     dataset: Dataset,
     saved: SavedModel,
     participant: str,
-    strategy: str,
-    conmu: ConMUSettings | None,
-    evaluate: bool,
-    refresh: bool,
-    n_shadows: int,
+    settings: UpdateSettings,
     features_from: Path,
 ) -> Update:
     """Update one model without the participant, in memory (nothing is written).
@@ -99,17 +121,7 @@ def compute_update(
     interrupted forgetting is finished.
     """
     with _updating(saved.card["name"], participant):
-        return _compute(
-            dataset,
-            saved,
-            participant,
-            strategy,
-            conmu,
-            evaluate,
-            refresh,
-            n_shadows,
-            features_from,
-        )
+        return _compute(dataset, saved, participant, settings, features_from)
 
 
 @contextlib.contextmanager
@@ -126,10 +138,9 @@ def _updating(name: str, participant: str) -> Iterator[None]:
         ) from exc
 
 
-def _compute(
-    dataset, saved, participant, strategy, conmu, evaluate, refresh, n_shadows, features_from
-) -> Update:
+def _compute(dataset, saved, participant, settings: UpdateSettings, features_from) -> Update:
     card = saved.card
+    strategy, conmu, refresh = settings.strategy, settings.conmu, settings.refresh
     pre, feat = saved.preprocess, saved.features
     key, _ = settings_key(pre, feat)
     if refresh:
@@ -157,18 +168,11 @@ def _compute(
         )
 
     calibration = strangers[strangers["participant"].isin(calibrators)] if calibrators else None
-    original = copy.deepcopy(saved.estimator) if evaluate else None
-    outcome = apply_strategy(
-        strategy,
-        saved.estimator,
-        template,
-        participant,
-        remain,
-        forget,
-        columns,
-        calibration=calibration,
-        conmu=conmu,
+    original = copy.deepcopy(saved.estimator) if settings.evaluate else None
+    strategy_of = unlearner(
+        strategy, template, participant, columns, calibration=calibration, conmu=conmu
     )
+    outcome = strategy_of.outcome(saved.estimator, remain, forget)
     entry = {
         "name": card["name"],
         "strategy": outcome.strategy,
@@ -181,7 +185,7 @@ def _compute(
         "calibration": public_report(outcome.info.get("calibration")),
     }
     report = None
-    if evaluate:
+    if settings.evaluate:
         test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers
         report = measure(
             outcome,
@@ -192,7 +196,7 @@ def _compute(
             test,
             calibration,
             columns,
-            n_shadows,
+            settings.n_shadows,
             conmu,
         )
         entry["metrics"] = public_report(report)
