@@ -61,7 +61,11 @@ from eeg4students.unlearning.privacy import (
 )
 from eeg4students.unlearning.strategies import apply_strategy
 
-UNLEARNABLE = {"rf": {"kind": "sharded", "q": 0.25}, "svm": {"kind": "sharded", "shards": 4}}
+UNLEARNABLE = {
+    "rf": {"kind": "sharded", "q": 0.25},
+    "svm": {"kind": "sharded", "shards": 4},
+    "tmv": {"kind": "sharded", "q": 0.25, "shards": 4},
+}
 #: Shadows per side of the previous check.
 PREVIOUS_SHADOWS = 8
 

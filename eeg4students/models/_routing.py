@@ -60,21 +60,7 @@ def requested(estimator, method: str = "fit", **metadata) -> dict:
 
 
 def fit_routed(estimator, X, y, **metadata):
-    """Fit a model, giving it the metadata it requests (with routing on while it fits).
-
-    Parameters
-    ----------
-    estimator : estimator
-        Unfitted model.
-    X : ndarray, shape (n_windows, n_features)
-    y : ndarray, shape (n_windows,)
-    **metadata : array-like, shape (n_windows,) | None
-        ``blocks`` (task block of every window) and ``participants``.
-
-    Returns
-    -------
-    estimator : the fitted model
-    """
+    """Fit a model with the metadata it requests, routing on (see ``models.fit_model``)."""
     kwargs = requested(estimator, "fit", **metadata)
     with config_context(enable_metadata_routing=True):
         return estimator.fit(X, y, **kwargs)
