@@ -22,7 +22,11 @@ MODEL_NAMES = (
     "mdm",
     "tmv",
     "tmvts",
+    "lr",
+    "rff",
 )
+#: Models with a certified-removal form (``train --unlearnable certified``).
+CERTIFIED_MODELS = ("lr", "rff", "tslr", "tmv")
 #: Models that take only the windows' covariance columns (features --covariance).
 RIEMANN_MODELS = ("tslr", "mdm")
 #: Models that need the covariance columns (alone, or beside band powers for ``tmvts``).

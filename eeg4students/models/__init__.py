@@ -17,7 +17,15 @@ name      model
 ``tmv``   Time Majority Voting over RF and RBF SVM
 ``tmvts`` Time Majority Voting over RF, RBF SVM (band powers) and
           tangent space + LR (covariance matrices)
+``lr``    logistic regression with standardisation
+``rff``   random Fourier features of an RBF kernel + logistic regression
+          (the RBF SVM's twin with a certified-removal form)
 ========  ===========================================================
+
+Unlearnable forms (``unlearnable=``): ``sharded`` (exact: a sharded forest,
+SISA ensembles, TMV over both) and ``certified`` (``lr``, ``rff``, ``tslr``
+and ``tmv`` over the first two: logistic models trained for certified
+removal, :mod:`eeg4students.models.certified`).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -32,8 +41,15 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from eeg4students._numbers import within
 from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.models._routing import BlockGroupKFold, fit_routed
+from eeg4students.models.certified import (
+    CertifiedLogisticRegression,
+    CertifiedTMV,
+    RandomFourierFeatures,
+    TangentSpaceAtIdentity,
+)
 from eeg4students.models.riemann import PickColumns, riemann_model
 from eeg4students.models.sharded import (
     ParticipantUnlearning,
@@ -42,10 +58,12 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
+from eeg4students.names import CERTIFIED_MODELS, COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
 
 __all__ = [
     "MODEL_NAMES",
+    "CertifiedLogisticRegression",
+    "CertifiedTMV",
     "ParticipantUnlearning",
     "SISAEnsemble",
     "ShardedForest",
@@ -124,8 +142,16 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
     return rest
 
 
-#: Forms of a model whose participants can be removed exactly (``unlearnable``).
-UNLEARNABLE = ("sharded",)
+#: Forms of a model whose participants can be removed: exactly (``sharded``) or with a
+#: certificate (``certified``).
+UNLEARNABLE = ("sharded", "certified")
+#: Settings of the certified form and their ranges (epsilon, delta, noise, regularisation).
+CERTIFIED_RANGES = {
+    "epsilon": (1e-3, 100.0),
+    "delta": (1e-12, 0.1),
+    "sigma": (1e-6, 1e6),
+    "lam": (1e-8, 1e3),
+}
 
 
 def make_model(
@@ -186,6 +212,8 @@ def make_model(
             unlearnable=unlearnable,
             **params,
         )
+    if unlearnable and unlearnable.get("kind") == "certified":
+        return make_certified(key, unlearnable, random_state=random_state)
     if unlearnable:
         q, shards = _sharding(unlearnable)
         if key == "rf":
@@ -213,6 +241,19 @@ def make_model(
             return pipeline
         grid = {"svc__C": [0.1, 1, 10, 100], "svc__gamma": ["scale", 0.01, 0.1]}
         return GridSearchCV(pipeline, grid, cv=BlockGroupKFold(n_splits=3), n_jobs=n_jobs)
+    if key == "lr":
+        options = {"C": 1.0, "max_iter": 1000, **params}
+        return make_pipeline(
+            StandardScaler(), LogisticRegression(random_state=random_state, **options)
+        )
+    if key == "rff":
+        features = {k: params.pop(k) for k in ("n_components", "gamma") if k in params}
+        options = {"C": 1.0, "max_iter": 1000, **params}
+        return make_pipeline(
+            StandardScaler(),
+            RandomFourierFeatures(random_state=random_state, **features),
+            LogisticRegression(random_state=random_state, **options),
+        )
     if key == "lda":
         return LinearDiscriminantAnalysis(**params)
     if key == "slda":
@@ -232,6 +273,62 @@ def make_model(
 
 #: Settings of the study's Random Forest.
 RF_DEFAULTS = {"n_estimators": 300, "max_features": "sqrt"}
+
+
+def make_certified(name: str, unlearnable: dict, *, random_state: int = 0):
+    """The certified-removal form of ``lr``, ``rff``, ``tslr`` or ``tmv``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`~eeg4students.names.CERTIFIED_MODELS`.
+    unlearnable : dict
+        ``{"kind": "certified", "epsilon": E, "delta": D}`` and optionally
+        ``sigma`` (noise) and ``lam`` (L2 strength); TMV gives each of its two
+        bases half of epsilon and delta.
+    random_state : int
+        Seed of the random Fourier features (public); the objective's noise
+        is never seeded.
+
+    Returns
+    -------
+    estimator : CertifiedLogisticRegression | CertifiedTMV
+
+    Raises
+    ------
+    ModelError
+        For another model, or a setting out of its range.
+    """
+    settings = {}
+    for key, (low, high) in CERTIFIED_RANGES.items():
+        if key in unlearnable:
+            value = unlearnable[key]
+            if not within(value, low, high):
+                raise ModelError(
+                    f"The certified form's {key} must be a number from {low:g} to {high:g}, "
+                    f"not {value!r}."
+                )
+            settings[key] = float(value)
+    if name == "tmv":
+        halves = {**settings}
+        halves["epsilon"] = settings.get("epsilon", 1.0) / 2
+        halves["delta"] = settings.get("delta", 1e-5) / 2
+        bases = [
+            ("rff", make_certified("rff", {**unlearnable, **halves}, random_state=random_state)),
+            ("lr", make_certified("lr", {**unlearnable, **halves}, random_state=random_state)),
+        ]
+        return CertifiedTMV(bases)
+    maps = {
+        "lr": None,
+        "rff": RandomFourierFeatures(random_state=random_state),
+        "tslr": TangentSpaceAtIdentity(),
+    }
+    if name not in maps:
+        raise ModelError(
+            f"Model {name!r} has no certified form: certified removal needs a smooth, convex "
+            f"loss; use one of {', '.join(CERTIFIED_MODELS)} (rff is the RBF SVM's twin)."
+        )
+    return CertifiedLogisticRegression(feature_map=maps[name], **settings)
 
 
 def _sharding(unlearnable: dict) -> tuple[float, int]:
