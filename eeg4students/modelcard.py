@@ -18,7 +18,7 @@ from eeg4students._numbers import within
 from eeg4students.adaptation import ADAPTATIONS
 from eeg4students.errors import EEG4StudentsError, ModelError
 from eeg4students.features import FeatureParams
-from eeg4students.names import MODEL_NAMES
+from eeg4students.names import CERTIFIED_RANGES, MODEL_NAMES
 from eeg4students.preprocess import PreprocessParams
 
 #: Largest card read (bytes); a card lists recordings and digests, a few hundred kB at most.
@@ -202,14 +202,38 @@ def _check_optional(card_file: Path, card: dict) -> None:
     unlearnable = card.get("unlearnable")
     if unlearnable is not None:
         form = unlearnable if isinstance(unlearnable, dict) else {}
-        q, shards = form.get("q", 0.25), form.get("shards", 4)
-        if (
-            form.get("kind") != "sharded"
-            or not within(q, 1e-9, 1)
-            or not isinstance(shards, int)
-            or not within(shards, 1, 100)
-        ):
-            _fail(card_file, "unlearnable", "must be the sharded form, 0 < q <= 1, 1-100 shards")
+        if form.get("kind") == "certified":
+            for key, (low, high) in CERTIFIED_RANGES.items():
+                if key in form and not within(form[key], low, high):
+                    _fail(card_file, f"unlearnable.{key}", f"must be from {low:g} to {high:g}")
+        else:
+            q, shards = form.get("q", 0.25), form.get("shards", 4)
+            if (
+                form.get("kind") != "sharded"
+                or not within(q, 1e-9, 1)
+                or not isinstance(shards, int)
+                or not within(shards, 1, 100)
+            ):
+                _fail(
+                    card_file,
+                    "unlearnable",
+                    "must be the sharded form (0 < q <= 1, 1-100 shards) or the certified form",
+                )
+    certificate = card.get("certificate")
+    if certificate is not None and (
+        not isinstance(certificate, dict)
+        or len(certificate) > 8
+        or not all(
+            (isinstance(v, str) and len(v) <= 4 * MAX_CARD_TEXT)
+            or (
+                isinstance(v, dict)
+                and len(v) <= 16
+                and all(isinstance(x, str | int | float) for x in v.values())
+            )
+            for v in certificate.values()
+        )
+    ):
+        _fail(card_file, "certificate", "must describe the certified models briefly")
     ranking = card.get("tmv_ranking")
     if ranking is not None:
         _texts(card_file, "tmv_ranking", ranking, 16)

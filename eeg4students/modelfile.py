@@ -35,6 +35,7 @@ from sklearn.ensemble import (
     GradientBoostingClassifier,
     RandomForestClassifier,
 )
+from sklearn.kernel_approximation import RBFSampler
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KDTree, KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -47,6 +48,12 @@ from eeg4students._compat import sklearn_held, type_name
 from eeg4students.errors import ModelError, first_line
 from eeg4students.modelcheck import check_loaded
 from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
+from eeg4students.models.certified import (
+    CertifiedLogisticRegression,
+    CertifiedTMV,
+    RandomFourierFeatures,
+    TangentSpaceAtIdentity,
+)
 from eeg4students.models.riemann import CovarianceColumns, PickColumns
 
 #: Largest ``schema.json`` read (bytes): a 300-tree forest's schema is about 6 MB.
@@ -102,6 +109,10 @@ ALLOWED_TYPES = frozenset(
                 UnlearnableTMV,
                 CovarianceColumns,
                 PickColumns,
+                CertifiedLogisticRegression,
+                CertifiedTMV,
+                RandomFourierFeatures,
+                TangentSpaceAtIdentity,
             ),
         ),
         # pyRiemann's pipelines (tslr, mdm)
@@ -123,6 +134,7 @@ ALLOWED_TYPES = frozenset(
                 DecisionTreeClassifier,
                 DecisionTreeRegressor,
                 DummyClassifier,
+                RBFSampler,
             ),
         ),
         # what they hold that scikit-learn does not export (tree nodes, a metric, losses)

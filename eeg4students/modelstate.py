@@ -32,6 +32,12 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from eeg4students._compat import type_name
 from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
+from eeg4students.models.certified import (
+    CertifiedLogisticRegression,
+    CertifiedTMV,
+    RandomFourierFeatures,
+    TangentSpaceAtIdentity,
+)
 from eeg4students.models.riemann import CovarianceColumns, PickColumns
 
 #: Longest text a label of a model may hold.
@@ -471,6 +477,56 @@ def _unlearnable_tmv(where: str, model) -> None:
         fail(f"{where}.ranking_", "does not rank the model's bases")
 
 
+def _certified(where: str, model) -> None:
+    n_features = _n_features(where, model)
+    classes = _labels(f"{where}.classes_", model.classes_)
+    rows = 1 if len(classes) == 2 else len(classes)
+    mapped = model.feature_map_
+    if mapped is not None:
+        if not hasattr(mapped, "transform") or not hasattr(mapped, "n_features_in_"):
+            fail(f"{where}.feature_map_", "is not a fitted feature map")
+        if count(f"{where}.feature_map_.n_features_in_", mapped.n_features_in_, 1) != n_features:
+            fail(f"{where}.feature_map_", f"does not take the model's {n_features} features")
+    coef = _array(f"{where}.coef_", model.coef_, ndim=2, kind="f")
+    if coef.shape[0] != rows or not 2 <= coef.shape[1] <= MAX_FEATURES:
+        fail(f"{where}.coef_", f"does not hold {rows} weight rows")
+    spent = _array(f"{where}.spent_", model.spent_, ndim=1, kind="f")
+    if spent.shape != (rows,) or (spent < 0).any():
+        fail(f"{where}.spent_", f"does not hold {rows} spent budgets")
+    for name in ("budget_", "radius_"):
+        value = getattr(model, name, None)
+        if not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
+            fail(f"{where}.{name}", "is not a positive number")
+    count(f"{where}.n_train_", model.n_train_, 1, 10**9)
+    count(f"{where}.retrains_", model.retrains_, 0, 10**6)
+    people = model.participants_
+    if not isinstance(people, list) or not all(
+        isinstance(p, str) and len(p) <= MAX_TEXT for p in people
+    ):
+        fail(f"{where}.participants_", "is not a list of labels")
+    if not isinstance(model.removals_, list):
+        fail(f"{where}.removals_", "is not a list")
+
+
+def _fourier(where: str, model) -> None:
+    n_features = _n_features(where, model)
+    count(f"{where}.n_components", model.n_components, 1, MAX_FEATURES)
+    sampler = model.sampler_
+    weights = _array(f"{where}.sampler_.random_weights_", sampler.random_weights_, ndim=2)
+    offsets = _array(f"{where}.sampler_.random_offset_", sampler.random_offset_, ndim=1)
+    if weights.shape != (n_features, model.n_components) or offsets.shape != (model.n_components,):
+        fail(f"{where}.sampler_", f"does not map {n_features} features to {model.n_components}")
+
+
+def _tangent_identity(where: str, model) -> None:
+    n_features = _n_features(where, model)
+    _positions(f"{where}.columns", model.columns, n_features)
+    channels = count(f"{where}.n_channels_", model.n_channels_, 1, MAX_CHANNELS)
+    width = len(model.columns) if model.columns is not None else n_features
+    if width != channels * (channels + 1) // 2:
+        fail(where, f"takes {width} columns, not the triangle of {channels} channels")
+
+
 #: The checks by exact type name; objects of other allowed types hold no state that
 #: compiled code trusts (containers, scalars, random states, losses' links).
 CHECKS: dict[str, Callable[[str, object], None]] = {
@@ -497,5 +553,9 @@ CHECKS: dict[str, Callable[[str, object], None]] = {
         (ShardedForest, _sharded_forest),
         (SISAEnsemble, _sisa),
         (UnlearnableTMV, _unlearnable_tmv),
+        (CertifiedLogisticRegression, _certified),
+        (CertifiedTMV, _voting),
+        (RandomFourierFeatures, _fourier),
+        (TangentSpaceAtIdentity, _tangent_identity),
     )
 }

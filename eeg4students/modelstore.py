@@ -43,6 +43,7 @@ from eeg4students.modelfile import (
     read_model_bytes,
     save_model_file,
 )
+from eeg4students.models.certified import certificate_card
 from eeg4students.preprocess import PreprocessParams
 from eeg4students.store import Dataset, read_meta
 
@@ -249,6 +250,7 @@ def make_card(
         "preprocess": pre.as_dict(),
         "features": feat.as_dict(),
         "trained_on": _trained_on(dataset, table),
+        "certificate": certificate_card(estimator),
         "tmv_ranking": getattr(estimator, "ranking_", None),
         "tmv_scores": getattr(estimator, "scores_", None),
         "exports": [],

@@ -27,6 +27,13 @@ MODEL_NAMES = (
 )
 #: Models with a certified-removal form (``train --unlearnable certified``).
 CERTIFIED_MODELS = ("lr", "rff", "tslr", "tmv")
+#: Settings of the certified form and their ranges (epsilon, delta, noise, regularisation).
+CERTIFIED_RANGES = {
+    "epsilon": (1e-3, 100.0),
+    "delta": (1e-12, 0.1),
+    "sigma": (1e-6, 1e6),
+    "lam": (1e-8, 1e3),
+}
 #: Models that take only the windows' covariance columns (features --covariance).
 RIEMANN_MODELS = ("tslr", "mdm")
 #: Models that need the covariance columns (alone, or beside band powers for ``tmvts``).

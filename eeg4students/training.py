@@ -201,7 +201,8 @@ def train_model(
     unlearnable : dict | None
         Train the sharded form (see :func:`build_estimator`).
     adapt : str | None
-        Train on features adapted per session (``"session"``) or
+        Train on features adapted per session (``"session"``, the default of
+        certified models) or
         participant (``"participant"``), labels unused
         (:mod:`eeg4students.adaptation`); ``predict`` then adapts a
         recording from its own windows and ``live`` from the session's
@@ -222,6 +223,10 @@ def train_model(
         raise ModelError(
             f"{dataset.root} already has a model {name!r}; choose another --name or --overwrite."
         )
+    if adapt is None and (unlearnable or {}).get("kind") == "certified":
+        # Certified models scale rows by a fixed radius: per-session standardisation (of
+        # each session's own windows) puts features on the scale it assumes.
+        adapt = "session"
     if adapt is not None and adapt not in ADAPTATIONS:
         raise ModelError(f"Unknown adaptation {adapt!r}: use one of {', '.join(ADAPTATIONS)}.")
     pre, feat = pre or PreprocessParams(), feat or FeatureParams()

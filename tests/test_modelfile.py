@@ -18,6 +18,7 @@ from eeg4students.errors import ModelError
 from eeg4students.modelfile import ALLOWED_TYPES, check_model_file, load_model_file, schema_types
 from eeg4students.models import MODEL_NAMES, fit_model
 from eeg4students.modelstore import load_model
+from eeg4students.names import CERTIFIED_MODELS
 from eeg4students.simulate import simulate_to_dataset
 from eeg4students.store import Dataset
 from eeg4students.training import build_estimator, train_model
@@ -109,8 +110,8 @@ def test_foreign_node_kinds_are_refused_even_for_allowed_names(tmp_path):
         check_model_file(path)
 
 
-@pytest.mark.parametrize("sharded", [False, True])
-def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, sharded):
+@pytest.mark.parametrize("form", [None, "sharded", "certified"])
+def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, form):
     rng = np.random.default_rng(0)
     y = np.repeat(["a", "b", "c"], 40)
     # Covariance columns (3 x 3 upper triangles): every model, Riemannian ones too, fits them.
@@ -120,11 +121,15 @@ def test_every_model_the_toolkit_trains_is_on_the_allow_list(tmp_path, sharded):
     X = cov[:, [0, 0, 0, 1, 1, 2], [0, 1, 2, 1, 2, 2]]
     blocks = np.repeat(np.arange(6), 20).astype(str)
     people = np.repeat(["p1", "p2", "p3", "p4"], 30)
-    unlearnable = {"kind": "sharded", "q": 0.5, "shards": 2} if sharded else None
+    unlearnable = {
+        None: None,
+        "sharded": {"kind": "sharded", "q": 0.5, "shards": 2},
+        "certified": {"kind": "certified", "epsilon": 5.0},
+    }[form]
     # tmvts takes band powers beside the matrices and routes them by name.
     both = np.hstack([rng.normal(size=(120, 2)), X])
     names = ["b0", "b1", "cov_0_0", "cov_0_1", "cov_0_2", "cov_1_1", "cov_1_2", "cov_2_2"]
-    for name in MODEL_NAMES:
+    for name in CERTIFIED_MODELS if form == "certified" else MODEL_NAMES:
         params = {"rf": {"n_estimators": 5}, "tmvts": {"base_params": {"rf": {"n_estimators": 5}}}}
         params = params.get(name)
         X = both if name == "tmvts" else both[:, 2:]

@@ -19,6 +19,11 @@ from eeg4students.models import (
     make_model,
     vote,
 )
+from eeg4students.models.certified import (
+    CertifiedLogisticRegression,
+    CertifiedTMV,
+    RandomFourierFeatures,
+)
 from eeg4students.models.riemann import PickColumns
 from eeg4students.models.tmv import CausalVoter, predict_labels
 
@@ -81,7 +86,29 @@ def _sharded_small():
     ]
 
 
-@parametrize_with_checks([_tmv_small(), *_sharded_small(), PickColumns(), PickColumns([1, 0])])
+def _certified_small():
+    return [
+        CertifiedLogisticRegression(random_state=0),
+        CertifiedLogisticRegression(feature_map=RandomFourierFeatures(20), random_state=0),
+        # The noise of a certified model is fresh unless seeded: seeded here, for the checks.
+        CertifiedTMV(
+            [
+                (
+                    "rff",
+                    CertifiedLogisticRegression(
+                        feature_map=RandomFourierFeatures(20), random_state=0
+                    ),
+                ),
+                ("lr", CertifiedLogisticRegression(random_state=0)),
+            ]
+        ),
+        RandomFourierFeatures(20),
+    ]
+
+
+@parametrize_with_checks(
+    [_tmv_small(), *_sharded_small(), *_certified_small(), PickColumns(), PickColumns([1, 0])]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

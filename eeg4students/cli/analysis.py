@@ -273,8 +273,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     pre, feat, participants = _feature_settings(args)
     out = output_dir(args.out) if args.out else None
     unlearnable = None
-    if args.unlearnable:
-        unlearnable = {"kind": args.unlearnable, "q": args.q, "shards": args.shards}
+    if args.unlearnable == "sharded":
+        unlearnable = {"kind": "sharded", "q": args.q, "shards": args.shards}
+    elif args.unlearnable == "certified":
+        unlearnable = {
+            "kind": "certified",
+            "epsilon": args.epsilon,
+            "delta": args.delta,
+            "sigma": args.sigma,
+            "lam": args.lam,
+        }
     saved = train_model(
         args.dataset,
         args.model,
@@ -293,6 +301,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{len(trained['participants'])} participants ({len(trained['recordings'])} "
         f"recordings); saved in {saved.path}"
     )
+    for base, part in (saved.card.get("certificate") or {}).items():
+        if isinstance(part, dict):
+            print(
+                f"Certified removal{'' if base == 'model' else f' ({base})'}: epsilon "
+                f"{part['epsilon']:g}, delta {part['delta']:g} per participant removed; noise "
+                f"{part['sigma']:g}, L2 {part['lam']:g}; gradient-residual budget "
+                f"{part['budget']:.3g} before a retrain"
+            )
     if saved.card.get("tmv_ranking"):
         print(f"TMV base ranking: {', '.join(saved.card['tmv_ranking'])}")
     if out is not None:
@@ -445,8 +461,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a model of this name")
     p.add_argument(
         "--unlearnable",
-        choices=("sharded",),
-        help="train the sharded form, which forgets a participant fast and exactly",
+        choices=("sharded", "certified"),
+        help="train a form that forgets a participant fast: sharded (exact; rf, svm, tmv and "
+        "others) or certified ((epsilon, delta)-certified removal; lr, rff, tslr, tmv)",
     )
     p.add_argument(
         "--q",
@@ -456,6 +473,31 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--shards", type=Number(int, 1, 100), default=4, help="sharded SVM and others: shards"
+    )
+    p.add_argument(
+        "--epsilon",
+        type=Number(float, 1e-3, 100),
+        default=1.0,
+        help="certified: epsilon of the removal certificate (privacy)",
+    )
+    p.add_argument(
+        "--delta",
+        type=Number(float, 1e-12, 0.1),
+        default=1e-5,
+        help="certified: delta of the removal certificate",
+    )
+    p.add_argument(
+        "--sigma",
+        type=Number(float, 1e-6, 1e6),
+        default=1.0,
+        help="certified: noise of the objective (more: more removals before a retrain, "
+        "less accuracy)",
+    )
+    p.add_argument(
+        "--lam",
+        type=Number(float, 1e-8, 1e3),
+        default=1e-2,
+        help="certified: L2 strength per window (more: more removals before a retrain)",
     )
     p.add_argument(
         "--adapt",

@@ -22,12 +22,7 @@ def _conmu_settings(args: argparse.Namespace):
     from eeg4students.unlearning.conmu import ConMUSettings
 
     return ConMUSettings(
-        band=None if args.band <= 0 else args.band,
-        noise_steps=args.noise_steps,
-        noise_start=args.noise_start,
-        noise_growth=args.noise_growth,
-        proxy_fraction=args.proxy_fraction,
-        proxy_weight=args.proxy_weight,
+        band=None if args.band <= 0 else args.band, proxy_fraction=args.proxy_fraction
     )
 
 
@@ -208,6 +203,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         seconds = f" in {model['seconds']:.2f} s" if "seconds" in model else ""
         kind = "" if "exact" not in model else (" exact" if model["exact"] else " approximate")
         print(f"model {model['name']}: {model['strategy']}{kind}{seconds}{note}")
+        _print_certificate(model.get("certificate"))
         calibration = model.get("calibration")
         if calibration and not model.get("exact", True):
             verdict = "does not stand out" if calibration["passed"] else "STILL STANDS OUT"
@@ -222,6 +218,27 @@ def cmd_forget(args: argparse.Namespace) -> int:
         "rewritten entries."
     )
     return 0
+
+
+def _print_certificate(certificate: dict | None) -> None:
+    """A certified removal's guarantee and budget, one line per certified model."""
+    if not certificate:
+        return
+    parts = certificate.items() if "epsilon" not in certificate else [("", certificate)]
+    for base, part in parts:
+        who = f" {base}" if base else ""
+        if part["retrained"]:
+            print(
+                f"  certificate{who}: the budget ran out (this removal needed "
+                f"{part['bound']:.3g}); retrained without P with fresh noise, budget "
+                f"{part['budget']:.3g} anew"
+            )
+        else:
+            print(
+                f"  certificate{who}: (epsilon {part['epsilon']:g}, delta {part['delta']:g})-"
+                f"certified removal; residual bound {part['bound']:.3g}, "
+                f"{part['left']:.3g} of {part['budget']:.3g} left"
+            )
 
 
 def _forget_sweep(args: argparse.Namespace) -> int:
@@ -322,16 +339,19 @@ def add_parsers(sub) -> None:
         help="delete a participant's data and remove them from every model",
         description="Remove the participant's recordings, BIDS entries and cached features, "
         "update every saved model that saw them (retrain: exact; sharded: exact and fast "
-        "for models trained with --unlearnable sharded; conmu: approximate, controllable), "
+        "for models trained with --unlearnable sharded; certified: one Newton step with an "
+        "(epsilon, delta) guarantee for models trained with --unlearnable certified; conmu: "
+        "approximate, controllable), "
         "and append a hash-chained audit record. Safe to re-run after an interruption.",
     )
     p.add_argument("dataset", metavar="DATASET", help="the dataset folder")
     p.add_argument("--participant", required=True, help="label of the participant who withdrew")
     p.add_argument(
         "--strategy",
-        choices=("retrain", "sharded", "conmu"),
+        choices=("retrain", "sharded", "certified", "conmu"),
         default="retrain",
-        help="how models are updated: retrain and sharded are exact, conmu approximate",
+        help="how models are updated: retrain and sharded are exact, certified approximate "
+        "with an (epsilon, delta) guarantee, conmu approximate",
     )
     p.add_argument(
         "--dry-run",
@@ -367,7 +387,8 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--sweep",
         action="store_true",
-        help="run a grid of ConMU settings on a copy and plot the trade-off",
+        help="run retrain, sharded, certified removals (epsilon 0.1-10) and ConMU settings "
+        "on a copy and plot the trade-off",
     )
     p.add_argument(
         "--model", default="rf", choices=MODEL_NAMES, metavar="MODEL", help="model of the sweep"
@@ -378,28 +399,10 @@ def add_parsers(sub) -> None:
         "--band", type=Number(float, 0, 100), default=1.0, help="loss band in std (0: keep all)"
     )
     g.add_argument(
-        "--noise-steps", type=Number(int, 0, 20), default=3, help="most noise steps (0: none)"
-    )
-    g.add_argument(
-        "--noise-start",
-        type=Number(float, 0, 100, above=True),
-        default=0.5,
-        help="first noise, feature std",
-    )
-    g.add_argument(
-        "--noise-growth", type=Number(float, 1, 100), default=2.0, help="noise factor per step"
-    )
-    g.add_argument(
         "--proxy-fraction",
         type=Number(float, 0, 1, above=True),
         default=0.25,
-        help="proxy's data share",
-    )
-    g.add_argument(
-        "--proxy-weight",
-        type=Number(float, 0, 100),
-        default=1.0,
-        help="noisy copies per window",
+        help="share of the remaining windows the proxy (which scores the selection) learns",
     )
     add_parallel_options(p)
     p.set_defaults(func=cmd_forget)

@@ -58,7 +58,13 @@ from eeg4students.models.sharded import (
     UnlearnableTMV,
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
-from eeg4students.names import CERTIFIED_MODELS, COVARIANCE_MODELS, MODEL_NAMES, RIEMANN_MODELS
+from eeg4students.names import (
+    CERTIFIED_MODELS,
+    CERTIFIED_RANGES,
+    COVARIANCE_MODELS,
+    MODEL_NAMES,
+    RIEMANN_MODELS,
+)
 
 __all__ = [
     "MODEL_NAMES",
@@ -145,13 +151,6 @@ def model_columns(name: str, feature_columns: list[str]) -> list[str]:
 #: Forms of a model whose participants can be removed: exactly (``sharded``) or with a
 #: certificate (``certified``).
 UNLEARNABLE = ("sharded", "certified")
-#: Settings of the certified form and their ranges (epsilon, delta, noise, regularisation).
-CERTIFIED_RANGES = {
-    "epsilon": (1e-3, 100.0),
-    "delta": (1e-12, 0.1),
-    "sigma": (1e-6, 1e6),
-    "lam": (1e-8, 1e3),
-}
 
 
 def make_model(
@@ -202,6 +201,8 @@ def make_model(
         If the name or the unlearnable form is unknown.
     """
     key = name.strip().lower()
+    if unlearnable and unlearnable.get("kind") == "certified":
+        return make_certified(key, unlearnable, random_state=random_state)
     if key == "tmv" or (key == "tmvts" and not unlearnable):
         return make_tmv(
             key,
@@ -212,8 +213,6 @@ def make_model(
             unlearnable=unlearnable,
             **params,
         )
-    if unlearnable and unlearnable.get("kind") == "certified":
-        return make_certified(key, unlearnable, random_state=random_state)
     if unlearnable:
         q, shards = _sharding(unlearnable)
         if key == "rf":

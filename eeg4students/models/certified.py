@@ -318,7 +318,9 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ValueError("CertifiedLogisticRegression needs at least two classes.")
+            raise ValueError(
+                "CertifiedLogisticRegression needs at least two classes; y holds one class."
+            )
         self.feature_map_ = None
         if self.feature_map is not None:
             self.feature_map_ = clone(self.feature_map).fit(X[:1])  # shapes only: no data
@@ -442,7 +444,8 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class per window."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 def _noise(seed: int | None, draw: int, sigma: float, shape: tuple[int, int]) -> np.ndarray:
@@ -498,3 +501,51 @@ class CertifiedTMV(TimeMajorityVoting):
             name: base.remove(participant, X, y, X_forget, y_forget)
             for name, base in zip(self.ranking_, self.estimators_, strict=False)
         }
+
+
+def certificate_card(model) -> dict | None:
+    """What a model card says of a certified model's guarantee (None for other models).
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted :class:`CertifiedLogisticRegression` or :class:`CertifiedTMV`.
+
+    Returns
+    -------
+    card : dict | None
+        ``guarantee`` (a sentence), and per certified model (by base name for
+        TMV) ``epsilon``, ``delta``, ``sigma``, ``lam``, ``budget``, ``spent``,
+        ``left``, ``removals``, ``retrains``, ``features`` (how rows are put
+        in the unit ball) and ``noise``.
+    """
+    if isinstance(model, CertifiedTMV):
+        parts = dict(zip(model.ranking_, model.estimators_, strict=False))
+    elif isinstance(model, CertifiedLogisticRegression):
+        parts = {"model": model}
+    else:
+        return None
+    out = {
+        "guarantee": "(epsilon, delta)-certified removal of each participant removed by a "
+        "Newton step (Guo et al. 2020): the weights are indistinguishable from a retrain "
+        "without them; the guarantee covers the weights only",
+    }
+    for name, part in parts.items():
+        mapped = type(part.feature_map_).__name__ if part.feature_map_ is not None else "none"
+        out[name] = {
+            "epsilon": float(part.epsilon),
+            "delta": float(part.delta),
+            "sigma": float(part.sigma),
+            "lam": float(part.lam),
+            "budget": round(float(part.budget_), 6),
+            "spent": round(float(part.spent_.max()), 6),
+            "left": round(float(part.budget_ - part.spent_.max()), 6),
+            "removals": len(part.removals_),
+            "retrains": int(part.retrains_),
+            "features": f"map {mapped}; rows divided by {part.radius_:.4g}, clipped to norm "
+            f"{math.sqrt(1 - INTERCEPT**2):.3f}, constant {INTERCEPT} appended",
+            "noise": "Gaussian, from the operating system's entropy, not stored"
+            if part.random_state is None
+            else f"Gaussian, seeded ({part.random_state}): no certificate",
+        }
+    return out

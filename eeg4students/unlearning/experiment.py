@@ -36,13 +36,19 @@ from eeg4students.unlearning.privacy import (
 )
 from eeg4students.unlearning.strategies import apply_strategy, unlearner
 
-#: The default ConMU settings of ``forget --sweep``: every selection band, with
-#: and without the noisy proxy-labelled copies (whose weight only matters with noise).
-SWEEP_GRID = [
-    {"band": band, "noise_steps": steps, "proxy_weight": weight}
-    for band in (None, 2.0, 1.0, 0.5)
-    for steps, weight in ((0, 0.0), (3, 0.5), (3, 2.0))
-]
+#: The default ConMU settings of ``forget --sweep``: every selection band.
+SWEEP_GRID = [{"band": band} for band in (None, 2.0, 1.0, 0.5)]
+#: The privacy levels of the certified removals ``forget --sweep`` draws.
+SWEEP_EPSILONS = (0.1, 0.3, 1.0, 3.0, 10.0)
+#: The certified model drawn beside each kind of model (the RBF SVM's twin is rff).
+CERTIFIED_TWIN = {
+    "rf": "rff",
+    "svm": "rff",
+    "lr": "lr",
+    "rff": "rff",
+    "tslr": "tslr",
+    "tmv": "tmv",
+}
 
 #: The columns of a sweep table worth printing, in order.
 TRADEOFF_COLUMNS = [
@@ -55,7 +61,7 @@ TRADEOFF_COLUMNS = [
     "z",
     "threshold",
     "verdict",
-    "noise_kept",
+    "removals_left",
 ]
 
 
@@ -101,7 +107,7 @@ def forget_experiment(
         Trained and never-trained participants. The strangers are split into
         calibration and evaluation sets (:func:`~eeg4students.unlearning.privacy.split_strangers`).
     model, model_params, unlearnable : see :func:`eeg4students.training.build_estimator`
-    strategy : {"retrain", "sharded", "conmu"}
+    strategy : {"retrain", "sharded", "certified", "conmu"}
     conmu : ConMUSettings | None
     original, gold : fitted estimators | None
         Reuse an already trained original (it is copied, not changed) or gold model.
@@ -215,17 +221,21 @@ def sweep(
     model_params: dict | None = None,
     grid: list[dict] | None = None,
     sharded_q: float | None = 0.25,
+    epsilons: tuple[float, ...] = SWEEP_EPSILONS,
     n_shadows: int = N_SHADOWS,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Forget one participant with retrain, sharded and every ConMU setting of a grid.
+    """Forget one participant with retrain, sharded, certified removals and ConMU settings.
 
     ``model`` and ``model_params`` name the model (see
     :func:`~eeg4students.training.build_estimator`). ``sharded`` uses a
     sharded forest (``sharded_q`` of the trees per participant; None leaves
     it out) trained in that form from the start, with
-    shadows of its own kind. Every ConMU setting starts from the same original
-    model and is judged with the same shadows and gold model as ``retrain``.
+    shadows of its own kind. ``certified`` trains the model's certified twin
+    (:data:`CERTIFIED_TWIN`) at each of ``epsilons`` and removes P with a
+    Newton step, each judged by shadows trained and unlearned the same way
+    (U-LiRA). Every ConMU setting starts from the same original model and is
+    judged with the same shadows and gold model as ``retrain``.
 
     Returns
     -------
@@ -234,8 +244,8 @@ def sweep(
         the knobs, ``seconds``, ``speedup`` over retrain, ``test_accuracy``,
         ``forget_accuracy`` (updated model), ``z`` and ``threshold`` of the
         member test, ``verdict`` and ``forgotten``, ``original_verdict``,
-        ``power``, ``noise_kept`` (noisy copies of P in the kept model) and
-        ``note``.
+        ``power``, ``removals_left`` (certified: removals of this size the
+        budget still allows before a retrain) and ``note``.
     """
     grid = grid or SWEEP_GRID
     common = {"model": model, "model_params": model_params, "n_shadows": n_shadows}
@@ -255,6 +265,21 @@ def sweep(
             **common,
         )
         rows.append(_row("sharded", {"q": sharded_q}, fast, retrain_seconds))
+    twin = CERTIFIED_TWIN.get(model)
+    for epsilon in epsilons if twin else ():
+        certified = forget_experiment(
+            table,
+            columns,
+            participant,
+            members,
+            strangers,
+            strategy="certified",
+            unlearnable={"kind": "certified", "epsilon": epsilon},
+            **{**common, "model": twin, "model_params": None},
+        )
+        rows.append(
+            _row("certified", {"model": twin, "epsilon": epsilon}, certified, retrain_seconds)
+        )
     jobs = (
         delayed(forget_experiment)(
             table,
@@ -285,8 +310,9 @@ def _setting_text(strategy: str, knobs: dict) -> str:
         return f"q={knobs['q']}"
     if strategy == "conmu":
         band = "all" if knobs.get("band") is None else knobs["band"]
-        noise = knobs.get("noise_steps", 0)
-        return f"band={band}, noise={noise}" + (f", w={knobs['proxy_weight']}" if noise else "")
+        return f"band={band}"
+    if strategy == "certified":
+        return f"{knobs['model']}, epsilon={knobs['epsilon']:g}"
     return ""
 
 
@@ -314,9 +340,19 @@ def _row(strategy: str, knobs: dict, result: dict, retrain_seconds: float) -> di
         "forgotten": verdict in ("exact", "forgotten"),
         "original_verdict": report["original"]["privacy"]["verdict"],
         "power": screen["power"],
-        "noise_kept": result["info"].get("n_pseudo", 0),
+        "removals_left": _removals_left(result["info"].get("certificate")),
         "note": result["note"],
     }
+
+
+def _removals_left(certificate: dict | None) -> float:
+    """Removals of this one's size the budget still allows (NaN when not certified)."""
+    if not certificate:
+        return float("nan")
+    parts = [certificate] if "epsilon" in certificate else list(certificate.values())
+    if any(p["retrained"] for p in parts):
+        return 0.0
+    return float(min(p["left"] // p["bound"] if p["bound"] > 0 else np.inf for p in parts))
 
 
 def tradeoff_view(results: pd.DataFrame) -> pd.DataFrame:
@@ -382,7 +418,12 @@ def tradeoff_figure(results: pd.DataFrame, path: str | Path, title: str = "") ->
     fig = Figure(figsize=(9.0, 4.8), layout="constrained")
     ax = fig.subplots()
     sizes = 40 + 300 * results["seconds"] / max(results["seconds"].max(), 1e-9)
-    palette = {"retrain": "tab:red", "sharded": "tab:green", "conmu": "tab:blue"}
+    palette = {
+        "retrain": "tab:red",
+        "sharded": "tab:green",
+        "certified": "tab:purple",
+        "conmu": "tab:blue",
+    }
     excess = results["z"] - results["threshold"]
     handles = []
     places: dict[tuple[float, float], list[str]] = {}
@@ -472,8 +513,9 @@ def tradeoff_report(
         "<code>z</code> is P's statistic under the member test (shadow models trained with "
         "and without P), <code>threshold</code> the one models that never saw P stay under "
         "95% of the time; <code>verdict</code>: exact strategies are compared with a retrain "
-        "by digest, ConMU settings are judged by the member test (the sweep shares its "
-        "shadows; <code>forget --evaluate</code> also unlearns them). "
+        "by digest, certified removals by shadows trained and unlearned the same way "
+        "(U-LiRA), ConMU settings by the member test (the sweep shares its shadows; "
+        "<code>forget --evaluate</code> also unlearns them). "
         "<code>test_accuracy</code> is on participants the model never saw.</p>"
         + table_html(tradeoff_view(results), index=False)
         + f"<p>{frontier(results)}</p>",

@@ -282,9 +282,11 @@ def plan_forget(
         )
         if not refresh:
             card_training_table(dataset, saved.card, without=participant)
-        sharded = bool(saved.card.get("unlearnable"))
-        runs = "retrain" if refresh or (strategy == "sharded" and not sharded) else strategy
-        planned.append({"name": saved.card["name"], "strategy": runs, "exact": runs != "conmu"})
+        form = (saved.card.get("unlearnable") or {}).get("kind")
+        needs_form = strategy in ("sharded", "certified") and form != strategy
+        runs = "retrain" if refresh or needs_form else strategy
+        exact = runs in ("retrain", "sharded")
+        planned.append({"name": saved.card["name"], "strategy": runs, "exact": exact})
     files = [
         {"path": str(f.relative_to(root)), "sha256": sha256(f), "bytes": f.stat().st_size}
         for f in _participant_files(root, participant)

@@ -6,6 +6,11 @@
   (:mod:`eeg4students.models.sharded`), refit only the trees or shard
   that saw the participant. Any other model is refit with ``retrain``, and
   the outcome says so.
+- ``certified`` (approximate with a guarantee, fast): for models trained in
+  the certified form (:mod:`eeg4students.models.certified`), one Newton step
+  without the participant, ``(epsilon, delta)``-indistinguishable from a
+  retrain while the gradient-residual budget lasts, a retrain with fresh
+  noise past it. Any other model is refit with ``retrain``.
 - ``conmu`` (approximate, controllable): :func:`~eeg4students.unlearning.conmu.conmu_forget`.
 """
 
@@ -18,11 +23,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from eeg4students.errors import EEG4StudentsError
-from eeg4students.models import ParticipantUnlearning
+from eeg4students.models import CertifiedLogisticRegression, CertifiedTMV, ParticipantUnlearning
 from eeg4students.training import TRAIN_ORDER, fit_estimator
 from eeg4students.unlearning.conmu import ConMUSettings, conmu_forget
 
-STRATEGIES = ("retrain", "sharded", "conmu")
+STRATEGIES = ("retrain", "sharded", "certified", "conmu")
 
 
 @dataclass
@@ -40,7 +45,9 @@ class Outcome:
     times : dict of str to float
         Seconds per stage.
     info : dict
-        Strategy details (ConMU's selection size, noise steps and calibration).
+        Strategy details (ConMU's selection; the certified removal's
+        ``certificate``: epsilon, delta, budget, the bound this removal used,
+        what is left, whether the budget ran out and the model was retrained).
     """
 
     estimator: object
@@ -86,7 +93,7 @@ def apply_strategy(
 
     Parameters
     ----------
-    strategy : {"retrain", "sharded", "conmu"}
+    strategy : {"retrain", "sharded", "certified", "conmu"}
     model : fitted estimator
         The model trained with the participant (updated in place by ``sharded``).
     template : callable
@@ -132,9 +139,19 @@ def apply_strategy(
             settings=conmu,
         )
         return Outcome(updated, "conmu", info.pop("note"), info.pop("times"), info)
+    if strategy == "certified" and isinstance(model, CertifiedLogisticRegression | CertifiedTMV):
+        start = time.perf_counter()
+        fX, fy, _, _ = _arrays(forget, columns)
+        certificate = model.remove(participant, X, y, fX, fy)
+        return Outcome(
+            model,
+            "certified",
+            times={"newton_step": time.perf_counter() - start},
+            info={"certificate": certificate},
+        )
     note = ""
-    if strategy == "sharded":
-        note = "not trained in the sharded form: refit with retrain"
+    if strategy in ("sharded", "certified"):
+        note = f"not trained in the {strategy} form: refit with retrain"
     start = time.perf_counter()
     estimator = fit_estimator(template(), remain, columns)
     return Outcome(estimator, "retrain", note, {"refit": time.perf_counter() - start})

@@ -184,6 +184,9 @@ def _compute(dataset, saved, participant, settings: UpdateSettings, features_fro
         # ConMU's stopping rule: whether P stood out, without P's own score.
         "calibration": public_report(outcome.info.get("calibration")),
     }
+    if "certificate" in outcome.info:
+        # The budget accounting the guarantee rests on (epsilon, delta, bound used, left).
+        entry["certificate"] = outcome.info["certificate"]
     report = None
     if settings.evaluate:
         test = strangers[strangers["participant"].isin(evaluation)] if evaluation else strangers

@@ -1,0 +1,229 @@
+"""Certified removal: the bound holds, the budget is kept, nothing of the participant stays."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eeg4students.adaptation import adapt_table
+from eeg4students.models import make_model
+from eeg4students.models.certified import (
+    CertifiedLogisticRegression,
+    RandomFourierFeatures,
+    _loss_and_gradient,
+    _minimise,
+    _noise,
+)
+from eeg4students.training import fit_estimator
+from eeg4students.unlearning.cohorts import HARD, feature_columns, simulate_cohort
+from eeg4students.unlearning.strategies import apply_strategy
+
+
+def _cohort(participants=12, tasks=("Think", "Breathe"), seed=1):
+    shape = dataclasses.replace(HARD, participants=participants, tasks=tasks)
+    table = simulate_cohort(shape, seed=seed)
+    columns = feature_columns(shape)
+    table, _ = adapt_table(table, columns, "session")
+    return table, columns
+
+
+def _arrays(table, columns):
+    return (
+        table[columns].to_numpy(),
+        table["task"].to_numpy(),
+        table["participant"].to_numpy(),
+    )
+
+
+@pytest.mark.parametrize("tasks", [("Think", "Breathe"), ("Think", "Breathe", "Count")])
+@pytest.mark.parametrize("feature_map", [None, RandomFourierFeatures(60, random_state=2)])
+def test_the_gradient_residual_after_a_removal_is_below_the_recorded_bound(tasks, feature_map):
+    table, columns = _cohort(tasks=tasks)
+    X, y, people = _arrays(table, columns)
+    model = CertifiedLogisticRegression(epsilon=10.0, feature_map=feature_map, random_state=3).fit(
+        X, y, groups=people
+    )
+    before = model.coef_.copy()
+    gone = people != "c01"
+    certificate = model.remove("c01", X[gone], y[gone], X[~gone], y[~gone])
+    assert not certificate["retrained"] and certificate["left"] > 0
+    # The noise the model was trained with, drawn again from its test seed.
+    Z = model._design(X[gone])
+    targets = model._targets(y[gone])
+    noise = _noise(3, 0, model.sigma, model.coef_.shape)
+    for k, (w, t, b) in enumerate(zip(model.coef_, targets, noise, strict=True)):
+        residual = np.linalg.norm(_loss_and_gradient(w, Z, t, model.lam, b)[1])
+        assert residual <= model.spent_[k] + 1e-9, (residual, model.spent_[k])
+        # The step lands far closer to the retrained optimum than the model was.
+        retrained = _minimise(Z, t, model.lam, b)
+        assert np.linalg.norm(w - retrained) < 0.2 * np.linalg.norm(before[k] - retrained)
+    assert certificate["spent"] == pytest.approx(model.spent_.max())
+    assert "c01" not in model.participants_ and model.n_train_ == int(gone.sum())
+
+
+def test_a_removal_past_the_budget_retrains_with_fresh_noise():
+    table, columns = _cohort()
+    X, y, people = _arrays(table, columns)
+    model = CertifiedLogisticRegression(epsilon=1e-3, random_state=5).fit(X, y, groups=people)
+    newton, _ = model.newton_steps(
+        model._design(X[people != "c02"]),
+        y[people != "c02"],
+        model._design(X[people == "c02"]),
+        y[people == "c02"],
+    )
+    stepped = model.coef_ + newton
+    gone = people != "c02"
+    certificate = model.remove("c02", X[gone], y[gone], X[~gone], y[~gone])
+    assert certificate["retrained"] and model.retrains_ == 1
+    assert certificate["bound"] > certificate["budget"]
+    # A fresh fit on the remaining windows (new noise), its budget whole again.
+    assert not np.allclose(model.coef_, stepped)
+    assert model.spent_.max() < 1e-6 and certificate["left"] == pytest.approx(model.budget_, 1e-3)
+    assert model.n_train_ == int(gone.sum()) and "c02" not in model.participants_
+
+
+def test_settings_out_of_range_are_refused():
+    table, columns = _cohort(participants=4)
+    X, y, people = _arrays(table, columns)
+    for bad in ({"epsilon": 0}, {"delta": 1.5}, {"sigma": float("nan")}, {"lam": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            CertifiedLogisticRegression(**bad).fit(X, y, groups=people)
+    with pytest.raises(Exception, match="no certified form"):
+        make_model("svm", unlearnable={"kind": "certified"})
+
+
+def _objects(obj, seen=None):
+    """Every object a fitted model holds (estimators, containers, arrays), once each."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    yield obj
+    if isinstance(obj, dict):
+        children = list(obj.values())
+    elif isinstance(obj, list | tuple):
+        children = list(obj)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in (
+        "sklearn",
+        "eeg4students",
+        "pyriemann",
+    ):
+        children = list(vars(obj).values())
+    else:
+        return
+    for child in children:
+        yield from _objects(child, seen)
+
+
+def _row_arrays(model) -> list[tuple[str, np.ndarray]]:
+    """(attribute, array) of every 2-D float array held anywhere in a fitted model."""
+    found = []
+    for obj in _objects(model):
+        if hasattr(obj, "__dict__") and not isinstance(obj, np.ndarray):
+            found += [
+                (key, value)
+                for key, value in vars(obj).items()
+                if isinstance(value, np.ndarray) and value.ndim == 2 and value.dtype.kind == "f"
+            ]
+    return found
+
+
+def _foreign_rows(model, remaining: np.ndarray, width: int) -> int:
+    """Rows of width ``width`` the model holds that are not rows of the remaining data.
+
+    Rows are compared raw and through every scaler the model holds (an SVM keeps its
+    support vectors scaled). Weight matrices (a row per class) are not data rows.
+    """
+    spaces = [remaining]
+    spaces += [
+        obj.transform(remaining)
+        for obj in _objects(model)
+        if type(obj).__name__ == "StandardScaler" and hasattr(obj, "mean_")
+    ]
+    foreign = 0
+    for key, array in _row_arrays(model):
+        if array.shape[1] != width or key in ("coef_", "means_", "scalings_", "covariance_"):
+            continue
+        for row in array:
+            if not any(
+                np.isclose(space, row, rtol=0, atol=1e-9).all(axis=1).any() for space in spaces
+            ):
+                foreign += 1
+    return foreign
+
+
+@pytest.mark.parametrize(
+    ("model", "strategy", "unlearnable"),
+    [
+        ("svm", "retrain", None),
+        ("svm", "sharded", {"kind": "sharded", "shards": 2}),
+        ("svm", "conmu", None),
+        ("lr", "certified", {"kind": "certified", "epsilon": 10.0}),
+        ("rff", "certified", {"kind": "certified", "epsilon": 10.0}),
+        ("tmv", "certified", {"kind": "certified", "epsilon": 10.0}),
+    ],
+)
+def test_no_model_keeps_a_row_derived_from_the_removed_participant(model, strategy, unlearnable):
+    from eeg4students.training import build_estimator
+    from eeg4students.unlearning.conmu import ConMUSettings
+
+    table, columns = _cohort(participants=10)
+    members = sorted(table["participant"].unique())[:8]
+    strangers = table[~table["participant"].isin(members)]
+    trained = table[table["participant"].isin(members)]
+
+    def template():
+        return build_estimator(model, None, unlearnable)
+
+    fitted = fit_estimator(template(), trained, columns)
+    remain = trained[trained["participant"] != members[0]]
+    forget = trained[trained["participant"] == members[0]]
+    outcome = apply_strategy(
+        strategy,
+        fitted,
+        template,
+        members[0],
+        remain,
+        forget,
+        columns,
+        calibration=strangers,
+        conmu=ConMUSettings(),
+    )
+    assert outcome.strategy == strategy
+    remaining = remain[columns].to_numpy()
+    # An SVM keeps rows: every one of them is a remaining window, none P's nor a copy of one.
+    assert _foreign_rows(outcome.estimator, remaining, len(columns)) == 0
+    if strategy == "certified":
+        rows = [a for k, a in _row_arrays(outcome.estimator) if k != "coef_" and len(a) > 10]
+        assert not rows, "a certified model keeps no data rows"
+
+
+def test_the_card_states_the_guarantee_and_forget_records_the_certificate(tmp_path, capsys):
+    from eeg4students.cli import main
+    from eeg4students.store import Dataset
+    from eeg4students.unlearning import audit
+
+    root = tmp_path / "ds"
+    args = ["--participants", "8", "--sessions", "1", "--task-seconds", "20", "--seed", "2"]
+    assert main(["simulate", "--to", str(root), *args]) == 0
+    argv = ["train", str(root), "--model", "lr", "--name", "cert", "--unlearnable", "certified"]
+    assert main([*argv, "--epsilon", "100", "--sigma", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "Certified removal: epsilon 100, delta 1e-05" in out
+    card = pd.read_json(root / "derivatives/eeg4students/models/cert/card.json", typ="series")
+    assert card["adapt"] == "session" and card["certificate"]["model"]["epsilon"] == 100
+    assert "not stored" in card["certificate"]["model"]["noise"]
+    people = Dataset(root).participants()
+    assert (
+        main(["forget", str(root), "--participant", people[0], "--strategy", "certified", "--yes"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "model cert: certified approximate" in out and "certificate: (epsilon 100" in out
+    entry = audit.read_log(root)[-1]
+    certificate = entry["models_updated"][0]["certificate"]
+    assert certificate["epsilon"] == 100 and 0 < certificate["left"] < certificate["budget"]
+    assert not {"score", "accuracy", "z"} & set(certificate)
