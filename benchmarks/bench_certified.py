@@ -1,0 +1,208 @@
+"""Certified removal measured: speed against a retrain, accuracy against no noise, privacy.
+
+For each certified model (``lr``, ``rff``, ``tmv`` over both) trained on the
+members of a cohort, with features standardised per session (what ``train
+--unlearnable certified`` does):
+
+- **accuracy** on never-seen participants at each epsilon (mean and spread
+  over 5 fits, each with its own noise), beside the same model fitted with
+  (next to) no noise (``sigma = 1e-6``) and the RBF SVM;
+- **speed**: the seconds of a certified removal of one participant (one
+  Newton step) against the seconds of the ``retrain`` strategy refitting the
+  same model without them, medians over the targets (a baseline run in the
+  same process: ratios, not absolute times, are what compare across
+  machines);
+- **efficiency**: how often the budget ran out (a retrain instead of a step)
+  and how many removals of the same size the budget still allows;
+- **privacy**: the participant-level check (U-LiRA: shadows trained with P
+  and unlearned by the same removal, and shadows that never saw P) on the
+  model after a certified removal and on the model retrained without P: how
+  often each is called forgotten, and how often each is flagged.
+
+Cohorts: ``hard`` (:data:`eeg4students.unlearning.cohorts.HARD`, 40
+participants, 32 members, 8 never seen) and ``muse`` (the shared Muse
+recordings, when present: 4 participants, 3 members).
+
+Run: ``.venv/bin/python benchmarks/bench_certified.py --muse`` (a few minutes
+on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+import pandas as pd
+from joblib import parallel_config
+
+from eeg4students.adaptation import adapt_table
+from eeg4students.tables import format_table
+from eeg4students.training import build_estimator, fit_estimator
+from eeg4students.unlearning.cohorts import HARD, feature_columns, simulate_cohort
+from eeg4students.unlearning.privacy import fit_shadows, window_scores
+from eeg4students.unlearning.strategies import apply_strategy, unlearner
+
+MODELS = ("lr", "rff", "tmv")
+EPSILONS = (0.1, 0.3, 1.0, 3.0, 10.0)
+#: Fits per setting whose accuracy is averaged (each draws its own noise).
+DRAWS = 5
+
+
+def _accuracy(model, table, columns) -> float:
+    return float(np.mean(model.predict(table[columns].to_numpy()) == table["task"].to_numpy()))
+
+
+def measure(table, columns, members, test, model, targets, n_shadows, seed) -> list[dict]:
+    """One row per epsilon: accuracy, speed, budget and privacy of certified removal."""
+    trained = table[table["participant"].isin(members)]
+    pool = sorted({*members, *test["participant"].unique()})
+    rows = []
+    plain = fit_estimator(
+        build_estimator(model, None, {"kind": "certified", "sigma": 1e-6, "epsilon": 1.0}),
+        trained,
+        columns,
+    )
+    plain_accuracy = _accuracy(plain, test, columns)
+    for epsilon in EPSILONS:
+        unlearnable = {"kind": "certified", "epsilon": epsilon}
+
+        def template(unlearnable=unlearnable):
+            return build_estimator(model, None, unlearnable)
+
+        original = fit_estimator(template(), trained, columns)
+        # Each fit draws its own noise: the accuracy is a mean over draws.
+        draws = [original] + [
+            fit_estimator(template(), trained, columns) for _ in range(DRAWS - 1)
+        ]
+        accuracy = [_accuracy(draw, test, columns) for draw in draws]
+        step_seconds, retrain_seconds, retrained, left, verdicts = [], [], 0, [], []
+        powers = []
+        for target in targets:
+            remain = trained[trained["participant"] != target]
+            forget = trained[trained["participant"] == target]
+            certified = apply_strategy(
+                "certified", copy.deepcopy(original), template, target, remain, forget, columns
+            )
+            gold = apply_strategy(
+                "retrain", copy.deepcopy(original), template, target, remain, forget, columns
+            )
+            step_seconds.append(certified.seconds)
+            retrain_seconds.append(gold.seconds)
+            certificate = certified.info["certificate"]
+            parts = [certificate] if "epsilon" in certificate else list(certificate.values())
+            retrained += any(p["retrained"] for p in parts)
+            left.append(min(p["left"] // max(p["bound"], 1e-12) for p in parts))
+            if n_shadows:
+                shadows = fit_shadows(
+                    table,
+                    columns,
+                    target,
+                    pool,
+                    len(members),
+                    template,
+                    n_shadows=n_shadows,
+                    unlearn=unlearner("certified", template, target, columns),
+                    strategy="certified",
+                    seed=seed,
+                )
+                X, y = forget[columns].to_numpy(), forget["task"].to_numpy()
+                powers.append(shadows.power())
+                for name, fitted in (("certified", certified), ("retrain", gold)):
+                    check = shadows.check(
+                        window_scores(fitted.estimator, X, y), against="unlearned"
+                    )
+                    verdicts.append({"kind": name, "verdict": check["verdict"]})
+        verdict = pd.DataFrame(verdicts)
+
+        def share(kind, word, verdict=verdict):
+            if verdict.empty:
+                return float("nan")
+            return float((verdict.loc[verdict["kind"] == kind, "verdict"] == word).mean())
+
+        rows.append(
+            {
+                "model": model,
+                "epsilon": epsilon,
+                "test accuracy": f"{np.mean(accuracy):.3f} +- {np.std(accuracy):.3f}",
+                "without noise": round(plain_accuracy, 3),
+                "removal s (median)": round(float(np.median(step_seconds)), 4),
+                "retrain s (median)": round(float(np.median(retrain_seconds)), 4),
+                "speed-up": round(float(np.median(retrain_seconds) / np.median(step_seconds)), 1),
+                "budget ran out": f"{retrained}/{len(targets)}",
+                "removals left (median)": float(np.median(left)),
+                "stated power": round(float(np.mean(powers)), 3) if powers else float("nan"),
+                "forgotten after removal": round(share("certified", "forgotten"), 3),
+                "forgotten after retrain": round(share("retrain", "forgotten"), 3),
+                "flagged after removal": round(share("certified", "not forgotten"), 3),
+                "flagged after retrain": round(share("retrain", "not forgotten"), 3),
+            }
+        )
+        print(f"  {model} epsilon {epsilon:g}: done", flush=True)
+    return rows
+
+
+def svm_accuracy(table, columns, members, test) -> float:
+    trained = table[table["participant"].isin(members)]
+    return round(
+        _accuracy(fit_estimator(build_estimator("svm"), trained, columns), test, columns), 3
+    )
+
+
+def run(args) -> None:
+    summary = []
+    table = simulate_cohort(HARD, seed=args.seed)
+    columns = feature_columns(HARD)
+    table, _ = adapt_table(table, columns, "session")
+    people = sorted(table["participant"].unique())
+    order = [people[i] for i in np.random.default_rng(args.seed).permutation(len(people))]
+    members, test_people = sorted(order[:32]), sorted(order[32:])
+    test = table[table["participant"].isin(test_people)]
+    print(f"hard cohort: svm accuracy {svm_accuracy(table, columns, members, test)}", flush=True)
+    for model in args.models:
+        rows = measure(
+            table, columns, members, test, model, members[: args.targets], args.shadows, args.seed
+        )
+        summary += [{"data": "hard, 40", **row} for row in rows]
+    if args.muse:
+        import tempfile
+        from pathlib import Path
+
+        from _data import real_dataset
+
+        from eeg4students.featureset import compute_features
+
+        with tempfile.TemporaryDirectory() as tmp:
+            dataset = real_dataset(Path(tmp) / "muse")
+            features = compute_features(dataset, progress=False) if dataset else None
+        if features is not None:
+            muse, muse_columns = features.table, features.feature_columns
+            muse, _ = adapt_table(muse, muse_columns, "session")
+            muse_people = sorted(muse["participant"].unique())
+            members, test = muse_people[:3], muse[muse["participant"] == muse_people[3]]
+            accuracy = svm_accuracy(muse, muse_columns, members, test)
+            print(f"muse: svm accuracy {accuracy}", flush=True)
+            for model in args.models:
+                rows = measure(muse, muse_columns, members, test, model, members, 0, args.seed)
+                summary += [{"data": "muse, 4", **row} for row in rows]
+    print(format_table(pd.DataFrame(summary).astype(object).fillna(""), width=250))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--targets", type=int, default=10)
+    parser.add_argument("--shadows", type=int, default=16, help="0: no privacy check")
+    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all)")
+    parser.add_argument("--muse", action="store_true", help="also the shared Muse recordings")
+    args = parser.parse_args()
+    with parallel_config(n_jobs=args.n_jobs):
+        run(args)
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    main()
+    print(f"({time.perf_counter() - start:.0f} s)")
