@@ -131,7 +131,12 @@ def test_demo_writes_summary_reports_and_model(tmp_path, capsys):
     assert Dataset(out / "dataset").participants() == sorted(
         {"sim01", "sim02", "sim03"} - {forgotten}
     )
-    assert set(result["forgetting"]["tradeoff"]["strategy"]) == {"retrain", "sharded", "conmu"}
+    assert set(result["forgetting"]["tradeoff"]["strategy"]) == {
+        "retrain",
+        "sharded",
+        "certified",
+        "conmu",
+    }
     assert (out / "forgetting" / "tradeoff.png").is_file()
     assert f"## Forgetting participant {forgotten}" in (out / "summary.md").read_text()
 

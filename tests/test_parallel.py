@@ -175,3 +175,23 @@ def test_a_cluster_without_dask_installed_is_a_clear_error(monkeypatch, capsys):
         backend(scheduler="tcp://127.0.0.1:9"),
     ):
         pass
+
+
+def test_long_work_uses_every_core_unless_told(tmp_path, monkeypatch):
+    import contextlib
+
+    from eeg4students.cli import main
+
+    asked = []
+
+    @contextlib.contextmanager
+    def recording(n_jobs=None, scheduler=None):
+        asked.append((n_jobs, scheduler))
+        yield
+
+    monkeypatch.setattr(parallel, "backend", recording)
+    root = tmp_path / "ds"
+    args = ["--participants", "2", "--sessions", "1", "--task-seconds", "10"]
+    assert main(["simulate", "--to", str(root), *args]) == 0
+    assert main(["features", str(root), "--n-jobs", "1"]) == 0
+    assert asked == [(-1, None), (1, None)]  # every core by default; --n-jobs 1 opts out

@@ -563,16 +563,18 @@ def test_key_files_must_be_private_and_outside_every_dataset(lab, tmp_path, caps
 
 
 @pytest.mark.parametrize("point", ["staged", "model", "audited"])
-def test_crash_and_resume(lab, point):
+def test_crash_and_resume(lab, point, tmp_path):
     chunk = _fingerprint(lab.root, "sim02")
     code = (
         "import sys; from eeg4students.cli import main; "
         f"sys.exit(main(['forget', {str(lab.root)!r}, '--participant', 'sim02', '--yes']))"
     )
     env = {**os.environ, CRASH_ENV: point}
-    crashed = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, timeout=300
-    )
+    # Output to a file, not a pipe: worker processes a crash leaves behind keep a pipe open.
+    with (tmp_path / "crash.log").open("w") as log:
+        crashed = subprocess.run(
+            [sys.executable, "-c", code], env=env, stdout=log, stderr=log, timeout=300
+        )
     assert crashed.returncode == 75
     assert (lab.root / "derivatives/eeg4students/audit/pending.json").is_file()
     # Another participant cannot be forgotten until this one is finished.

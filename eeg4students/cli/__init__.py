@@ -258,13 +258,17 @@ def _configure_output(verbose: int, quiet: bool) -> None:
 
 
 def _parallel_backend(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """The joblib backend the options ask for; nothing (and no joblib import) when none."""
-    n_jobs, scheduler = getattr(args, "n_jobs", None), getattr(args, "scheduler", None)
-    if n_jobs is None and scheduler is None:
+    """The joblib backend of a command's long work: every core unless ``--n-jobs`` says.
+
+    Commands without joblib work (no ``--scheduler``) get nothing, and do not
+    import joblib.
+    """
+    if not hasattr(args, "scheduler"):  # import runs its own worker processes
         return contextlib.nullcontext()
     from eeg4students.parallel import backend
 
-    return backend(n_jobs, scheduler)
+    n_jobs = -1 if args.n_jobs is None else args.n_jobs
+    return backend(n_jobs, getattr(args, "scheduler", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

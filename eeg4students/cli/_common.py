@@ -157,7 +157,10 @@ def path_value(text: str) -> Path:
 def add_parallel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parallel work (joblib; see eeg4students.parallel)")
     g.add_argument(
-        "--n-jobs", type=N_JOBS, metavar="N", help="local worker processes (-1: every core)"
+        "--n-jobs",
+        type=N_JOBS,
+        metavar="N",
+        help="local worker processes: every core unless given (1: this process only)",
     )
     g.add_argument(
         "--scheduler",
