@@ -201,7 +201,7 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         row), else twice the typical norm of a standardised row
         (``2 sqrt(n_features)``).
     feature_map : transformer | None
-        A data-independent map applied first (``RBFSampler``,
+        A data-independent map applied first (:class:`RandomFourierFeatures`,
         :class:`TangentSpaceAtIdentity`); it is fitted on one row only.
     random_state : int | None
         Seed of the noise. None (the default, and the only setting with a
@@ -222,7 +222,9 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
     participants_ : list of str
         Participants the model holds (without those removed).
     removals_ : list of dict
-        Each removal: participant count only (``windows``, ``bound``, ``retrained``).
+        Each removal's accounting: ``bound`` (the residual bound it used) and
+        ``retrained`` (whether the budget ran out). Nothing else of the
+        participant is kept.
     retrains_ : int
         Retrains after the budget ran out.
     """
@@ -378,11 +380,7 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
             self.spent_ = self.spent_ + bounds
             self.n_train_ = len(Z)
         self.participants_ = [p for p in self.participants_ if p != participant]
-        record = {
-            "windows": len(Zp),
-            "bound": float(bounds.max()),
-            "retrained": retrained,
-        }
+        record = {"bound": float(bounds.max()), "retrained": retrained}
         self.removals_.append(record)
         return {
             "epsilon": self.epsilon,
