@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from conftest import Lines
@@ -347,13 +348,29 @@ def _ignore_sigint() -> None:
 def _classroom(dataset) -> subprocess.Popen:
     argv = ["classroom", "--to", str(dataset), "--session", "1", "--headset", "a,synthetic"]
     argv += ["--protocol", "quick", "--port", "0", "--start"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "eeg4students", *argv],
+    # Standard error to a file, read at the end: a pipe nobody reads fills up and stops the
+    # process. -X faulthandler: SIGABRT makes a stuck process print where each thread is.
+    errors = Path(dataset).with_suffix(".err")
+    errors.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-X", "faulthandler", "-m", "eeg4students", *argv],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors.open("w"),
         text=True,
         preexec_fn=_ignore_sigint,
     )
+    process.errors = errors
+    return process
+
+
+def _ended(process: subprocess.Popen, timeout: float) -> int:
+    """The process's exit status; if it is stuck, where its threads are (then fail)."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        pytest.fail(f"still running after {timeout} s:\n{process.errors.read_text()}")
 
 
 def test_ctrl_c_or_sigterm_ends_the_classroom_and_keeps_what_was_recorded(tmp_path):
@@ -366,8 +383,7 @@ def test_ctrl_c_or_sigterm_ends_the_classroom_and_keeps_what_was_recorded(tmp_pa
         lines[name].wait_for("Started: a")  # recording: the session's timeline is running
         process.send_signal(cases[name][0])
     for name, process in rooms.items():
-        process.wait(timeout=60)
-        assert process.returncode == cases[name][1], process.stderr.read()
+        assert _ended(process, 60) == cases[name][1], process.errors.read_text()
         lines[name].wait_for("a: interrupted", timeout=30)
         out = lines[name].text()
         assert "a: interrupted -> sub-a/ses-1/eeg/" in out and "classroom was closed" in out
