@@ -338,7 +338,14 @@ def _compute(dataset, pre, feat, participants, progress) -> FeatureSet:
     _ensure_description(dataset.root)
     folder = dataset.root / DERIVATIVE / "features" / key
     atomic_write_json(folder / "params.json", settings)
-    jobs = (delayed(_recording_features)(dataset.root, ref, pre, feat, folder) for ref in refs)
+    # Absolute paths: a reused worker process keeps the folder it started in, not this one's.
+    root, where = dataset.root.absolute(), folder.absolute()
+    jobs = (
+        delayed(_recording_features)(
+            root, replace(ref, path=ref.path.absolute()), pre, feat, where
+        )
+        for ref in refs
+    )
     frames, counts, problems, cached = [], [], [], 0
     for frame, block_counts, was_cached, rec_id in progress_bar(
         Parallel(return_as="generator")(jobs),

@@ -49,7 +49,7 @@ the same arguments give the same samples, in any order of generation.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -469,7 +469,9 @@ def simulate_to_dataset(
         license="CC0",
     )
     pairs = [(p, s) for p in range(n_participants) for s in range(1, n_sessions + 1)]
-    jobs = (delayed(_simulate_one)(dataset.root, p, s, options) for p, s in pairs)
+    # Absolute: a reused worker process keeps the folder it started in, not this one's.
+    root = dataset.root.absolute()
+    jobs = (delayed(_simulate_one)(root, p, s, options) for p, s in pairs)
     refs = list(
         progress_bar(
             Parallel(return_as="generator")(jobs),
@@ -481,7 +483,7 @@ def simulate_to_dataset(
     )
     # Writers may finish in any order; the table of participants does not depend on it.
     dataset.sort_participants()
-    return refs
+    return [replace(ref, path=dataset.root / ref.path.relative_to(root)) for ref in refs]
 
 
 def _simulate_one(root: Path, participant: int, session: int, options: dict) -> RecordingRef:

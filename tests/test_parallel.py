@@ -195,3 +195,20 @@ def test_long_work_uses_every_core_unless_told(tmp_path, monkeypatch):
     assert main(["simulate", "--to", str(root), *args]) == 0
     assert main(["features", str(root), "--n-jobs", "1"]) == 0
     assert asked == [(-1, None), (1, None)]  # every core by default; --n-jobs 1 opts out
+
+
+def test_relative_paths_work_after_the_folder_changes(tmp_path, monkeypatch):
+    # Worker processes are reused and keep the folder they started in: a relative dataset
+    # path must mean the caller's folder, not theirs (a notebook that changes folder).
+    from eeg4students.featureset import compute_features
+    from eeg4students.simulate import simulate_to_dataset
+
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        with backend(n_jobs=2):
+            refs = simulate_to_dataset("ds", 2, 1, seed=1, task_seconds=10, progress=False)
+            features = compute_features("ds", progress=False)
+        assert all(not ref.path.is_absolute() and ref.path.is_file() for ref in refs)
+        assert features.table["participant"].nunique() == 2
+        assert (tmp_path / name / "ds" / "derivatives").is_dir()
