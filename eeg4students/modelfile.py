@@ -26,35 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import skops.io as sio
-from pyriemann.classification import MDM
-from pyriemann.tangentspace import TangentSpace
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import (
-    AdaBoostClassifier,
-    GradientBoostingClassifier,
-    RandomForestClassifier,
-)
 from sklearn.kernel_approximation import RBFSampler
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KDTree, KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.neighbors import KDTree
 
 from eeg4students import _json as limited_json
 from eeg4students._compat import sklearn_held, type_name
 from eeg4students.errors import ModelError, first_line
 from eeg4students.modelcheck import check_loaded
-from eeg4students.models import ShardedForest, SISAEnsemble, TimeMajorityVoting, UnlearnableTMV
-from eeg4students.models.certified import (
-    CertifiedLogisticRegression,
-    CertifiedTMV,
-    RandomFourierFeatures,
-    TangentSpaceAtIdentity,
-)
-from eeg4students.models.riemann import CovarianceColumns, PickColumns
+from eeg4students.modelstate import CHECKS
 
 #: Largest ``schema.json`` read (bytes): a 300-tree forest's schema is about 6 MB.
 MAX_SCHEMA_BYTES = 32 * 1024 * 1024
@@ -90,7 +69,8 @@ ALLOWED_NODES = frozenset(
 )
 
 #: Every type the toolkit's models contain, exactly (``module.Class``), named from the
-#: classes themselves so that the list follows where the installed versions keep them.
+#: classes themselves so that the list follows where the installed versions keep them:
+#: every estimator :mod:`eeg4students.modelstate` checks, and what they hold.
 ALLOWED_TYPES = frozenset(
     {
         # containers and values
@@ -99,45 +79,11 @@ ALLOWED_TYPES = frozenset(
         "builtins.tuple",
         "builtins.str",
         *map(type_name, (np.ndarray, np.float64, np.int64, np.str_, np.random.RandomState)),
-        # the toolkit's estimators
-        *map(
-            type_name,
-            (
-                TimeMajorityVoting,
-                ShardedForest,
-                SISAEnsemble,
-                UnlearnableTMV,
-                CovarianceColumns,
-                PickColumns,
-                CertifiedLogisticRegression,
-                CertifiedTMV,
-                RandomFourierFeatures,
-                TangentSpaceAtIdentity,
-            ),
-        ),
-        # pyRiemann's pipelines (tslr, mdm)
-        *map(type_name, (TangentSpace, MDM, LogisticRegression)),
-        # scikit-learn estimators and what they hold
-        *map(
-            type_name,
-            (
-                Pipeline,
-                StandardScaler,
-                SVC,
-                LinearSVC,
-                LinearDiscriminantAnalysis,
-                KNeighborsClassifier,
-                KDTree,
-                RandomForestClassifier,
-                GradientBoostingClassifier,
-                AdaBoostClassifier,
-                DecisionTreeClassifier,
-                DecisionTreeRegressor,
-                DummyClassifier,
-                RBFSampler,
-            ),
-        ),
-        # what they hold that scikit-learn does not export (tree nodes, a metric, losses)
+        # the estimators (each has its check)
+        *CHECKS,
+        # what they hold: a nearest-neighbour index, random Fourier features' sampler
+        *map(type_name, (KDTree, RBFSampler)),
+        # and what scikit-learn does not export (tree nodes, a metric, losses)
         *(type_name(held) for held in sklearn_held().values() if held is not None),
     }
 )

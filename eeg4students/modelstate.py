@@ -518,15 +518,6 @@ def _fourier(where: str, model) -> None:
         fail(f"{where}.sampler_", f"does not map {n_features} features to {model.n_components}")
 
 
-def _tangent_identity(where: str, model) -> None:
-    n_features = _n_features(where, model)
-    _positions(f"{where}.columns", model.columns, n_features)
-    channels = count(f"{where}.n_channels_", model.n_channels_, 1, MAX_CHANNELS)
-    width = len(model.columns) if model.columns is not None else n_features
-    if width != channels * (channels + 1) // 2:
-        fail(where, f"takes {width} columns, not the triangle of {channels} channels")
-
-
 #: The checks by exact type name; objects of other allowed types hold no state that
 #: compiled code trusts (containers, scalars, random states, losses' links).
 CHECKS: dict[str, Callable[[str, object], None]] = {
@@ -556,6 +547,6 @@ CHECKS: dict[str, Callable[[str, object], None]] = {
         (CertifiedLogisticRegression, _certified),
         (CertifiedTMV, _voting),
         (RandomFourierFeatures, _fourier),
-        (TangentSpaceAtIdentity, _tangent_identity),
+        (TangentSpaceAtIdentity, _covariance_columns),  # the same columns, the same check
     )
 }

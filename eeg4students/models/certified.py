@@ -60,7 +60,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from eeg4students.models.riemann import to_matrices, triangle_size
+from eeg4students.models.riemann import CovarianceColumns
 from eeg4students.models.tmv import TimeMajorityVoting
 
 #: Bound on the logistic loss's third derivative (Guo et al. use 1/4; the exact value is
@@ -150,7 +150,7 @@ class RandomFourierFeatures(TransformerMixin, BaseEstimator):
         return self.sampler_.transform(X)
 
 
-class TangentSpaceAtIdentity(TransformerMixin, BaseEstimator):
+class TangentSpaceAtIdentity(CovarianceColumns):
     """Covariance columns mapped to the tangent space at the identity (data-independent).
 
     The usual tangent space is taken at the training matrices' mean, which
@@ -163,25 +163,11 @@ class TangentSpaceAtIdentity(TransformerMixin, BaseEstimator):
         Positions of the ``cov_`` columns in X; None takes every column.
     """
 
-    def __init__(self, columns=None):
-        self.columns = columns
-
-    def _picked(self, X: np.ndarray) -> np.ndarray:
-        return X if self.columns is None else X[:, [int(c) for c in self.columns]]
-
-    def fit(self, X, y=None):
-        """Check that the columns form covariance matrices' upper triangles."""
-        X = validate_data(self, X, dtype=np.float64)
-        self.n_channels_ = triangle_size(self._picked(X).shape[1])
-        return self
-
     def transform(self, X) -> np.ndarray:
         """Tangent vectors, shape (n_windows, n_channels * (n_channels + 1) / 2)."""
         from pyriemann.geometry.tangentspace import tangent_space
 
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return tangent_space(to_matrices(self._picked(X)), np.eye(self.n_channels_))
+        return tangent_space(super().transform(X), np.eye(self.n_channels_))
 
 
 class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):

@@ -253,33 +253,29 @@ def sweep(
     # Speed-ups are over the retrain strategy's own run (so retrain's is 1 exactly).
     retrain_seconds = base["seconds"]
     rows = [_row("retrain", {}, base, retrain_seconds)]
-    if sharded_q is not None:
-        fast = forget_experiment(
+
+    def trained_in(form: dict, strategy: str, **overrides) -> dict:
+        """P forgotten from a model trained in an unlearnable form from the start."""
+        return forget_experiment(
             table,
             columns,
             participant,
             members,
             strangers,
-            strategy="sharded",
-            unlearnable={"kind": "sharded", "q": sharded_q},
-            **common,
+            strategy=strategy,
+            unlearnable=form,
+            **{**common, **overrides},
         )
+
+    if sharded_q is not None:
+        fast = trained_in({"kind": "sharded", "q": sharded_q}, "sharded")
         rows.append(_row("sharded", {"q": sharded_q}, fast, retrain_seconds))
     twin = CERTIFIED_TWIN.get(model)
     for epsilon in epsilons if twin else ():
-        certified = forget_experiment(
-            table,
-            columns,
-            participant,
-            members,
-            strangers,
-            strategy="certified",
-            unlearnable={"kind": "certified", "epsilon": epsilon},
-            **{**common, "model": twin, "model_params": None},
-        )
-        rows.append(
-            _row("certified", {"model": twin, "epsilon": epsilon}, certified, retrain_seconds)
-        )
+        form = {"kind": "certified", "epsilon": epsilon}
+        certified = trained_in(form, "certified", model=twin, model_params=None)
+        setting = {"model": twin, "epsilon": epsilon}
+        rows.append(_row("certified", setting, certified, retrain_seconds))
     jobs = (
         delayed(forget_experiment)(
             table,
