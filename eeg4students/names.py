@@ -52,6 +52,7 @@ FORMATS = (
     "bdf",
     "brainvision",
     "fif",
+    "xdf",
 )
 #: Seconds of windows that set a live session's adaptation before an adapted model labels any.
 ADAPT_WARMUP_SECONDS = 10.0

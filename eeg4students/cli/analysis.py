@@ -323,6 +323,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     saved = load_model(args.model)
     options = {"board": args.board} if args.board else {}
+    if args.stream:
+        options["stream"] = args.stream
     raw = read_recording(args.recording, args.format, **options)
     table = predict_recording(saved, raw)
     print_table(table.round({"agreement": 2}))
@@ -527,6 +529,9 @@ def add_parsers(sub) -> None:
         help=f"the recording's format: auto (recognised from its content), {', '.join(FORMATS)}",
     )
     p.add_argument("--board", help="headset that wrote a BrainFlow file")
+    p.add_argument(
+        "--stream", metavar="NAME", help="name or type of the EEG stream in an XDF file"
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(

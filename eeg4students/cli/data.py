@@ -64,6 +64,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     options = {}
     if args.board:
         options["board"] = args.board
+    if args.stream:
+        options["stream"] = args.stream
     if args.channels:
         options["channels"] = args.channels
     participants = sorted({job.participant for job in jobs})
@@ -301,7 +303,7 @@ def add_parsers(sub) -> None:
         "import",
         help="add recordings from headset files (or a whole folder) to a BIDS dataset",
         description="Read recordings (muse-lsl, Mind Monitor, OpenBCI GUI, BrainFlow, "
-        "EDF/BDF/BrainVision/FIF) and add them to a dataset. Files named one by one: all "
+        "EDF/BDF/BrainVision/FIF, XDF) and add them to a dataset. Files named one by one: all "
         "are checked before anything is written, and several files for one participant, "
         "session and task become runs 1, 2, ... A folder (with --pattern): every file whose "
         "path matches is imported with the labels in its name; a file that fails is "
@@ -331,6 +333,11 @@ def add_parsers(sub) -> None:
         f"{', '.join(FORMATS)}",
     )
     p.add_argument("--board", help="headset that wrote a BrainFlow file (e.g. muse_2)")
+    p.add_argument(
+        "--stream",
+        metavar="NAME",
+        help="name or type of the EEG stream in XDF files that hold several",
+    )
     p.add_argument(
         "--channels",
         metavar="NAMES",

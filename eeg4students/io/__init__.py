@@ -15,6 +15,7 @@ format name               what it is
 ``edf`` / ``bdf``         European Data Format / BioSemi, via MNE
 ``brainvision``           BrainVision ``.vhdr``, via MNE
 ``fif``                   MNE's own FIF, via MNE
+``xdf``                   LabRecorder's XDF (Lab Streaming Layer), via pyxdf
 ========================  =====================================================
 """
 
@@ -35,6 +36,7 @@ from eeg4students.io.brainflow_file import read_brainflow_file
 from eeg4students.io.mne_formats import read_with_mne
 from eeg4students.io.muse import read_mind_monitor, read_muse_lsl
 from eeg4students.io.openbci import read_openbci_gui
+from eeg4students.io.xdf import read_xdf
 from eeg4students.names import FORMATS
 from eeg4students.quality import bad_channels
 
@@ -51,6 +53,7 @@ __all__ = [
     "read_openbci_gui",
     "read_recording",
     "read_with_notes",
+    "read_xdf",
 ]
 
 
@@ -84,6 +87,8 @@ def detect_format(path: str | Path) -> str:
     check_file(path)
     with path.open("rb") as fh:
         head = fh.read(8192)
+    if head.startswith(b"XDF:"):
+        return "xdf"
     if head.startswith(b"\xffBIOSEMI"):
         return "bdf"
     if head[:8] == b"0       ":
@@ -168,6 +173,7 @@ def read_recording(
         "mind-monitor": read_mind_monitor,
         "openbci": read_openbci_gui,
         "brainflow": read_brainflow_file,
+        "xdf": read_xdf,
     }
     if fmt == "openbci" and names is not None:
         options = {**options, "ch_names": names}
