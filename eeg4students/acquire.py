@@ -49,6 +49,16 @@ from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
 from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
+from eeg4students.lsl import (
+    LSLStream,
+    MarkerOutlet,
+    add_stream_markers,
+    board_spec,
+    check_stream_name,
+    is_lsl,
+    markers_path,
+    stream_key,
+)
 from eeg4students.names import STALL_TIMEOUT_RANGE
 from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.quality import SignalCheck, check_signal
@@ -207,7 +217,27 @@ def _read_note(partial: Path) -> dict:
         )
     check_label("participant", note["participant"])
     check_label("session", note["session"])
+    _spec_of(note)
     return note
+
+
+def _spec_of(note: dict) -> Board:
+    """The board a session note names: BrainFlow's description, or the LSL stream's layout."""
+    if is_lsl(note["board"]):
+        layout = note.get("lsl")
+        if not isinstance(layout, dict):
+            raise EEG4StudentsError(
+                f"The session note of the {note['board']} stream lacks the stream's layout; it "
+                "was not written by `eeg4students record`."
+            )
+        return board_spec(stream_key(note["board"]), layout.get("sfreq"), layout.get("channels"))
+    return get_board(note["board"], master=note.get("master_board"))
+
+
+def _remove_partial(partial: Path) -> None:
+    """Remove a partial stream with its note and kept markers."""
+    for path in (partial, _note_path(partial), markers_path(partial)):
+        path.unlink(missing_ok=True)
 
 
 def _store(
@@ -222,39 +252,45 @@ def _store(
 def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> RecordingRef:
     if note["participant"] in dataset.forgotten():
         # They withdrew while (or after) this session was recorded: keep nothing.
-        partial.unlink(missing_ok=True)
-        _note_path(partial).unlink(missing_ok=True)
+        _remove_partial(partial)
         entry = dataset.forgotten()[note["participant"]]
         raise RecordingInterrupted(
             f"Participant {note['participant']!r} withdrew and was forgotten on "
             f"{entry['time']} (audit entry {entry['seq']}); the stream of this session was "
             "deleted, not stored."
         )
-    spec = get_board(note["board"], master=note.get("master_board"))
+    spec = _spec_of(note)
     protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
     if not partial.is_file() or partial.stat().st_size == 0:
-        partial.unlink(missing_ok=True)
-        _note_path(partial).unlink(missing_ok=True)
+        _remove_partial(partial)
         raise RecordingInterrupted(
             f"{partial}: no samples were captured before the session stopped; nothing to save."
         )
-    raw = read_brainflow_file(partial, board=note["board"], master_board=note.get("master_board"))
+    raw = read_brainflow_file(partial, board=spec)
     raw, open_block = _blocks_from_markers(raw, protocol)
+    add_stream_markers(raw, partial)
     data = DataFilter.read_file(str(partial))
     package = data[spec.package_row] if spec.package_row is not None else None
     stamps = data[spec.timestamp_row] if spec.timestamp_row is not None else None
     seconds = float(stamps[-1] - stamps[0]) + 1 / spec.sfreq if stamps is not None else None
+    expected = round(seconds * spec.sfreq) if seconds else None
+    # Without a package counter (LSL), what the time stamps leave room for and did not get.
+    dropped = _dropped(package) if package is not None else max(0, (expected or 0) - data.shape[1])
     if interruption is None and open_block:
         interruption = "the session stopped inside a task block"
     if interruption:
         raw.annotations.append(raw.times[-1], 0.0, "interrupted")
     extra = {
         "board": note["board"],
-        "brainflow_version": BoardShim.get_version(),
+        **(
+            {"lsl_stream": stream_key(note["board"]), "lsl_markers": note.get("lsl_markers")}
+            if is_lsl(note["board"])
+            else {"brainflow_version": BoardShim.get_version()}
+        ),
         "sampling_rate": spec.sfreq,
         "samples_captured": int(data.shape[1]),
-        "samples_expected": round(seconds * spec.sfreq) if seconds else None,
-        "dropped_samples": _dropped(package),
+        "samples_expected": expected,
+        "dropped_samples": dropped,
         "protocol": note["protocol_name"],
         "interruption": interruption,
     }
@@ -264,12 +300,11 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         note["session"],
         RECORDING_TASK,
         source=partial,
-        source_format="brainflow",
+        source_format="lsl" if is_lsl(note["board"]) else "brainflow",
         extra=extra,
         task_fields=protocol.bids_task_fields(note["session"]),
     )
-    partial.unlink()
-    _note_path(partial).unlink(missing_ok=True)
+    _remove_partial(partial)
     return ref
 
 
@@ -300,7 +335,6 @@ def recover(partial: str | Path, dataset: str | Path) -> RecordingRef:
 
 def _connect(
     board: str,
-    spec: Board,
     store: Dataset,
     participant: str,
     session: str,
@@ -308,8 +342,9 @@ def _connect(
     protocol: str | Path | None,
     task_seconds: float | None,
     connection: dict,
-) -> tuple[Path, _Stream, dict]:
-    """Write the session note and start the BrainFlow session; leave nothing if it fails."""
+    markers: str | None,
+) -> tuple[Path, _Stream | LSLStream, dict, Board]:
+    """Write the session note and start streaming (BrainFlow or LSL); leave nothing if it fails."""
     folder = store.root / PARTIAL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -327,20 +362,30 @@ def _connect(
     }
     atomic_write_json(_note_path(partial), note)
     try:
-        stream = _Stream(board, spec, partial, connection)
-        stream.start()
-    except BrainFlowError as exc:
-        _note_path(partial).unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
+        if is_lsl(board):
+            stream = LSLStream(board, partial, timeout=connection.get("timeout"), markers=markers)
+            spec = stream.start()
+            # The stream's layout, for reading the partial file (and recovering it) later.
+            note["lsl"] = {"sfreq": spec.sfreq, "channels": list(spec.eeg_names)}
+            note["lsl_markers"] = markers
+            atomic_write_json(_note_path(partial), note)
+        else:
+            spec = get_board(board, master=connection.get("master_board"))
+            stream = _Stream(board, spec, partial, connection)
+            stream.start()
+    except (BrainFlowError, BoardError) as exc:
+        _remove_partial(partial)
         with contextlib.suppress(OSError):
             folder.rmdir()
             folder.parent.rmdir()
+        if isinstance(exc, BoardError):
+            raise
         raise BoardError(
             f"Cannot start a session with the {board} headset ({first_line(exc)}); check that "
             "it is on, charged and paired, and the connection options (--mac-address, "
             "--serial-port, --serial-number)."
         ) from exc
-    return partial, stream, note
+    return partial, stream, note, spec
 
 
 def check_stall_timeout(timeout: float) -> float:
@@ -375,13 +420,17 @@ def record_session(
     show: Callable[[str], None] = print,
     check_seconds: float = 2.0,
     connection: dict | None = None,
+    markers: str | None = None,
+    publish: str | None = None,
 ) -> RecordingRef:
     """Record one session of a participant under a protocol into a dataset.
 
     Parameters
     ----------
     board : str
-        Friendly board name (``synthetic``, ``muse_2``, ``playback``...).
+        Friendly board name (``synthetic``, ``muse_2``, ``playback``...), or
+        ``lsl:KEY`` for the LSL stream named, typed or with source id KEY
+        (:mod:`eeg4students.lsl`).
     participant, session : str
         BIDS labels; the session's task order comes from the protocol.
     dataset : str | Path
@@ -400,7 +449,14 @@ def record_session(
     check_seconds : float
         Length of the signal check.
     connection : dict | None
-        Options for :func:`eeg4students.boards.input_params`.
+        Options for :func:`eeg4students.boards.input_params` (for an LSL
+        stream only ``timeout``: seconds to find it).
+    markers : str | None
+        An LSL marker stream (name, type or source id) whose markers are
+        recorded as ``lsl/<text>`` annotations.
+    publish : str | None
+        Name of an LSL marker stream to publish the cues on
+        (``task/<Name>/start``, ``task/<Name>/end``).
 
     Returns
     -------
@@ -419,17 +475,34 @@ def record_session(
     session = check_label("session", session)
     timeout = check_stall_timeout(timeout)
     connection = dict(connection or {})
-    spec = get_board(board, master=connection.get("master_board"))
+    if is_lsl(board):
+        stream_key(board)
+    else:
+        get_board(board, master=connection.get("master_board"))
     proto = load_protocol(protocol).with_timing(task_seconds)
     order = proto.order(session)
+    if publish:
+        check_stream_name(publish)
     # Ctrl-C and SIGTERM save what was captured, whatever the parent process ignored.
     with stop_on_signals() as guard:
         with removed_on_failure(Path(dataset)):
             store = Dataset.create(dataset)
             store.check_not_forgotten(participant)
-            partial, stream, note = _connect(
-                board, spec, store, participant, session, proto, protocol, task_seconds, connection
+            partial, stream, note, spec = _connect(
+                board,
+                store,
+                participant,
+                session,
+                proto,
+                protocol,
+                task_seconds,
+                connection,
+                markers,
             )
+        if isinstance(stream, LSLStream):
+            show(stream.summary)
+        # Published once the stream is found (the search must not list the cues' own stream).
+        outlet = MarkerOutlet(publish) if publish else None
         try:
             _signal_check(stream, spec, confirm, show, check_seconds, timeout)
             _wait(stream, proto.lead_in_seconds, timeout, show, "get ready")
@@ -437,8 +510,12 @@ def record_session(
                 task = proto.task(task_name)
                 show(f"[{i + 1}/{len(order)}] {task.name}: {task.instruction}")
                 stream.marker(task.code)
+                if outlet is not None:
+                    outlet.push(f"task/{task.name}/start")
                 _wait(stream, proto.task_seconds, timeout, show, task.name)
                 stream.marker(task.code + END_OFFSET)
+                if outlet is not None:
+                    outlet.push(f"task/{task.name}/end")
                 if i < len(order) - 1:
                     _wait(stream, proto.rest_seconds, timeout, show, "rest")
             _wait(stream, 0.3, timeout, show, None)
@@ -519,15 +596,3 @@ def _abort(
         ref,
         exit_status=status,
     )
-
-
-def board_table() -> list[dict]:
-    """The supported headsets with their channels and sampling rates, from BrainFlow."""
-    rows = []
-    for name in BOARD_IDS:
-        if name == "playback":
-            rows.append({"board": name, "channels": "those of --master-board", "Hz": ""})
-            continue
-        spec = get_board(name)
-        rows.append({"board": name, "channels": ",".join(spec.eeg_names), "Hz": spec.sfreq})
-    return rows

@@ -99,8 +99,8 @@ def get_board(name: str, *, master: str | None = None) -> Board:
         close = difflib.get_close_matches(key, list(BOARD_IDS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise BoardError(
-            f"Unknown headset {name!r}: {hint}use one of {', '.join(BOARD_IDS)} "
-            "(see `eeg4students boards`)."
+            f"Unknown headset {name!r}: {hint}use one of {', '.join(BOARD_IDS)}, or lsl:NAME "
+            "for a Lab Streaming Layer stream (see `eeg4students boards`)."
         )
     if key == "playback":
         if master is None:
@@ -175,3 +175,16 @@ def input_params(
     if other_info is not None:
         params.other_info = str(other_info)
     return params
+
+
+def board_table() -> list[dict]:
+    """The supported headsets with their channels and sampling rates, from BrainFlow (and LSL)."""
+    rows = []
+    for name in BOARD_IDS:
+        if name == "playback":
+            rows.append({"board": name, "channels": "those of --master-board", "Hz": ""})
+            continue
+        spec = get_board(name)
+        rows.append({"board": name, "channels": ",".join(spec.eeg_names), "Hz": spec.sfreq})
+    rows.append({"board": "lsl:NAME", "channels": "the LSL stream's (its header)", "Hz": ""})
+    return rows

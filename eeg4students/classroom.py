@@ -31,9 +31,10 @@ from brainflow.exit_codes import BrainFlowError
 
 from eeg4students import acquire
 from eeg4students.acquire import check_stall_timeout
-from eeg4students.boards import get_board
+from eeg4students.boards import Board, get_board
 from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.live import Predictor
+from eeg4students.lsl import MarkerOutlet, check_stream_name, is_lsl
 from eeg4students.modelstore import SavedModel
 from eeg4students.protocol import Step, load_protocol
 from eeg4students.quality import check_signal
@@ -67,7 +68,12 @@ class Headset:
     def __init__(self, seat: Seat, room: Classroom) -> None:
         self.seat = seat
         self.room = room
-        self.spec = get_board(seat.board, master=seat.connection.get("master_board"))
+        # An LSL stream's channels and rate are known once it is found (connect).
+        self.spec: Board | None = (
+            None
+            if is_lsl(seat.board)
+            else get_board(seat.board, master=seat.connection.get("master_board"))
+        )
         self.connection = dict(seat.connection)
         if seat.board.strip().lower() in SIMULATED_BOARDS:
             # BrainFlow refuses a second session with the same parameters.
@@ -87,19 +93,20 @@ class Headset:
         self._next_flush = 0.0
         self.prediction: dict | None = None
         self._next_prediction = 0.0
-        try:
-            self.predictor = Predictor(room.model, self.spec) if room.model else None
-        except EEG4StudentsError as exc:
-            raise RosterError(f"{seat.participant}'s headset: {exc}") from exc
+        self.predictor: Predictor | None = None
+        if room.model is not None and self.spec is not None:
+            try:
+                self.predictor = Predictor(room.model, self.spec)
+            except EEG4StudentsError as exc:
+                raise RosterError(f"{seat.participant}'s headset: {exc}") from exc
 
     # -- life cycle ----------------------------------------------------------
 
     def connect(self) -> None:
-        """Start the BrainFlow session (the partial file and note are written)."""
+        """Start the BrainFlow session or LSL inlet (the partial file and note are written)."""
         try:
-            self.partial, self.stream, self.note = acquire._connect(
+            self.partial, self.stream, self.note, self.spec = acquire._connect(
                 self.seat.board,
-                self.spec,
                 self.room.dataset,
                 self.seat.participant,
                 self.room.session,
@@ -107,8 +114,14 @@ class Headset:
                 self.room.protocol_source,
                 self.room.task_seconds,
                 self.connection,
+                None,
             )
+            if self.room.model is not None and self.predictor is None:
+                self.predictor = Predictor(self.room.model, self.spec)  # an LSL stream's layout
         except EEG4StudentsError as exc:
+            if self.stream is not None:  # the stream was found but the model does not fit it
+                self._discard("failed", f"{exc}")
+                return
             self.state, self.message = "failed", str(exc)
             return
         self.state, self.message = "connected", "streaming; not recording yet"
@@ -189,11 +202,14 @@ class Headset:
             ending = steps[self.step].task if self.step >= 0 else None
             if ending is not None:
                 self.stream.marker(ending.code + acquire.END_OFFSET)
+                self.room.publish(self.seat.participant, ending, "end")
             self.step += 1
             if steps[self.step].task is not None:
                 self.stream.marker(steps[self.step].task.code)
+                self.room.publish(self.seat.participant, steps[self.step].task, "start")
         if elapsed >= steps[-1].end and not self._ended:
             self.stream.marker(steps[-1].task.code + acquire.END_OFFSET)
+            self.room.publish(self.seat.participant, steps[-1].task, "end")
             self._ended = True
         if elapsed >= steps[-1].end + TAIL_SECONDS:  # the end marker needs a sample after it
             self._finish(None)
@@ -270,7 +286,7 @@ class Headset:
             "quality_age_s": round(now - self.quality_time, 2) if self.quality and live else None,
             "samples": samples,
             "dropped": dropped,
-            "sfreq": self.spec.sfreq,
+            "sfreq": self.spec.sfreq if self.spec is not None else None,
             "step": step.label if step else None,
             "left_s": round(left, 1),
             "next": following.label if following else None,
@@ -341,6 +357,10 @@ class Classroom:
     model : SavedModel | None
         A model (:func:`eeg4students.modelstore.load_model`) whose live
         prediction each headset shows, as ``eeg4students live`` makes it.
+    publish : str | None
+        Name of an LSL marker stream on which every headset's task starts
+        and ends are sent as they happen (``sub-<label>/task/<Name>/start``
+        and ``.../end``), e.g. for LabRecorder or a game.
 
     Raises
     ------
@@ -359,6 +379,7 @@ class Classroom:
         task_seconds: float | None = None,
         timeout: float = 5.0,
         model: SavedModel | None = None,
+        publish: str | None = None,
     ) -> None:
         if not seats:
             raise RosterError("No headsets: give --headset or --roster.")
@@ -387,6 +408,8 @@ class Classroom:
             except EEG4StudentsError as exc:
                 raise RosterError(str(exc)) from exc
         self._lock = threading.RLock()
+        self._publish = check_stream_name(publish) if publish else None
+        self.outlet: MarkerOutlet | None = None
         self._saving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eeg4students-save")
         self._stop = threading.Event()
         self.ticks = 0
@@ -394,10 +417,13 @@ class Classroom:
     # -- control -----------------------------------------------------------------
 
     def connect(self) -> None:
-        """Connect every headset (those that fail are shown as ``failed``)."""
+        """Connect every headset (those that fail are shown as ``failed``), then publish."""
         for headset in self.headsets.values():
             with self._lock:
                 headset.connect()
+        # Published once the headsets' streams are found (a search must not list it).
+        if self._publish and self.outlet is None:
+            self.outlet = MarkerOutlet(self._publish)
 
     def headset(self, participant: str) -> Headset:
         """The headset of a participant.
@@ -434,6 +460,11 @@ class Classroom:
             for headset in chosen:
                 if headset.state in ("connected", "recording"):
                     headset._judge(now)
+
+    def publish(self, participant: str, task, edge: str) -> None:
+        """Send a task's start or end on the marker stream (when there is one)."""
+        if self.outlet is not None:
+            self.outlet.push(f"sub-{participant}/task/{task.name}/{edge}")
 
     def save(self, headset: Headset, interruption: str | None) -> None:
         """Store a headset's recording in the saving thread (one at a time)."""
@@ -482,6 +513,8 @@ class Classroom:
             for headset in self.headsets.values():
                 headset.close()
         self._saving.shutdown(wait=True)
+        if self.outlet is not None:
+            self.outlet.close()
 
     # -- what the pages show -------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Live classification from a BrainFlow headset with causal Time Majority Voting.
+"""Live classification from a headset or LSL stream with causal Time Majority Voting.
 
 Every ``hop`` seconds a window goes through the same preprocessing,
 rejection and features as in training; the model labels it and a
@@ -45,6 +45,14 @@ from eeg4students.boards import BOARD_IDS, get_board, input_params
 from eeg4students.errors import BoardError, EEG4StudentsError, ModelError
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
+from eeg4students.lsl import (
+    RESOLVE_SECONDS,
+    LabelOutlet,
+    LSLStream,
+    check_stream_name,
+    is_lsl,
+    local_clock,
+)
 from eeg4students.modelcheck import applying
 from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
@@ -196,10 +204,11 @@ class Predictor:
         Returns
         -------
         update : dict | None
-            ``label``, ``top``, ``second`` (TMV's bases; None otherwise) and
-            ``rejected`` (the reason, :data:`ADAPTING` while an adapted
-            model's statistics warm up, or None); None if there is too little
-            signal yet.
+            ``label``, ``top``, ``second`` (TMV's bases; None otherwise),
+            ``probabilities`` (class to probability, from the model or TMV's
+            top base when it gives them; else None) and ``rejected`` (the
+            reason, :data:`ADAPTING` while an adapted model's statistics warm
+            up, or None); None if there is too little signal yet.
         """
         if eeg_uv.shape[1] < self.needed:
             return None
@@ -208,16 +217,74 @@ class Predictor:
         if features is not None and self.adapter is not None:
             features = self.adapter.update(features)
             reason = None if features is not None else ADAPTING
-        update = {"label": None, "top": None, "second": None, "rejected": reason}
+        update = {
+            "label": None,
+            "top": None,
+            "second": None,
+            "probabilities": None,
+            "rejected": reason,
+        }
         if features is not None:
             with applying(self.saved.card["name"]):
                 if self.voter is not None:
                     labels = self.voter.update(features)
                 else:
                     labels = (self.saved.estimator.predict(features[None, :])[0], None, None)
+                update["probabilities"] = self._probabilities(features)
             for key, value in zip(("label", "top", "second"), labels, strict=True):
                 update[key] = value.item() if isinstance(value, np.generic) else value
         return update
+
+    def _probabilities(self, features: np.ndarray) -> dict | None:
+        """Class probabilities of the model (of TMV's top base), if it gives them."""
+        model = self.saved.estimator
+        if self.voter is not None:
+            model = model.estimators_[0]
+        if not hasattr(model, "predict_proba"):
+            return None
+        shares = model.predict_proba(features[None, :])[0]
+        return {str(c): round(float(p), 4) for c, p in zip(model.classes_, shares, strict=True)}
+
+
+class _BoardSource:
+    """A BrainFlow headset as a live source: its newest EEG on demand."""
+
+    def __init__(self, board: str, connection: dict) -> None:
+        self.board = board
+        self.spec = get_board(board, master=connection.get("master_board"))
+        BoardShim.disable_board_logger()
+        playback = board.strip().lower() == "playback"
+        board_id = int(BOARD_IDS["playback"]) if playback else self.spec.board_id
+        self.shim = BoardShim(board_id, input_params(**connection))
+        self.last_new = time.monotonic()
+
+    def start(self):
+        try:
+            self.shim.prepare_session()
+            self.shim.start_stream()
+        except BrainFlowError as exc:
+            self.stop()
+            raise self._error(exc) from exc
+        return self.spec
+
+    def _error(self, exc: BrainFlowError) -> BoardError:
+        return BoardError(
+            f"The {self.board} headset stopped or could not connect ({exc}); check that it is "
+            "on, paired and charged, then try again."
+        )
+
+    def newest(self, n: int) -> tuple[np.ndarray, float | None]:
+        """The newest ``n`` samples of EEG (uV), and None: BrainFlow gives no LSL time."""
+        try:
+            data = self.shim.get_current_board_data(n)
+        except BrainFlowError as exc:
+            raise self._error(exc) from exc
+        self.last_new = time.monotonic()  # BrainFlow reports a stopped headset as an error
+        return data[list(self.spec.eeg_rows)], None
+
+    def stop(self) -> None:
+        if self.shim.is_prepared():
+            self.shim.release_session()
 
 
 def run_live(
@@ -227,16 +294,18 @@ def run_live(
     seconds: float | None = None,
     lag: float = DEFAULT_LAG_SECONDS,
     on_update: Callable[[dict], None] | None = None,
+    lsl_out: str | None = None,
     **connection,
 ) -> list[dict]:
-    """Stream from a headset and classify each new window.
+    """Stream from a headset (or an LSL stream) and classify each new window.
 
     Parameters
     ----------
     saved : SavedModel
         A model trained on this headset's channels and sampling rate.
     board : str
-        Friendly board name (``synthetic``, ``muse_2``, ``playback``...).
+        Friendly board name (``synthetic``, ``muse_2``, ``playback``...), or
+        ``lsl:KEY`` for the LSL stream named, typed or with source id KEY.
     seconds : float | None
         Stop after this long; None runs until Ctrl-C.
     lag : float
@@ -246,56 +315,80 @@ def run_live(
     on_update : callable | None
         Called with each update: ``time`` (s since start), ``window_end`` (s
         since start, ``lag`` earlier), ``label``, ``top``, ``second`` (the
-        bases' labels; None unless TMV) and ``rejected`` (the reason, or None).
+        bases' labels; None unless TMV), ``probabilities`` and ``rejected``
+        (the reason, or None).
+    lsl_out : str | None
+        Publish every update on an LSL stream of this name: a JSON string
+        per window, time-stamped with the window's end on the LSL clock
+        (:class:`eeg4students.lsl.LabelOutlet`).
     **connection
         Passed to :func:`eeg4students.boards.input_params` (``mac_address``,
         ``serial_port``, ``serial_number``, ``timeout``, ``file``,
-        ``master_board``).
+        ``master_board``); for an LSL stream only ``timeout`` (seconds to
+        find it, and without samples before it counts as gone).
 
     Returns
     -------
     updates : list of dict
         Every update, in order (also after Ctrl-C, which ends the run).
+
+    Raises
+    ------
+    BoardError
+        If the headset or stream cannot be reached, or stops sending.
+    ModelError
+        If the model was trained on other channels or another rate.
     """
-    spec = get_board(board, master=connection.get("master_board"))
-    predictor = Predictor(saved, spec, lag)
-    BoardShim.disable_board_logger()
-    playback = board.strip().lower() == "playback"
-    board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
-    shim = BoardShim(board_id, input_params(**connection))
+    if lsl_out:
+        check_stream_name(lsl_out)
+    outlet = None
+    if is_lsl(board):
+        source = LSLStream(board, None, timeout=connection.get("timeout"))
+    else:
+        source = _BoardSource(board, connection)
     updates: list[dict] = []
     # Ctrl-C or SIGTERM end the run (whatever the parent ignored); the windows so far return.
     with stop_on_signals():
-        _stream_live(shim, spec, predictor, saved, board, seconds, lag, on_update, updates)
+        try:
+            spec = source.start()
+            predictor = Predictor(saved, spec, lag)
+            # Published once the stream is found (the search must not list the labels' stream).
+            outlet = LabelOutlet(lsl_out) if lsl_out else None
+            source.recent_seconds = predictor.needed / spec.sfreq + 1.0
+            quiet = float(connection.get("timeout") or RESOLVE_SECONDS)
+            _stream_live(
+                source, spec, predictor, saved, seconds, lag, quiet, on_update, outlet, updates
+            )
+        except KeyboardInterrupt:
+            pass  # Ctrl-C ends the run; the windows so far are returned
+        finally:
+            source.stop()
+            if outlet is not None:
+                outlet.close()
     return updates
 
 
-def _stream_live(shim, spec, predictor, saved, board, seconds, lag, on_update, updates) -> None:
-    try:
-        shim.prepare_session()
-        shim.start_stream()
-        start = time.monotonic()
-        next_at = start + predictor.needed / spec.sfreq
-        try:
-            while seconds is None or time.monotonic() - start < seconds:
-                time.sleep(max(0.0, next_at - time.monotonic()))
-                next_at += saved.preprocess.hop
-                data = shim.get_current_board_data(predictor.needed)
-                result = predictor.predict(data[list(spec.eeg_rows)])
-                if result is None:
-                    continue  # the headset started late: wait for the filters' signal
-                now = time.monotonic() - start
-                update = {"time": round(now, 2), "window_end": round(now - lag, 2), **result}
-                updates.append(update)
-                if on_update is not None:
-                    on_update(update)
-        except KeyboardInterrupt:
-            pass  # Ctrl-C ends the run; the windows so far are returned
-    except BrainFlowError as exc:
-        raise BoardError(
-            f"The {board} headset stopped or could not connect ({exc}); check that it is on, "
-            "paired and charged, then try again."
-        ) from exc
-    finally:
-        if shim.is_prepared():
-            shim.release_session()
+def _stream_live(
+    source, spec, predictor, saved, seconds, lag, quiet, on_update, outlet, updates
+) -> None:
+    start = time.monotonic()
+    next_at = start + predictor.needed / spec.sfreq
+    while seconds is None or time.monotonic() - start < seconds:
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += saved.preprocess.hop
+        eeg, end = source.newest(predictor.needed)
+        if time.monotonic() - source.last_new > quiet:
+            raise BoardError(
+                f"No samples from {spec.name} for {quiet:g} s: the stream stopped (is its "
+                "sender still running?)."
+            )
+        result = predictor.predict(eeg)
+        if result is None:
+            continue  # the headset started late: wait for the filters' signal
+        now = time.monotonic() - start
+        update = {"time": round(now, 2), "window_end": round(now - lag, 2), **result}
+        updates.append(update)
+        if outlet is not None:
+            outlet.send(update, (local_clock() if end is None else end) - lag)
+        if on_update is not None:
+            on_update(update)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from eeg4students.boards import get_board
 from eeg4students.errors import EEG4StudentsError, first_line
+from eeg4students.lsl import is_lsl, stream_key
 from eeg4students.store import check_label
 
 #: Most headsets one classroom serves (a roster of thousands is a mistake).
@@ -124,7 +125,10 @@ def read_roster(path: str | Path) -> list[Seat]:
 def _seat(participant: str, board: str, connection: dict, where: str) -> Seat:
     try:
         participant = check_label("participant", participant)
-        get_board(board, master=connection.get("master_board"))
+        if is_lsl(board):
+            stream_key(board)  # the stream itself is found when the classroom connects
+        else:
+            get_board(board, master=connection.get("master_board"))
     except EEG4StudentsError as exc:
         raise RosterError(f"{where}: {exc}") from exc
     return Seat(participant, board, connection)

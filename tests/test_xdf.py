@@ -254,3 +254,37 @@ def test_the_xdf_example_files():
         read_with_notes(folder / "minimal.xdf")  # 9 samples of 3 int16 channels at 10 Hz
     with pytest.raises(RecordingFormatError, match=r"1 Hz is not plausible"):
         read_with_notes(folder / "empty_streams.xdf")  # its one non-empty stream counts at 1 Hz
+
+
+def test_a_folder_of_xdf_files_imports_with_labels_from_their_names(tmp_path, rng):
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    for name in ("p01-think-1.xdf", "p02-count-2.xdf"):
+        eeg, _ = eeg_stream(rng, seconds=20)
+        write_xdf(folder / name, [eeg, marker_stream([1005.0], ["go"])])
+    (folder / "notes.txt").write_text("not a recording\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eeg4students",
+            "import",
+            str(folder),
+            "--to",
+            str(tmp_path / "class"),
+            "--pattern",
+            "{participant}-{task}-{session}.xdf",
+            "--n-jobs",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 files imported" in done.stdout
+    assert "notes.txt" in done.stdout + done.stderr  # left alone, and said so
+    stored = sorted(p.name for p in (tmp_path / "class").rglob("*_eeg.vhdr"))
+    assert stored == [
+        "sub-p01_ses-1_task-think_run-1_eeg.vhdr",
+        "sub-p02_ses-2_task-count_run-1_eeg.vhdr",
+    ]

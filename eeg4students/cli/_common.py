@@ -175,9 +175,40 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mac-address", help="Bluetooth address of the headset")
     g.add_argument("--serial-port", help="serial port of the dongle (e.g. /dev/ttyUSB0)")
     g.add_argument("--serial-number", help="headset name, e.g. Muse-1234")
-    g.add_argument("--timeout", type=Number(int, 1, 3600), help="seconds to wait when connecting")
+    g.add_argument(
+        "--timeout",
+        type=Number(int, 1, 3600),
+        help="seconds to wait when connecting (for lsl:NAME: to find the stream, default 5)",
+    )
     g.add_argument("--file", help="recording replayed by --board playback")
     g.add_argument("--master-board", help="headset that made the replayed recording")
+
+
+def add_lsl_marker_options(p: argparse.ArgumentParser, *, record: bool = True) -> None:
+    """``--markers`` (record an LSL marker stream) and ``--publish-markers`` (send the cues).
+
+    ``record=False`` (the classroom) offers only ``--publish-markers``; its
+    markers carry the participant: ``sub-<label>/task/<Name>/start``.
+    """
+    g = p.add_argument_group("Lab Streaming Layer")
+    if record:
+        g.add_argument(
+            "--markers",
+            metavar="NAME",
+            help="an LSL marker stream (name, type or source id) to record as lsl/<text> "
+            "annotations, e.g. a PsychoPy experiment's",
+        )
+    shape = (
+        "task/<Name>/start, task/<Name>/end"
+        if record
+        else "sub-<label>/task/<Name>/start, .../end"
+    )
+    g.add_argument(
+        "--publish-markers",
+        metavar="NAME",
+        help=f"publish the cues on an LSL marker stream of this name ({shape}), e.g. for "
+        "LabRecorder",
+    )
 
 
 def scheduler_address(text: str) -> str:

@@ -160,7 +160,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     print_table(quality_view(quality_by_recording(result.quality)))
     if len(result.excluded):
         print(f"Excluded (below {pre.min_kept:.0%} kept):")
-        print_table(result.excluded.fillna("").round({"share_kept": 2}))
+        print_table(result.excluded.round({"share_kept": 2}).astype(object).fillna(""))
     if result.channels is not None:
         print(result.channels.describe())
     for problem in result.problems:
@@ -362,6 +362,12 @@ def cmd_live(args: argparse.Namespace) -> int:
         f"Live classification with {saved.card['name']!r} ({saved.card['model']}); Ctrl-C "
         f"stops. Each line is the window that ended {args.lag:g} s earlier (the filters need "
         f"signal after it); the first comes after {warmup:g} s."
+        + (
+            f" Each window is also published on the LSL stream {args.lsl_out.strip()!r} "
+            "(JSON, stamped with the window's end on the LSL clock)."
+            if args.lsl_out
+            else ""
+        )
     )
     updates = run_live(
         saved,
@@ -369,6 +375,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         lag=args.lag,
         on_update=show,
+        lsl_out=args.lsl_out,
         **connection_params(args),
     )
     print(summarise(updates))
@@ -537,10 +544,18 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "live",
         help="classify a headset's stream live with causal TMV",
-        description="Stream from a BrainFlow board and print the model's label for every "
-        "new window (causal Time Majority Voting for TMV models).",
+        description="Stream from a BrainFlow board or a Lab Streaming Layer stream and print "
+        "the model's label for every new window (causal Time Majority Voting for TMV "
+        "models); --lsl-out also publishes each label on an LSL stream for other programs.",
+        epilog="example: eeg4students live --board lsl:Muse --model models/muse --lsl-out "
+        "eeg4students-labels",
     )
-    p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
+    p.add_argument(
+        "--board",
+        required=True,
+        help="synthetic, muse_2, muse_s, cyton, ..., or lsl:NAME for a Lab Streaming Layer "
+        "stream (its name, type or source id)",
+    )
     p.add_argument("--model", required=True, type=path_value, help="model folder (from train)")
     p.add_argument(
         "--seconds",
@@ -554,6 +569,13 @@ def add_parsers(sub) -> None:
         metavar="SECONDS",
         help="classify the window that ended this long ago: the filters need signal after "
         "it to treat it as offline (0.25 s gives offline's rejections, 2 s its band powers)",
+    )
+    p.add_argument(
+        "--lsl-out",
+        metavar="NAME",
+        help="publish every window's label on an LSL stream of this name: a JSON string "
+        "(label, top, second, probabilities, rejected, window_end) time-stamped with the "
+        "window's end on the LSL clock",
     )
     add_connection_options(p)
     p.set_defaults(func=cmd_live)

@@ -15,6 +15,7 @@ from eeg4students.cli._common import (
     TASK_SECONDS,
     Number,
     add_connection_options,
+    add_lsl_marker_options,
     connection_params,
     output_file,
     path_value,
@@ -26,7 +27,7 @@ from eeg4students.errors import EEG4StudentsError
 def cmd_boards(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from eeg4students.acquire import board_table
+    from eeg4students.boards import board_table
 
     print_table(pd.DataFrame(board_table()))
     return 0
@@ -56,6 +57,8 @@ def cmd_record(args: argparse.Namespace) -> int:
             confirm=None if args.yes else confirm,
             show=lambda line: print(line, flush=True),
             connection=connection_params(args),
+            markers=args.markers,
+            publish=args.publish_markers,
         )
     except RecordingInterrupted as exc:
         print(f"eeg4students: error: {exc}", file=sys.stderr)
@@ -87,6 +90,7 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         task_seconds=args.task_seconds,
         timeout=args.stall_timeout,
         model=model,
+        publish=args.publish_markers,
     )
     keys = Keys()
     server = Server(room, keys, sock)
@@ -210,11 +214,19 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "record",
         help="record a session under the protocol",
-        description="Connect to a headset, check the signal, cue every task of the session's "
-        "order with BrainFlow markers, stream to disk while recording, and store the session "
-        "in the BIDS dataset. Ctrl-C or a silent headset saves what was captured.",
+        description="Connect to a headset (through BrainFlow, or any Lab Streaming Layer "
+        "stream), check the signal, cue every task of the session's order with markers in "
+        "the stream, stream to disk while recording, and store the session in the BIDS "
+        "dataset. Ctrl-C or a silent headset saves what was captured.",
+        epilog="example: eeg4students record --board lsl:Muse --participant s01 --session 1 "
+        "--to class --protocol quick",
     )
-    p.add_argument("--board", required=True, help="synthetic, muse_2, muse_s, cyton, ...")
+    p.add_argument(
+        "--board",
+        required=True,
+        help="synthetic, muse_2, muse_s, cyton, ..., or lsl:NAME for a Lab Streaming Layer "
+        "stream (its name, type or source id)",
+    )
     p.add_argument("--participant", required=True, help="pseudonym (letters and digits)")
     p.add_argument("--session", required=True, help="session number: picks the task order")
     p.add_argument("--to", required=True, metavar="DATASET", help="dataset folder")
@@ -232,6 +244,7 @@ def add_parsers(sub) -> None:
         help="seconds without samples before giving up",
     )
     add_connection_options(p)
+    add_lsl_marker_options(p)
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser(
@@ -252,7 +265,8 @@ def add_parsers(sub) -> None:
         "--headset",
         action="append",
         metavar="P,BOARD[,ADDRESS]",
-        help="a participant and their headset, e.g. s01,muse_2,Muse-1234 (repeat per headset)",
+        help="a participant and their headset, e.g. s01,muse_2,Muse-1234 or s02,lsl:Muse-5678 "
+        "(an LSL stream's name, type or source id; repeat per headset)",
     )
     p.add_argument(
         "--roster",
@@ -291,6 +305,7 @@ def add_parsers(sub) -> None:
         default=5.0,
         help="seconds without samples before a headset counts as dropped out",
     )
+    add_lsl_marker_options(p, record=False)
     p.set_defaults(func=cmd_classroom)
 
     p = sub.add_parser(

@@ -8,7 +8,7 @@ import numpy as np
 from brainflow.data_filter import DataFilter
 from brainflow.exit_codes import BrainFlowError
 
-from eeg4students.boards import get_board
+from eeg4students.boards import Board, get_board
 from eeg4students.errors import RecordingFormatError
 from eeg4students.io._raw import build_raw, regular_grid
 from eeg4students.io._table import check_file, numeric_columns, read_table
@@ -20,7 +20,7 @@ ARRIVAL_JITTER = 0.05
 def read_brainflow_file(
     path: str | Path,
     *,
-    board: str | None = None,
+    board: str | Board | None = None,
     master_board: str | None = None,
     gap_threshold: float = 0.1,
     marker_names: dict[float, str] | None = None,
@@ -35,9 +35,10 @@ def read_brainflow_file(
     ----------
     path : str | Path
         The file.
-    board : str
+    board : str | Board
         Friendly name of the recording headset (see
-        :func:`eeg4students.boards.board_names`).
+        :func:`eeg4students.boards.board_names`), or its description (an
+        LSL stream's layout, kept in a session note).
     master_board : str | None
         For ``board="playback"``, the headset that made the original.
     gap_threshold : float
@@ -59,7 +60,7 @@ def read_brainflow_file(
             "is a BrainFlow data file, which does not say which headset recorded it; "
             "pass the board (e.g. --board muse_2)",
         )
-    spec = get_board(board, master=master_board)
+    spec = board if isinstance(board, Board) else get_board(board, master=master_board)
     try:
         data = DataFilter.read_file(str(path))
     except BrainFlowError:

@@ -32,24 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from eeg4students._units import microvolts_per
 from eeg4students.errors import RecordingFormatError, RecordingNote, first_line
 from eeg4students.io._raw import build_raw, regular_grid
 from eeg4students.quality import bad_channels
 
-#: Units of an EEG channel, and their factor to microvolts.
-_TO_MICROVOLTS = {
-    "microvolts": 1.0,
-    "microvolt": 1.0,
-    "uv": 1.0,
-    "µv": 1.0,
-    "μv": 1.0,
-    "millivolts": 1e3,
-    "millivolt": 1e3,
-    "mv": 1e3,
-    "volts": 1e6,
-    "volt": 1e6,
-    "v": 1e6,
-}
 _NUMERIC = ("float32", "double64", "int8", "int16", "int32", "int64")
 
 
@@ -243,10 +230,10 @@ def read_xdf(path: str | Path, *, stream: str | None = None) -> object:
         is_eeg = channel["type"].lower() in ("eeg", "") and _field(info, "type").lower() == "eeg"
         types.append("eeg" if is_eeg else "misc")
         if is_eeg:
-            unit = channel["unit"].lower()
-            if unit not in _TO_MICROVOLTS:
+            factor = microvolts_per(channel["unit"])
+            if factor is None:
                 unknown.append(channel["label"])
-            values[:, i] *= _TO_MICROVOLTS.get(unit, 1.0)
+            values[:, i] *= factor or 1.0
     if unknown:
         warnings.warn(
             RecordingNote(
