@@ -20,8 +20,11 @@ members of a cohort, with features standardised per session (what ``train
   often each is called forgotten, and how often each is flagged.
 
 Cohorts: ``hard`` (:data:`eeg4students.unlearning.cohorts.HARD`, 40
-participants, 32 members, 8 never seen) and ``muse`` (the shared Muse
-recordings, when present: 4 participants, 3 members).
+participants, 32 members, 8 never seen), ``muse`` (the shared Muse
+recordings, when present: 4 participants, 3 members) and, with
+``--class-scale``, a class of 40 shaped like six EEG4Students sessions each
+(4 channels, 5 tasks, 1,500-1,800 windows per participant: about 53,000
+training windows), for speed and budget only (3 targets, no privacy check).
 
 Run: ``.venv/bin/python benchmarks/bench_certified.py --muse`` (a few minutes
 on 2 cores).
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import time
 
 import numpy as np
@@ -48,13 +52,18 @@ MODELS = ("lr", "rff", "tmv")
 EPSILONS = (0.1, 0.3, 1.0, 3.0, 10.0)
 #: Fits per setting whose accuracy is averaged (each draws its own noise).
 DRAWS = 5
+#: Epsilons of the class-scale run (a participant there is ~1,650 windows: the bound grows
+#: with the square of the windows removed).
+CLASS_EPSILONS = (1.0, 10.0, 100.0)
 
 
 def _accuracy(model, table, columns) -> float:
     return float(np.mean(model.predict(table[columns].to_numpy()) == table["task"].to_numpy()))
 
 
-def measure(table, columns, members, test, model, targets, n_shadows, seed) -> list[dict]:
+def measure(
+    table, columns, members, test, model, targets, n_shadows, seed, epsilons=EPSILONS, draws=DRAWS
+) -> list[dict]:
     """One row per epsilon: accuracy, speed, budget and privacy of certified removal."""
     trained = table[table["participant"].isin(members)]
     pool = sorted({*members, *test["participant"].unique()})
@@ -65,7 +74,7 @@ def measure(table, columns, members, test, model, targets, n_shadows, seed) -> l
         columns,
     )
     plain_accuracy = _accuracy(plain, test, columns)
-    for epsilon in EPSILONS:
+    for epsilon in epsilons:
         unlearnable = {"kind": "certified", "epsilon": epsilon}
 
         def template(unlearnable=unlearnable):
@@ -73,10 +82,8 @@ def measure(table, columns, members, test, model, targets, n_shadows, seed) -> l
 
         original = fit_estimator(template(), trained, columns)
         # Each fit draws its own noise: the accuracy is a mean over draws.
-        draws = [original] + [
-            fit_estimator(template(), trained, columns) for _ in range(DRAWS - 1)
-        ]
-        accuracy = [_accuracy(draw, test, columns) for draw in draws]
+        fits = [original] + [fit_estimator(template(), trained, columns) for _ in range(draws - 1)]
+        accuracy = [_accuracy(fit, test, columns) for fit in fits]
         step_seconds, retrain_seconds, retrained, left, verdicts = [], [], 0, [], []
         powers = []
         for target in targets:
@@ -186,6 +193,24 @@ def run(args) -> None:
             for model in args.models:
                 rows = measure(muse, muse_columns, members, test, model, members, 0, args.seed)
                 summary += [{"data": "muse, 4", **row} for row in rows]
+    if args.class_scale:
+        shape = dataclasses.replace(
+            HARD,
+            channels=4,
+            tasks=("Think", "Count", "Recall", "Breathe", "Draw"),
+            windows=(1500, 1800),
+            blocks=6,
+        )
+        table = simulate_cohort(shape, seed=args.seed)
+        columns = feature_columns(shape)
+        table, _ = adapt_table(table, columns, "session")
+        people = sorted(table["participant"].unique())
+        members, test = people[:32], table[table["participant"].isin(people[32:])]
+        for model in ("lr", "rff"):
+            rows = measure(
+                table, columns, members, test, model, members[:3], 0, args.seed, CLASS_EPSILONS, 1
+            )
+            summary += [{"data": "class, 40 x 6 sessions", **row} for row in rows]
     print(format_table(pd.DataFrame(summary).astype(object).fillna(""), width=250))
 
 
@@ -197,6 +222,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all)")
     parser.add_argument("--muse", action="store_true", help="also the shared Muse recordings")
+    parser.add_argument(
+        "--class-scale", action="store_true", help="also a class of 40 with six sessions each"
+    )
     args = parser.parse_args()
     with parallel_config(n_jobs=args.n_jobs):
         run(args)

@@ -304,9 +304,27 @@ class Headset:
             ),
         }
 
+    def _place(self, now: float) -> tuple[int, int, float]:
+        """The task under way (or next, in a pause; 1-based), the task count, the share done."""
+        steps = self.room.steps
+        tasks = [i for i, s in enumerate(steps) if s.task is not None]
+        if self.state in ("saving", "saved"):
+            return len(tasks), len(tasks), 1.0
+        if self.state != "recording" or self.step < 0:
+            return 0, len(tasks), 0.0
+        number = sum(1 for i in tasks if i < self.step) + 1
+        done = min(1.0, max(0.0, (now - self.started) / steps[-1].end))
+        return min(number, len(tasks)), len(tasks), done
+
     def cue(self, now: float) -> dict:
-        """What the participant's own page shows: the instruction, the countdown, what next."""
+        """What the participant's own page shows: the instruction, the countdown, what next.
+
+        Besides the texts: ``task_number`` (the task under way, or the next one
+        during a pause, 1-based; 0 before the start), ``tasks`` (how many the
+        session has) and ``progress`` (the share of the session done, 0-1).
+        """
         step, left, following = self.current(now)
+        number, count, progress = self._place(now)
         if self.state == "recording" and step is not None:
             kind = "task" if step.task else step.label.replace(" ", "-")
             title = step.label if step.task else step.label.capitalize()
@@ -328,6 +346,9 @@ class Headset:
             "left_s": round(left, 1),
             "next": following.label if following else None,
             "next_text": following.task.instruction if following and following.task else "",
+            "task_number": number,
+            "tasks": count,
+            "progress": round(progress, 3),
         }
 
 

@@ -490,6 +490,11 @@ def _certified(where: str, model) -> None:
     coef = _array(f"{where}.coef_", model.coef_, ndim=2, kind="f")
     if coef.shape[0] != rows or not 2 <= coef.shape[1] <= MAX_FEATURES:
         fail(f"{where}.coef_", f"does not hold {rows} weight rows")
+    gram = getattr(model, "gram_", None)  # absent from files saved before it existed
+    if gram is not None:
+        gram = _array(f"{where}.gram_", gram, ndim=2, kind="f")
+        if gram.shape != (coef.shape[1], coef.shape[1]):
+            fail(f"{where}.gram_", f"is not {coef.shape[1]} x {coef.shape[1]}")
     spent = _array(f"{where}.spent_", model.spent_, ndim=1, kind="f")
     if spent.shape != (rows,) or (spent < 0).any():
         fail(f"{where}.spent_", f"does not hold {rows} spent budgets")

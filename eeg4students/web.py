@@ -11,6 +11,13 @@ classroom) opens everything; a student's (derived from the teacher's with
 HMAC) opens only that student's cue, which holds no EEG and no other
 participant's name. Pages are sent with ``Referrer-Policy: no-referrer`` so
 tokens do not leak to other sites, and ``Cache-Control: no-store``.
+
+The teacher's page, opened with its key, sets it as a cookie (``HttpOnly``,
+``SameSite=Strict``, for this browser session, named after a hash of the
+key so two classrooms on one computer do not mix) and takes the key out of
+the address bar: a projected screen no longer shows it, and the page's
+requests and feed carry the cookie (a reload works; another site's request
+never carries it).
 """
 
 from __future__ import annotations
@@ -65,6 +72,17 @@ class Keys:
     def is_teacher(self, token: str | None) -> bool:
         """Whether ``token`` is the teacher's (compared as bytes, in constant time)."""
         return _same(token, self.teacher)
+
+    @property
+    def cookie(self) -> str:
+        """Name of the cookie holding the teacher's key (unique to this key)."""
+        return "eeg4students_" + hashlib.sha256(self.teacher.encode()).hexdigest()[:12]
+
+    def teacher_of(self, request) -> bool:
+        """Whether a request (or WebSocket) carries the teacher's key, in its query or cookie."""
+        return self.is_teacher(request.query_params.get("token")) or self.is_teacher(
+            request.cookies.get(self.cookie)
+        )
 
     def is_student(self, token: str | None, participant: str) -> bool:
         """Whether ``token`` opens ``participant``'s cue (theirs, or the teacher's)."""
@@ -174,9 +192,11 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
             sockets[token] -= 1
 
     async def teacher(request: Request) -> Response:
-        if not keys.is_teacher(request.query_params.get("token")):
+        if not keys.teacher_of(request):
             return _refused()
-        return _page("teacher.html")
+        page = _page("teacher.html")
+        page.set_cookie(keys.cookie, keys.teacher, httponly=True, samesite="strict", path="/")
+        return page
 
     async def student(request: Request) -> Response:
         participant = request.path_params["participant"]
@@ -187,7 +207,7 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
         return _page("student.html")
 
     async def action(request: Request) -> Response:
-        if not keys.is_teacher(request.query_params.get("token")):
+        if not keys.teacher_of(request):
             return _refused()
         participant = request.query_params.get("participant") or None
         name = request.path_params["action"]
@@ -206,11 +226,10 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
         return JSONResponse({"ok": True}, headers=_HEADERS)
 
     async def teacher_feed(websocket: WebSocket) -> None:
-        token = websocket.query_params.get("token")
-        if not keys.is_teacher(token):
+        if not keys.teacher_of(websocket):
             await websocket.close(code=1008)
             return
-        async with admitted(websocket, token) as ok:
+        async with admitted(websocket, keys.teacher) as ok:
             if ok:
                 links = {p: f"/student/{p}?token={keys.student(p)}" for p in room.headsets}
                 await _feed(websocket, lambda: {**room.snapshot(), "links": links})

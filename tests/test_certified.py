@@ -7,12 +7,14 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 
 from eeg4students.adaptation import adapt_table
 from eeg4students.models import make_model
 from eeg4students.models.certified import (
     CertifiedLogisticRegression,
     RandomFourierFeatures,
+    _hessian,
     _loss_and_gradient,
     _minimise,
     _noise,
@@ -62,6 +64,25 @@ def test_the_gradient_residual_after_a_removal_is_below_the_recorded_bound(tasks
         assert np.linalg.norm(w - retrained) < 0.2 * np.linalg.norm(before[k] - retrained)
     assert certificate["spent"] == pytest.approx(model.spent_.max())
     assert "c01" not in model.participants_ and model.n_train_ == int(gone.sum())
+
+
+@pytest.mark.parametrize("feature_map", [None, RandomFourierFeatures(60, random_state=2)])
+def test_the_step_solved_without_the_hessian_is_the_newton_step(feature_map):
+    table, columns = _cohort(tasks=("Think", "Breathe", "Count"))
+    X, y, people = _arrays(table, columns)
+    model = CertifiedLogisticRegression(epsilon=10.0, feature_map=feature_map, random_state=4)
+    model.fit(X, y, groups=people)
+    gone = people == "c03"
+    Z, Zp = model._design(X[~gone]), model._design(X[gone])
+    steps, _ = model.newton_steps(Z, y[~gone], Zp, y[gone])
+    for w, tp, step in zip(model.coef_, model._targets(y[gone]), steps, strict=True):
+        gradient = Zp.T @ (-tp * expit(-tp * (Zp @ w))) + model.lam * len(Zp) * w
+        exact = np.linalg.solve(_hessian(w, Z, model.lam), gradient)
+        np.testing.assert_allclose(step, exact, rtol=0, atol=1e-9 * np.linalg.norm(exact))
+    # A kept Gram matrix that is not one (a damaged file) only slows the solver down.
+    model.gram_ = -np.eye(len(model.gram_))
+    damaged, _ = model.newton_steps(Z, y[~gone], Zp, y[gone])
+    np.testing.assert_allclose(damaged, steps, rtol=0, atol=1e-9)
 
 
 def test_a_removal_past_the_budget_retrains_with_fresh_noise():
@@ -197,8 +218,13 @@ def test_no_model_keeps_a_row_derived_from_the_removed_participant(model, strate
     # An SVM keeps rows: every one of them is a remaining window, none P's nor a copy of one.
     assert _foreign_rows(outcome.estimator, remaining, len(columns)) == 0
     if strategy == "certified":
-        rows = [a for k, a in _row_arrays(outcome.estimator) if k != "coef_" and len(a) > 10]
-        assert not rows, "a certified model keeps no data rows"
+        held = [k for k, a in _row_arrays(outcome.estimator) if len(a) > 10]
+        assert set(held) <= {"gram_"}, "a certified model keeps no data rows"
+        # Its one aggregate of rows is exactly what a retrain without P would hold.
+        parts = getattr(outcome.estimator, "estimators_", [outcome.estimator])
+        for part in parts:
+            design = part._design(remaining)
+            np.testing.assert_allclose(part.gram_, design.T @ design, rtol=0, atol=1e-9)
 
 
 def test_the_card_states_the_guarantee_and_forget_records_the_certificate(tmp_path, capsys):

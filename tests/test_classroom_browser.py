@@ -139,3 +139,94 @@ def test_pages_without_their_key_show_nothing(browser, served):
     assert "ann" not in page.content()
     response = page.goto(links["ann"].replace("student/ann", "student/bob"))
     assert response.status == 403
+
+
+def test_tile_buttons_take_every_press_and_keep_focus_while_updates_flow(browser, served):
+    room, links = served
+    pressed = []
+    check = room.check
+
+    def counted(participant=None):
+        pressed.append(participant)
+        return check(participant)
+
+    room.check = counted
+    teacher = browser.new_page()
+    teacher.goto(links["teacher"])
+    teacher.wait_for_selector("section.tile >> nth=3")
+
+    def updates_seen(n: int) -> None:
+        """Wait until the page has shown ``n`` more snapshots (four a second)."""
+        teacher.evaluate("window.seenBefore = window.eeg4studentsLags.length")
+        teacher.wait_for_function(
+            f"window.eeg4studentsLags.length >= window.seenBefore + {n}", timeout=10_000
+        )
+
+    updates_seen(2)
+    button = _tile(teacher, "bob").locator('[data-action="check"]')
+    box = button.bounding_box()
+    for _ in range(10):  # a teacher's press: 200 ms between down and up, updates arriving
+        teacher.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        teacher.mouse.down()
+        teacher.wait_for_timeout(200)
+        teacher.mouse.up()
+    wait_until(lambda: len(pressed) == 10, 10, "ten checks")
+    assert pressed == ["bob"] * 10
+    start = _tile(teacher, "cat").locator('[data-action="start"]')
+    start.focus()
+    updates_seen(4)  # a second of updates
+    assert teacher.evaluate("document.activeElement.dataset.action") == "start"
+    assert teacher.evaluate("document.activeElement.closest('section').dataset.participant") == (
+        "cat"
+    )
+    teacher.keyboard.press("Enter")
+    wait_until(lambda: room.headsets["cat"].state == "recording", 10, "cat's start by keyboard")
+
+
+def test_the_student_page_shows_its_place_cues_changes_and_a_lost_connection(browser, tmp_path):
+    room = Classroom(
+        tmp_path / "ds", "2", [Seat("eve", "synthetic")], protocol="quick", task_seconds=2
+    )
+    order = load_protocol("quick").order("2")
+    with serving(room) as links:
+        student = browser.new_page()
+        student.goto(links["eve"])
+        student.wait_for_function("document.body.dataset.state === 'connected'")
+        assert student.locator("#place").inner_text() == ""
+        room.start("eve")
+        student.wait_for_function("document.body.className.startsWith('task')", timeout=15_000)
+        assert student.locator("#place").inner_text() == f"Task 1 of {len(order)}"
+        assert student.locator("#title").inner_text() == order[0]
+        first = float(student.locator("#progress").get_attribute("value") or 0)
+        student.wait_for_function("document.body.className.startsWith('rest')", timeout=15_000)
+        assert student.locator("#place").inner_text() == f"Task 2 of {len(order)} next"
+        instruction = load_protocol("quick").task(order[1]).instruction
+        assert student.locator("#next").inner_text() == f"Next: {order[1]} · {instruction}"
+        assert float(student.evaluate("document.getElementById('progress').value")) > first
+        # Each change of step flashed the title (get ready -> task -> rest: two so far).
+        assert int(student.evaluate("document.body.dataset.changes")) >= 2
+        assert student.locator("#lost").is_hidden()
+    # The server has stopped: the page says so instead of freezing on the last task.
+    student.wait_for_function("document.body.dataset.link === 'lost'", timeout=10_000)
+    assert student.locator("#lost").is_visible()
+    assert "Connection lost" in student.locator("#lost").inner_text()
+
+
+def test_the_teachers_key_leaves_the_address_bar_for_a_strict_http_only_cookie(browser, served):
+    room, links = served
+    context = browser.new_context()
+    teacher = context.new_page()
+    teacher.goto(links["teacher"])
+    teacher.wait_for_selector("section.tile >> nth=3")
+    key = links["teacher"].split("token=")[1]
+    assert key not in teacher.url and teacher.url.endswith("/")
+    (cookie,) = [c for c in context.cookies() if c["value"] == key]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert teacher.evaluate("document.cookie") == ""  # the page's scripts cannot read it
+    teacher.reload()  # the cookie opens the page and its feed again
+    teacher.wait_for_selector("section.tile >> nth=3")
+    _tile(teacher, "ann").locator('[data-action="start"]').click()
+    wait_until(lambda: room.headsets["ann"].state == "recording", 10, "ann's start")
+    # Another browser without the cookie gets nothing from the key-less address.
+    stranger = browser.new_page()
+    assert stranger.goto(teacher.url).status == 403
