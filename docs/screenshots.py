@@ -1,7 +1,8 @@
 """Take the README's screenshots of the classroom pages (Debian's Chromium, Playwright).
 
 Four synthetic headsets record session 1 of the quick protocol; the teacher's
-page is captured during the second task, a student's page at the same moment.
+page is captured during the first task (one tile's details open, one
+headset stopped), a student's page at the same moment.
 Run it with::
 
     .venv/bin/python docs/screenshots.py
@@ -33,10 +34,12 @@ def main() -> None:
             teacher.goto(links["teacher"])
             student = browser.new_page(viewport={"width": 1000, "height": 620})
             student.goto(links["s02"])
-            teacher.wait_for_selector('section.tile [data-role="ptp"]')
+            teacher.wait_for_selector('section.tile [data-role="contacts"] .chip')
+            # One tile's details open: its quality table, counts and links.
+            teacher.locator('section.tile[data-participant="s01"] summary').click()
             room.start()
             room.stop("s04")  # one headset stopped, as it looks on the page
-            student.wait_for_function("document.body.className === 'task'", timeout=30_000)
+            student.wait_for_function("document.body.className.startsWith('task')", timeout=30_000)
             student.wait_for_function(
                 "document.getElementById('countdown').textContent === '17'", timeout=30_000
             )

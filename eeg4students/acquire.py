@@ -218,7 +218,19 @@ def _read_note(partial: Path) -> dict:
     check_label("participant", note["participant"])
     check_label("session", note["session"])
     _spec_of(note)
+    _first_row(note)
     return note
+
+
+def _first_row(note: dict) -> int:
+    """The sample the stored recording starts at (a classroom's *Start*; 0: the first)."""
+    first = note.get("first_row", 0)
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise EEG4StudentsError(
+            f"The session note's first_row is {first!r}, not a sample number; it was not "
+            "written by `eeg4students`."
+        )
+    return first
 
 
 def _spec_of(note: dict) -> Board:
@@ -266,10 +278,11 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         raise RecordingInterrupted(
             f"{partial}: no samples were captured before the session stopped; nothing to save."
         )
-    raw = read_brainflow_file(partial, board=spec)
+    first = _first_row(note)
+    raw = read_brainflow_file(partial, board=spec, first_row=first)
     raw, open_block = _blocks_from_markers(raw, protocol)
     add_stream_markers(raw, partial)
-    data = DataFilter.read_file(str(partial))
+    data = DataFilter.read_file(str(partial))[:, first:]
     package = data[spec.package_row] if spec.package_row is not None else None
     stamps = data[spec.timestamp_row] if spec.timestamp_row is not None else None
     seconds = float(stamps[-1] - stamps[0]) + 1 / spec.sfreq if stamps is not None else None
@@ -328,9 +341,10 @@ def recover(partial: str | Path, dataset: str | Path) -> RecordingRef:
             f"{partial}: no session note ({_note_path(partial).name}) beside it; give a partial "
             "stream written by `eeg4students record`."
         )
-    return _store(
-        partial, Dataset.create(dataset), interruption="the recorder stopped unexpectedly"
-    )
+    note = _read_note(partial)  # a damaged note is refused before anything is written
+    with removed_on_failure(Path(dataset)):
+        store = Dataset.create(dataset)
+        return _store(partial, store, interruption="the recorder stopped unexpectedly", note=note)
 
 
 def _connect(

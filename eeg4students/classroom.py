@@ -32,6 +32,7 @@ from brainflow.exit_codes import BrainFlowError
 from eeg4students import acquire
 from eeg4students.acquire import check_stall_timeout
 from eeg4students.boards import Board, get_board
+from eeg4students.contact import advice
 from eeg4students.errors import EEG4StudentsError, first_line
 from eeg4students.live import Predictor
 from eeg4students.lsl import MarkerOutlet, check_stream_name, is_lsl
@@ -45,6 +46,8 @@ log = logging.getLogger("eeg4students")
 
 #: Seconds between two rounds over the headsets.
 TICK_SECONDS = 0.05
+#: States a headset can be connected again from (the teacher's Restart).
+RESTARTABLE = ("lost", "stopped", "failed", "interrupted")
 #: Seconds streamed after the last task's end marker, so that it lands in the data.
 TAIL_SECONDS = 0.3
 #: Seconds of EEG each quality judgement looks at.
@@ -80,6 +83,10 @@ class Headset:
             self.connection["other_info"] = f"eeg4students:{seat.participant}"
         self.state = "connecting"
         self.message = ""
+        #: Whether the stream went silent or failed (not stopped by the teacher).
+        self.dropped_out = False
+        #: Channel judgements made while recording, and how many were not ok.
+        self.judged = self.judged_bad = 0
         self.quality: list[dict] = []
         self.quality_time = 0.0
         self.stream: acquire._Stream | None = None
@@ -130,9 +137,19 @@ class Headset:
             self.stream.recent_seconds = max(self.stream.recent_seconds, needed)
 
     def start(self, now: float) -> bool:
-        """Begin the session's timeline; False if the headset is not ready."""
+        """Begin the session's timeline; False if the headset is not ready.
+
+        The recording stored starts here: what streamed before (the wait for
+        *Start*) is written to the partial file but left out when storing.
+        """
         if self.state != "connected":
             return False
+        try:
+            self.stream.flush()
+        except (BrainFlowError, OSError):
+            return False  # it is dropping out: the next round says so
+        self.note["first_row"] = self.stream.samples
+        acquire.atomic_write_json(acquire._note_path(self.partial), self.note)
         self.started, self.step, self._ended = now, -1, False
         self.state, self.message = "recording", ""
         return True
@@ -147,6 +164,21 @@ class Headset:
     def close(self) -> None:
         """Stop everything: recordings are stored as interrupted, streams released."""
         self.stop("the classroom was closed")
+
+    def restart(self) -> bool:
+        """Connect a stopped, dropped or failed headset again; False if it is not one.
+
+        A recording stored as interrupted stays; the next one is the next run.
+        """
+        if self.state not in RESTARTABLE:
+            return False
+        self.started, self.step, self._ended = None, -1, False
+        self.quality, self.quality_time, self.prediction = [], 0.0, None
+        self.saved_path, self._counts, self.dropped_out = None, (0, 0), False
+        self.judged = self.judged_bad = 0
+        self.state, self.message = "connecting", "connecting again"
+        self.connect()
+        return self.state == "connected"
 
     # -- one round -----------------------------------------------------------
 
@@ -164,6 +196,7 @@ class Headset:
                 )
         except (BrainFlowError, acquire._Silent, OSError) as exc:
             reason = str(exc) if isinstance(exc, acquire._Silent) else first_line(exc)
+            self.dropped_out = True
             if self.state == "recording":
                 self._finish(f"the headset dropped out: {reason}")
             else:
@@ -184,6 +217,9 @@ class Headset:
             data, list(self.spec.eeg_names), self.spec.sfreq, rail_uv=self.spec.rail_uv
         )
         self.quality, self.quality_time = check.table, now
+        if self.state == "recording":  # the share of bad channels while recording
+            self.judged += len(check.table)
+            self.judged_bad += sum(row["verdict"] != "ok" for row in check.table)
 
     def _predict(self, now: float) -> None:
         self._next_prediction = now + self.room.model.preprocess.hop
@@ -272,15 +308,46 @@ class Headset:
         following = steps[self.step + 1] if self.step + 1 < len(steps) else None
         return step, left, following
 
+    def status(self) -> tuple[str, list[str]]:
+        """One word for the class view, and what to do about each bad electrode.
+
+        ``connecting``, ``ready`` (connected, every channel ok), ``fix contact``
+        (connected or recording with a bad channel), ``recording``, ``saving``,
+        ``done``, ``dropped`` (it dropped out: lost before recording, or
+        stored interrupted by a drop-out), ``stopped`` (by the teacher, or the
+        classroom closed) or ``failed`` (could not connect).
+        """
+        fixes = [
+            text
+            for row in self.quality
+            if (text := advice(row["channel"], row["verdict"])) is not None
+        ]
+        live = self.state in ("connected", "recording")
+        if live and fixes:
+            return "fix contact", fixes
+        if self.state == "connected":
+            return ("ready" if self.quality else "connecting"), []
+        if self.state == "saved":
+            return "done", []
+        if self.state == "lost" or (self.state == "interrupted" and self.dropped_out):
+            return "dropped", []
+        if self.state == "interrupted":
+            return "stopped", []
+        return self.state, []
+
     def snapshot(self, now: float) -> dict:
         """The headset's state for the teacher's page (JSON-ready)."""
         step, left, following = self.current(now)
         samples, dropped = self.counts
         live = self.state in ("connected", "recording")
+        status, fixes = self.status()
         return {
             "participant": self.seat.participant,
             "board": self.seat.board,
             "state": self.state,
+            "status": status,
+            "fix": fixes,
+            "restartable": self.state in RESTARTABLE,
             "message": self.message,
             "quality": self.quality if live else [],
             "quality_age_s": round(now - self.quality_time, 2) if self.quality and live else None,
@@ -321,10 +388,17 @@ class Headset:
 
         Besides the texts: ``task_number`` (the task under way, or the next one
         during a pause, 1-based; 0 before the start), ``tasks`` (how many the
-        session has) and ``progress`` (the share of the session done, 0-1).
+        session has), ``progress`` (the share of the session done, 0-1) and
+        ``next_task`` with ``next_task_text`` (the next task and its
+        instruction, also when a rest comes before it).
         """
         step, left, following = self.current(now)
         number, count, progress = self._place(now)
+        # The next task itself, also when a rest comes first.
+        upcoming = [s for s in self.room.steps if s.task is not None]
+        task_next = upcoming[number] if 0 < number < len(upcoming) and step and step.task else None
+        if task_next is None and following is not None and following.task is not None:
+            task_next = following
         if self.state == "recording" and step is not None:
             kind = "task" if step.task else step.label.replace(" ", "-")
             title = step.label if step.task else step.label.capitalize()
@@ -346,6 +420,8 @@ class Headset:
             "left_s": round(left, 1),
             "next": following.label if following else None,
             "next_text": following.task.instruction if following and following.task else "",
+            "next_task": task_next.label if task_next else None,
+            "next_task_text": task_next.task.instruction if task_next else "",
             "task_number": number,
             "tasks": count,
             "progress": round(progress, 3),
@@ -434,6 +510,7 @@ class Classroom:
         self._saving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eeg4students-save")
         self._stop = threading.Event()
         self.ticks = 0
+        self.first_start: float | None = None
 
     # -- control -----------------------------------------------------------------
 
@@ -464,7 +541,10 @@ class Classroom:
         now = time.monotonic()
         with self._lock:
             chosen = [self.headset(participant)] if participant else self.headsets.values()
-            return [h.seat.participant for h in chosen if h.start(now)]
+            started = [h.seat.participant for h in chosen if h.start(now)]
+            if started and self.first_start is None:
+                self.first_start = now  # the class clock runs from the first Start
+            return started
 
     def stop(self, participant: str | None = None) -> None:
         """Stop one participant's session, or all (stored with the interruption noted)."""
@@ -472,6 +552,11 @@ class Classroom:
             chosen = [self.headset(participant)] if participant else self.headsets.values()
             for headset in chosen:
                 headset.stop()
+
+    def restart(self, participant: str) -> bool:
+        """Connect a stopped, dropped or failed headset again (True if it is connected)."""
+        with self._lock:
+            return self.headset(participant).restart()
 
     def check(self, participant: str | None = None) -> None:
         """Judge the signal again now (it is judged every :data:`QUALITY_EVERY` s anyway)."""
@@ -548,9 +633,45 @@ class Classroom:
                 "session": self.session,
                 "protocol": self.protocol.name,
                 "order": list(self.protocol.order(self.session)),
-                "headsets": [h.snapshot(now) for h in self.headsets.values()],
+                "headsets": (headsets := [h.snapshot(now) for h in self.headsets.values()]),
+                "counts": dict(Counter(h["status"] for h in headsets)),
+                "clock_s": None if self.first_start is None else round(now - self.first_start, 1),
                 "time": time.time(),
             }
+
+    def summary(self) -> list[dict]:
+        """The end-of-session table: one row per headset (JSON- and CSV-ready).
+
+        Returns
+        -------
+        rows : list of dict
+            ``participant``, ``board``, ``status``, ``recording`` (the stored
+            file, relative to the dataset; empty if none), ``interrupted``
+            (the reason, empty if none), ``samples``, ``dropped``,
+            ``share_kept`` (samples over samples and dropped ones, 0-1) and
+            ``bad_channel_share`` (the share of channel checks while recording
+            that were not ok, 0-1; empty before any).
+        """
+        rows = []
+        with self._lock:
+            for headset in self.headsets.values():
+                samples, dropped = headset.counts
+                status, _ = headset.status()
+                judged, bad = headset.judged, headset.judged_bad
+                rows.append(
+                    {
+                        "participant": headset.seat.participant,
+                        "board": headset.seat.board,
+                        "status": status,
+                        "recording": headset.saved_path or "",
+                        "interrupted": headset.message if headset.state == "interrupted" else "",
+                        "samples": samples,
+                        "dropped": dropped,
+                        "share_kept": round(samples / (samples + dropped), 4) if samples else 0.0,
+                        "bad_channel_share": round(bad / judged, 3) if judged else "",
+                    }
+                )
+        return rows
 
     def cue(self, participant: str) -> dict:
         """One participant's cue (JSON-ready)."""

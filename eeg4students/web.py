@@ -2,7 +2,8 @@
 
 - ``/?token=T`` the teacher's page: a tile per headset, updated through the
   WebSocket ``/ws?token=T`` every :data:`UPDATE_SECONDS`; its buttons post to
-  ``/api/{start,stop,check}?token=T[&participant=P]``.
+  ``/api/{start,stop,check,restart}?token=T[&participant=P]`` (restart: one
+  stopped, dropped or failed headset, connected again).
 - ``/student/P?token=S`` a participant's cue page (instruction, countdown,
   what comes next), updated through ``/ws/student/P?token=S``.
 
@@ -155,7 +156,9 @@ def _origin_ok(origin: str | None, hosts: list[str]) -> bool:
         return False
 
 
-def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Starlette:
+def make_app(
+    room: Classroom, keys: Keys, hosts: list[str] | None = None, base: str | None = None
+) -> Starlette:
     """The web application serving a classroom.
 
     Parameters
@@ -167,6 +170,10 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
     hosts : list of str | None
         The names a request's ``Host`` (and a WebSocket's ``Origin``) may give
         (:func:`served_hosts`); None allows loopback names only.
+    base : str | None
+        ``http://host:port`` the students' links on the printable sheet use
+        (:func:`base_url`: this computer's network address when serving the
+        network); None takes the address the teacher's request came to.
 
     Returns
     -------
@@ -198,6 +205,24 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
         page.set_cookie(keys.cookie, keys.teacher, httponly=True, samesite="strict", path="/")
         return page
 
+    async def sheet(request: Request) -> Response:
+        if not keys.teacher_of(request):
+            return _refused()
+        where = base or str(request.base_url).rstrip("/")
+        html = await asyncio.to_thread(student_sheet, room, keys, where)
+        return HTMLResponse(html, headers=_HEADERS)
+
+    async def summary_csv(request: Request) -> Response:
+        if not keys.teacher_of(request):
+            return _refused()
+        rows = await asyncio.to_thread(room.summary)
+        name = f"classroom-session-{room.session}-summary.csv"
+        return Response(
+            _csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     async def student(request: Request) -> Response:
         participant = request.path_params["participant"]
         if participant not in room.headsets or not keys.is_student(
@@ -219,6 +244,9 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
                 await asyncio.to_thread(room.stop, participant)
             elif name == "check":
                 await asyncio.to_thread(room.check, participant)
+            elif name == "restart" and participant:
+                done = await asyncio.to_thread(room.restart, participant)
+                return JSONResponse({"connected": done}, headers=_HEADERS)
             else:
                 return JSONResponse({"error": f"no action {name!r}"}, 404, headers=_HEADERS)
         except RosterError as exc:
@@ -247,6 +275,8 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
     app = Starlette(
         routes=[
             Route("/", teacher),
+            Route("/sheet", sheet),
+            Route("/summary.csv", summary_csv),
             Route("/student/{participant}", student),
             Route("/api/{action}", action, methods=["POST"]),
             WebSocketRoute("/ws", teacher_feed),
@@ -259,6 +289,74 @@ def make_app(room: Classroom, keys: Keys, hosts: list[str] | None = None) -> Sta
     # from the request's Host and keeps its query, the key with it.
     app.router.redirect_slashes = False
     return app
+
+
+def _csv(rows: list[dict]) -> str:
+    """Rows as CSV text; a cell starting like a spreadsheet formula is quoted as text."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {
+                    k: f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
+                    for k, v in row.items()
+                }
+            )
+    return out.getvalue()
+
+
+def student_sheet(room: Classroom, keys: Keys, base: str) -> str:
+    """A printable page of every student's link with its QR code (HTML).
+
+    Parameters
+    ----------
+    room : Classroom
+    keys : Keys
+        This run's keys (they change every run: print the sheet each time).
+    base : str
+        ``http://host:port`` the students' devices reach this computer at.
+
+    Returns
+    -------
+    html : str
+        One card per student (label, QR code as inline SVG, the link), laid
+        out to cut apart on A4 or Letter paper.
+    """
+    import html
+
+    import segno
+
+    cards = []
+    for participant, link in urls(base, room, keys).items():
+        if participant == "teacher":
+            continue
+        svg = segno.make(link, error="m").svg_inline(scale=4, border=2)
+        cards.append(
+            f'<div class="card" data-participant="{html.escape(participant)}">'
+            f"<h2>{html.escape(participant)}</h2>{svg}"
+            f'<p class="link">{html.escape(link)}</p></div>'
+        )
+    title = html.escape(f"{room.protocol.name} - session {room.session}")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Student links: {title}</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:12mm}"
+        "h1{font-size:14pt;margin:0 0 2mm}p.note{font-size:9pt;margin:0 0 6mm}"
+        ".cards{display:grid;grid-template-columns:repeat(3,1fr);gap:4mm}"
+        ".card{border:1px dashed #888;padding:3mm;text-align:center;break-inside:avoid}"
+        ".card h2{font-size:16pt;margin:0}.link{font-size:7pt;word-break:break-all;margin:1mm 0}"
+        "</style></head><body>"
+        f"<h1>Student links: {title}</h1>"
+        '<p class="note">Cut along the lines and give each student their card: the code opens '
+        "their cue page (it holds their key for this run only). Keep the sheet away from "
+        "other classes.</p>"
+        f'<div class="cards">{"".join(cards)}</div></body></html>'
+    )
 
 
 async def _feed(websocket: WebSocket, state) -> None:
@@ -327,7 +425,7 @@ class Server:
         self.sock = sock
         self.url = base_url(sock)
         config = uvicorn.Config(
-            make_app(room, keys, served_hosts(sock)),
+            make_app(room, keys, served_hosts(sock), self.url),
             log_level="warning",
             lifespan="off",
             ws="auto",

@@ -19,7 +19,7 @@ from conftest import Lines
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from eeg4students.classroom import Classroom
+from eeg4students.classroom import TAIL_SECONDS, Classroom
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
@@ -62,6 +62,16 @@ def room(tmp_path):
     loop.join(timeout=10)
 
 
+@pytest.fixture
+def web(room):
+    """The room's pages served on a free port: its keys and base URL."""
+    keys = Keys()
+    server = Server(room, keys, bind("127.0.0.1", 0))
+    server.start()
+    yield keys, server.url
+    server.stop()
+
+
 def _states(room) -> dict[str, str]:
     return {h["participant"]: h["state"] for h in room.snapshot()["headsets"]}
 
@@ -75,8 +85,15 @@ def test_every_headset_records_the_session_with_its_blocks(room):
         5,
         "a new quality judgement",
     )
+    snapshot = room.snapshot()
+    assert sum(snapshot["counts"].values()) == 3 and snapshot["clock_s"] is None
+    for h in snapshot["headsets"]:
+        bad = [q["channel"] for q in h["quality"] if q["verdict"] != "ok"]
+        assert h["status"] == ("fix contact" if bad else "ready")
+        assert [f.split(" ")[0] for f in h["fix"]] == bad and not h["restartable"]
     assert room.start() == ["a", "b", "c"]
     assert room.start() == []  # already recording
+    assert room.snapshot()["clock_s"] >= 0
     seen = set()
 
     def progressed() -> bool:
@@ -98,6 +115,10 @@ def test_every_headset_records_the_session_with_its_blocks(room):
         meta = read_meta(find_recordings(dataset.root, f"sub-{participant}/ses-3/eeg/*")[0].path)
         assert meta["interruption"] is None
         assert meta["samples_captured"] >= 0.99 * meta["samples_expected"]
+        # Stored from Start (the seconds of waiting before it left out) to the tail.
+        steps = room.steps
+        assert abs(blocks["onset"].iloc[0] - steps[1].start) < 0.3, blocks["onset"].iloc[0]
+        assert raw.times[-1] < steps[-1].end + TAIL_SECONDS + 0.5
     assert not list((room.dataset.root / "sourcedata").rglob("*.csv"))
     assert room.cue("a")["title"] == "Done"
 
@@ -213,47 +234,41 @@ def _post(url: str) -> tuple[int, dict]:
         return exc.code, {}
 
 
-def test_every_page_and_feed_needs_its_key(room):
-    keys = Keys()
-    server = Server(room, keys, bind("127.0.0.1", 0))
-    server.start()
-    try:
-        base = server.url
-        links = urls(base, room, keys)
-        ws = base.replace("http", "ws")
-        assert _get(links["teacher"])[0] == 200
-        assert _get(links["a"])[0] == 200
-        for url in (
-            f"{base}/",
-            f"{base}/?token=wrong",
-            f"{base}/?token={keys.student('a')}",  # a student's key does not open the teacher's
-            f"{base}/student/a",
-            f"{base}/student/a?token={keys.student('b')}",
-            f"{base}/student/zed?token={keys.teacher}",
-        ):
-            status, body = _get(url)
-            assert (status, "token printed" in body) == (403, True), url
-        assert _post(f"{base}/api/start?token={keys.student('a')}")[0] == 403
-        assert _post(f"{base}/api/start?token={keys.teacher}&participant=zed")[0] == 404
-        for url in (f"{ws}/ws", f"{ws}/ws?token={keys.student('a')}", f"{ws}/ws/student/a"):
-            with pytest.raises(InvalidStatus):
-                connect(url, open_timeout=10).close()
-        with connect(f"{ws}/ws/student/a?token={keys.student('a')}", open_timeout=10) as feed:
-            cue = json.loads(feed.recv(timeout=10))
-        assert cue["participant"] == "a" and "headsets" not in cue
-        assert not [v for v in cue.values() if v in ("b", "c")]  # no other participant named
-        with connect(f"{ws}/ws?token={keys.teacher}", open_timeout=10) as feed:
-            first = json.loads(feed.recv(timeout=10))
-            second = json.loads(feed.recv(timeout=10))
-        assert [h["participant"] for h in first["headsets"]] == ["a", "b", "c"]
-        assert 0.1 < second["time"] - first["time"] < 1.0
-        assert _post(f"{base}/api/start?token={keys.teacher}&participant=a") == (
-            200,
-            {"started": ["a"]},
-        )
-        assert _states(room)["a"] == "recording" and _states(room)["b"] == "connected"
-    finally:
-        server.stop()
+def test_every_page_and_feed_needs_its_key(room, web):
+    keys, base = web
+    links = urls(base, room, keys)
+    ws = base.replace("http", "ws")
+    assert _get(links["teacher"])[0] == 200
+    assert _get(links["a"])[0] == 200
+    for url in (
+        f"{base}/",
+        f"{base}/?token=wrong",
+        f"{base}/?token={keys.student('a')}",  # a student's key does not open the teacher's
+        f"{base}/student/a",
+        f"{base}/student/a?token={keys.student('b')}",
+        f"{base}/student/zed?token={keys.teacher}",
+    ):
+        status, body = _get(url)
+        assert (status, "token printed" in body) == (403, True), url
+    assert _post(f"{base}/api/start?token={keys.student('a')}")[0] == 403
+    assert _post(f"{base}/api/start?token={keys.teacher}&participant=zed")[0] == 404
+    for url in (f"{ws}/ws", f"{ws}/ws?token={keys.student('a')}", f"{ws}/ws/student/a"):
+        with pytest.raises(InvalidStatus):
+            connect(url, open_timeout=10).close()
+    with connect(f"{ws}/ws/student/a?token={keys.student('a')}", open_timeout=10) as feed:
+        cue = json.loads(feed.recv(timeout=10))
+    assert cue["participant"] == "a" and "headsets" not in cue
+    assert not [v for v in cue.values() if v in ("b", "c")]  # no other participant named
+    with connect(f"{ws}/ws?token={keys.teacher}", open_timeout=10) as feed:
+        first = json.loads(feed.recv(timeout=10))
+        second = json.loads(feed.recv(timeout=10))
+    assert [h["participant"] for h in first["headsets"]] == ["a", "b", "c"]
+    assert 0.1 < second["time"] - first["time"] < 1.0
+    assert _post(f"{base}/api/start?token={keys.teacher}&participant=a") == (
+        200,
+        {"started": ["a"]},
+    )
+    assert _states(room)["a"] == "recording" and _states(room)["b"] == "connected"
 
 
 def _raw_get(base: str, target: str, host: str | None = None) -> tuple[int, dict]:
@@ -284,38 +299,33 @@ def _feeds(url: str, **options) -> bool:
         return False
 
 
-def test_malformed_keys_foreign_hosts_and_origins_are_refused(room):
-    keys = Keys()
-    server = Server(room, keys, bind("127.0.0.1", 0))
-    server.start()
-    try:
-        base, ws = server.url, server.url.replace("http", "ws")
-        port = base.rsplit(":", 1)[1]
-        # Any malformed key is a 403, never a 500.
-        for token in ("%C3%A9", "%FF%FE", "%00", "x" * 5000, "%F0%9F%92%A9" * 10):
-            assert _raw_get(base, f"/?token={token}")[0] == 403, token
-        # A path the router would "fix" with a redirect is a 404: no Location built from
-        # the request's Host, carrying the teacher's key.
-        for path in ("/student/..%2f", "/student/a/", "/student/", "/ws/"):
-            status, headers = _raw_get(base, f"{path}?token={keys.teacher}")
-            assert status in (403, 404) and "location" not in {h.lower() for h in headers}
-        # A page served to another name (a DNS-rebinding page) is refused.
-        assert _raw_get(base, f"/?token={keys.teacher}", host=f"evil.example:{port}")[0] == 400
-        assert _raw_get(base, f"/?token={keys.teacher}", host=f"localhost:{port}")[0] == 200
-        feed_url = f"{ws}/ws?token={keys.teacher}"
-        assert not _feeds(feed_url, additional_headers={"Host": f"evil.example:{port}"})
-        # A WebSocket opened by a page of another site is refused, one of ours accepted.
-        assert not _feeds(feed_url, origin="http://evil.example")
-        assert _feeds(feed_url, origin=f"http://127.0.0.1:{port}")
-        # One key holds a few feeds at once, not a hundred.
-        url = f"{ws}/ws/student/a?token={keys.student('a')}"
-        with contextlib.ExitStack() as stack:
-            for _ in range(MAX_SOCKETS_PER_KEY):
-                stack.enter_context(connect(url, open_timeout=10)).recv(timeout=10)
-            assert not _feeds(url)
-        wait_until(lambda: _feeds(url), what="a freed place")
-    finally:
-        server.stop()
+def test_malformed_keys_foreign_hosts_and_origins_are_refused(room, web):
+    keys, base = web
+    ws = base.replace("http", "ws")
+    port = base.rsplit(":", 1)[1]
+    # Any malformed key is a 403, never a 500.
+    for token in ("%C3%A9", "%FF%FE", "%00", "x" * 5000, "%F0%9F%92%A9" * 10):
+        assert _raw_get(base, f"/?token={token}")[0] == 403, token
+    # A path the router would "fix" with a redirect is a 404: no Location built from
+    # the request's Host, carrying the teacher's key.
+    for path in ("/student/..%2f", "/student/a/", "/student/", "/ws/"):
+        status, headers = _raw_get(base, f"{path}?token={keys.teacher}")
+        assert status in (403, 404) and "location" not in {h.lower() for h in headers}
+    # A page served to another name (a DNS-rebinding page) is refused.
+    assert _raw_get(base, f"/?token={keys.teacher}", host=f"evil.example:{port}")[0] == 400
+    assert _raw_get(base, f"/?token={keys.teacher}", host=f"localhost:{port}")[0] == 200
+    feed_url = f"{ws}/ws?token={keys.teacher}"
+    assert not _feeds(feed_url, additional_headers={"Host": f"evil.example:{port}"})
+    # A WebSocket opened by a page of another site is refused, one of ours accepted.
+    assert not _feeds(feed_url, origin="http://evil.example")
+    assert _feeds(feed_url, origin=f"http://127.0.0.1:{port}")
+    # One key holds a few feeds at once, not a hundred.
+    url = f"{ws}/ws/student/a?token={keys.student('a')}"
+    with contextlib.ExitStack() as stack:
+        for _ in range(MAX_SOCKETS_PER_KEY):
+            stack.enter_context(connect(url, open_timeout=10)).recv(timeout=10)
+        assert not _feeds(url)
+    wait_until(lambda: _feeds(url), what="a freed place")
 
 
 def test_each_headset_shows_the_live_prediction_of_a_model(tmp_path):
@@ -390,3 +400,66 @@ def test_ctrl_c_or_sigterm_ends_the_classroom_and_keeps_what_was_recorded(tmp_pa
         assert "a: interrupted -> sub-a/ses-1/eeg/" in out and "classroom was closed" in out
         raw = Dataset(tmp_path / name).load("a", "1", "eeg4students")
         assert "interrupted" in raw.annotations.description
+
+
+def test_the_summary_csv_and_the_printable_sheet_of_student_links(room, web):
+    import csv
+    import io
+
+    keys, base = web
+    room.start()
+    wait_until(lambda: set(_states(room).values()) == {"saved"}, 60, "three saved")
+    status, text = _get(f"{base}/summary.csv?token={keys.teacher}")
+    assert status == 200
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["participant"] for r in rows] == ["a", "b", "c"]
+    for row in rows:
+        assert row["status"] == "done" and row["recording"].endswith("_eeg.vhdr")
+        assert float(row["share_kept"]) >= 0.99 and row["interrupted"] == ""
+        assert 0 <= float(row["bad_channel_share"]) <= 1
+    status, page = _get(f"{base}/sheet?token={keys.teacher}")
+    assert status == 200
+    for participant, link in urls(base, room, keys).items():
+        if participant != "teacher":
+            card = page.split(f'data-participant="{participant}"')[1].split("</div>")[0]
+            assert "<svg" in card and link.replace("&", "&amp;") in card
+    assert keys.teacher not in page  # students' keys only
+    for path in ("/summary.csv", "/sheet", f"/sheet?token={keys.student('a')}"):
+        assert _get(base + path)[0] == 403
+
+
+def test_a_crashed_classroom_recording_recovers_from_its_start(tmp_path, capsys):
+    import shutil
+
+    from eeg4students.acquire import _note_path
+
+    room = Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic")], protocol="quick")
+    room.connect()
+    loop = threading.Thread(target=room.run, daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: room.headsets["a"].stream.samples > 250, 10, "a second streamed")
+        room.start("a")
+        headset = room.headsets["a"]
+        # Written to the partial file: the lead-in and half a second of the first task.
+        written = headset.note["first_row"] + (room.steps[1].start + 0.5) * headset.spec.sfreq
+        wait_until(lambda: headset.stream.samples >= written, 20, "the first task on disk")
+        partial = headset.partial
+        kept = tmp_path / "left" / partial.name  # what a crash would leave
+        kept.parent.mkdir()
+        shutil.copy(partial, kept)
+        shutil.copy(_note_path(partial), _note_path(kept))
+    finally:
+        room.shutdown()
+        loop.join(timeout=10)
+    note = json.loads(_note_path(kept).read_text())
+    assert note["first_row"] > 0
+    damaged = dict(note, first_row=-1)
+    _note_path(kept).write_text(json.dumps(damaged))
+    assert main(["recover", str(kept), "--to", str(tmp_path / "rec")]) == 1
+    assert "first_row" in capsys.readouterr().err
+    assert not (tmp_path / "rec").exists()
+    _note_path(kept).write_text(json.dumps(note))
+    assert main(["recover", str(kept), "--to", str(tmp_path / "rec")]) == 0
+    blocks = task_blocks(Dataset(tmp_path / "rec").load("a", "1", "eeg4students"))
+    assert abs(blocks["onset"].iloc[0] - room.steps[1].start) < 0.3

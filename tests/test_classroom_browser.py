@@ -6,6 +6,7 @@ tests skip and say so.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -72,7 +73,8 @@ def test_a_rehearsal_run_from_the_pages(browser, served):
     teacher.wait_for_selector("section.tile >> nth=3")
     assert teacher.locator("section.tile").count() == 4
     assert teacher.locator("#link").inner_text() == "live"
-    # Quality values arrive and change while the page is open.
+    # Quality values arrive and change while the page is open (in the tile's details).
+    _tile(teacher, "ann").locator("summary").click()
     ptp = _tile(teacher, "ann").locator('[data-role="ptp"]').first
     ptp.wait_for()
     before = ptp.inner_text()
@@ -227,6 +229,132 @@ def test_the_teachers_key_leaves_the_address_bar_for_a_strict_http_only_cookie(b
     teacher.wait_for_selector("section.tile >> nth=3")
     _tile(teacher, "ann").locator('[data-action="start"]').click()
     wait_until(lambda: room.headsets["ann"].state == "recording", 10, "ann's start")
-    # Another browser without the cookie gets nothing from the key-less address.
+    # The header's links open with the cookie alone: the printable sheet, the summary.
+    with context.expect_page() as opened:
+        teacher.locator("#sheet").click()
+    sheet = opened.value
+    sheet.wait_for_selector(".card svg")
+    assert sheet.locator(".card").count() == 4
+    # Another browser without the cookie gets nothing from the key-less addresses.
     stranger = browser.new_page()
     assert stranger.goto(teacher.url).status == 403
+    assert stranger.goto(teacher.url + "sheet").status == 403
+
+
+def _fake_headset(i: int, channels: list[str]) -> dict:
+    """A headset as the server describes it, in one of the states a class goes through."""
+    from eeg4students.contact import advice
+
+    statuses = ["ready", "fix contact", "recording", "dropped", "done", "connecting"]
+    status = statuses[i % len(statuses)]
+    bad = {"fix contact": channels[:3]}.get(status, [])
+    quality = [
+        {
+            "channel": c,
+            "ptp_uv": 80.0 + j,
+            "line_ratio": 0.1,
+            "verdict": "too large" if c in bad else "ok",
+        }
+        for j, c in enumerate(channels)
+    ]
+    return {
+        "participant": f"s{i + 1:02d}",
+        "board": "synthetic",
+        "state": {"fix contact": "connected", "ready": "connected", "done": "saved"}.get(
+            status, "recording" if status == "recording" else "lost"
+        ),
+        "status": status,
+        "fix": [advice(c, "too large") for c in bad],
+        "restartable": status == "dropped",
+        "message": "",
+        "quality": quality,
+        "samples": 25_000,
+        "dropped": 3,
+        "sfreq": 250.0,
+        "step": "Recall" if status == "recording" else None,
+        "left_s": 41.0,
+        "next": "Breathe",
+        "step_index": 3,
+        "steps": 10,
+        "saved": None,
+        "prediction": {"label": "Recall", "rejected": None, "age_s": 0.2}
+        if status == "recording"
+        else None,
+    }
+
+
+def test_thirty_headsets_fit_one_screen_with_a_word_for_each_and_a_count(browser, served):
+    from eeg4students.boards import get_board
+
+    _room, links = served
+    channels = list(get_board("synthetic").eeg_names)  # 16 electrodes: the widest tiles
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    # The page as it looks with a class of 30: its feed answered here with made-up states.
+    sockets = []
+    page.route_web_socket(re.compile(r".*/ws$"), lambda ws: sockets.append(ws))
+    page.goto(links["teacher"])
+    wait_until(lambda: bool(sockets), 10, "the page's feed")
+    headsets = [_fake_headset(i, channels) for i in range(30)]
+    counts: dict[str, int] = {}
+    for h in headsets:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    state = {
+        "dataset": "class",
+        "session": "1",
+        "protocol": "eeg4students",
+        "order": ["Think", "Count", "Recall", "Breathe", "Draw"],
+        "headsets": headsets,
+        "counts": counts,
+        "clock_s": 754.0,
+        "time": 0,
+        "links": {h["participant"]: f"/student/{h['participant']}" for h in headsets},
+    }
+    sockets[0].send(json.dumps(state))
+    page.wait_for_selector("section.tile >> nth=29")
+    summary = page.locator("#summary").inner_text()
+    assert summary.startswith("30 headsets: 5 fix contact · 5 dropped · 5 connecting · 5 ready")
+    assert page.locator("#clock").inner_text() == "class clock 12:34"
+    for h in headsets:
+        tile = _tile(page, h["participant"])
+        box = tile.bounding_box()
+        assert box["y"] + box["height"] <= 1080 and box["x"] + box["width"] <= 1920, h
+        status = tile.locator('[data-role="status"]').inner_text()
+        assert status.endswith(h["status"]) and not status[0].isalnum()  # a sign, not colour only
+        if h["status"] == "fix contact":
+            fix = tile.locator('[data-role="fix"]')
+            assert fix.is_visible() and "(+2 more)" in fix.inner_text()
+            assert tile.locator(".chip.bad").count() == 3
+        restart = tile.locator('[data-action="restart"]')
+        assert restart.is_visible() == (h["status"] == "dropped")
+
+
+def test_a_dropped_headset_restarted_from_its_tile_records_again(browser, served):
+    room, links = served
+    teacher = browser.new_page()
+    teacher.goto(links["teacher"])
+    teacher.wait_for_selector("section.tile >> nth=3")
+    room.start("dan")
+    wait_until(lambda: room.cue("dan")["kind"] == "task", 10, "dan's first task")
+    room.headsets["dan"].stream.shim.stop_stream()  # the headset goes silent mid-session
+    status = _tile(teacher, "dan").locator('[data-role="status"]')
+    teacher.wait_for_function(
+        """() => document.querySelector('section.tile[data-participant="dan"] '
+            + '[data-role="status"]').textContent.endsWith('dropped')""",
+        timeout=20_000,
+    )
+    assert "dropped" in teacher.locator("#summary").inner_text()
+    restart = _tile(teacher, "dan").locator('[data-action="restart"]')
+    assert restart.is_visible() and status.inner_text() == "✕ dropped"
+    restart.click()
+    wait_until(lambda: room.headsets["dan"].state == "connected", 20, "dan connected again")
+    teacher.wait_for_function(
+        """() => document.querySelector('section.tile[data-participant="dan"] '
+            + '[data-action="restart"]').hidden""",
+        timeout=10_000,
+    )
+    _tile(teacher, "dan").locator('[data-action="start"]').click()
+    wait_until(lambda: room.headsets["dan"].state == "saved", 60, "dan's second recording")
+    runs = sorted(r.path.name for r in find_recordings(room.dataset.root, "sub-dan/ses-4/eeg/*"))
+    assert len(runs) == 2 and "run-1" in runs[0] and "run-2" in runs[1]
+    meta = read_meta(find_recordings(room.dataset.root, "sub-dan/ses-4/eeg/*run-2*")[0].path)
+    assert meta["interruption"] is None

@@ -59,8 +59,12 @@ def test_every_caller_gives_the_same_verdict(tmp_path):
         spec=types.SimpleNamespace(eeg_names=NAMES, sfreq=SFREQ, rail_uv=rail),
         quality=None,
         quality_time=0.0,
+        state="recording",
+        judged=0,
+        judged_bad=0,
     )
     classroom.Headset._judge(tile, now=1.0)
+    assert tile.judged == len(NAMES) and tile.judged_bad == sum(v != "ok" for v in judged)
     assert [r["verdict"] for r in tile.quality] == judged
 
     # A reader marks the same channels bad in a whole file (here without a known rail,

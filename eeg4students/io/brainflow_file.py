@@ -24,6 +24,7 @@ def read_brainflow_file(
     master_board: str | None = None,
     gap_threshold: float = 0.1,
     marker_names: dict[float, str] | None = None,
+    first_row: int = 0,
 ):
     """Read a BrainFlow data file, given the headset that recorded it.
 
@@ -46,6 +47,9 @@ def read_brainflow_file(
     marker_names : dict | None
         Descriptions for marker values, e.g. ``{1.0: "task/Think"}``;
         unnamed markers keep their value as text.
+    first_row : int
+        Samples before this one are left out (a classroom's wait before
+        *Start*); the measurement date is that of the first sample kept.
 
     Returns
     -------
@@ -74,6 +78,11 @@ def read_brainflow_file(
             f"has {data.shape[0]} values per sample but {spec.name} records "
             f"{spec.n_rows}; is the board right?",
         )
+    if not 0 <= first_row < data.shape[1]:
+        raise RecordingFormatError(
+            path, f"has {data.shape[1]} samples; it cannot start at sample {first_row + 1}"
+        )
+    data = data[:, first_row:]
     eeg = data[list(spec.eeg_rows)]
     if not np.isfinite(eeg).all():
         raise RecordingFormatError(path, "holds NaN or infinite EEG values")
