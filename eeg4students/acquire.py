@@ -108,6 +108,8 @@ class _Stream:
         self._recent = np.empty((len(spec.eeg_rows), 0))
         #: Seconds of the newest EEG kept in memory (:meth:`recent`).
         self.recent_seconds = RECENT_SECONDS
+        #: Called on each chunk before it is written (a rehearsal's EEG-like signal).
+        self.rewrite: Callable[[np.ndarray], None] | None = None
 
     def start(self) -> None:
         self.shim.prepare_session()
@@ -118,6 +120,8 @@ class _Stream:
         """Append everything the board has buffered to the partial file."""
         data = self.shim.get_board_data()
         if data.shape[1]:
+            if self.rewrite is not None:
+                self.rewrite(data)
             DataFilter.write_file(data, str(self.partial), "a")
             # A forgetting of this participant may delete the file between the two
             # calls; the session then ends refused at storing, so nothing is left to sync.

@@ -39,6 +39,7 @@ from eeg4students.lsl import MarkerOutlet, check_stream_name, is_lsl
 from eeg4students.modelstore import SavedModel
 from eeg4students.protocol import Step, load_protocol
 from eeg4students.quality import check_signal
+from eeg4students.rehearsal import RehearsalSignal
 from eeg4students.roster import MAX_HEADSETS, RosterError, Seat
 from eeg4students.store import Dataset, check_label
 
@@ -81,6 +82,12 @@ class Headset:
         if seat.board.strip().lower() in SIMULATED_BOARDS:
             # BrainFlow refuses a second session with the same parameters.
             self.connection["other_info"] = f"eeg4students:{seat.participant}"
+        #: EEG in EEG's range instead of the synthetic board's sines (a rehearsal).
+        self.rehearsal = (
+            RehearsalSignal(len(self.spec.eeg_names), self.spec.sfreq, seat.participant)
+            if seat.board.strip().lower() == "synthetic"
+            else None
+        )
         self.state = "connecting"
         self.message = ""
         #: Whether the stream went silent or failed (not stopped by the teacher).
@@ -132,6 +139,9 @@ class Headset:
             self.state, self.message = "failed", str(exc)
             return
         self.state, self.message = "connected", "streaming; not recording yet"
+        if self.rehearsal is not None:
+            rows = list(self.spec.eeg_rows)
+            self.stream.rewrite = lambda data: self.rehearsal.rewrite(data, rows)
         if self.predictor is not None:
             needed = self.predictor.needed / self.spec.sfreq + 2 * TICK_SECONDS
             self.stream.recent_seconds = max(self.stream.recent_seconds, needed)
@@ -348,6 +358,10 @@ class Headset:
             "status": status,
             "fix": fixes,
             "restartable": self.state in RESTARTABLE,
+            "rehearsal": self.rehearsal is not None,
+            "loose": sorted(self.spec.eeg_names[i] for i in self.rehearsal.loose)
+            if self.rehearsal is not None
+            else [],
             "message": self.message,
             "quality": self.quality if live else [],
             "quality_age_s": round(now - self.quality_time, 2) if self.quality and live else None,
@@ -552,6 +566,35 @@ class Classroom:
             chosen = [self.headset(participant)] if participant else self.headsets.values()
             for headset in chosen:
                 headset.stop()
+
+    def rehearse_contact(self, participant: str, loose: bool) -> list[str]:
+        """Loosen a rehearsal headset's contact (the next channel not yet loose), or fix all.
+
+        Returns
+        -------
+        loose : list of str
+            The channels now loose.
+
+        Raises
+        ------
+        RosterError
+            If the participant is not here or the headset is not a synthetic one.
+        """
+        with self._lock:
+            headset = self.headset(participant)
+            signal = headset.rehearsal
+            if signal is None:
+                raise RosterError(
+                    f"{participant}'s headset is a real one: only synthetic headsets rehearse "
+                    "a loose contact."
+                )
+            if loose:
+                free = [i for i in range(len(headset.spec.eeg_names)) if i not in signal.loose]
+                if free:
+                    signal.loosen(free[0])
+            else:
+                signal.fix()
+            return sorted(headset.spec.eeg_names[i] for i in signal.loose)
 
     def restart(self, participant: str) -> bool:
         """Connect a stopped, dropped or failed headset again (True if it is connected)."""

@@ -2,8 +2,9 @@
 
 - ``/?token=T`` the teacher's page: a tile per headset, updated through the
   WebSocket ``/ws?token=T`` every :data:`UPDATE_SECONDS`; its buttons post to
-  ``/api/{start,stop,check,restart}?token=T[&participant=P]`` (restart: one
-  stopped, dropped or failed headset, connected again).
+  ``/api/{start,stop,check,restart,loosen,fix}?token=T[&participant=P]``
+  (restart: one stopped, dropped or failed headset, connected again; loosen
+  and fix: a synthetic headset's simulated contact, for rehearsals).
 - ``/student/P?token=S`` a participant's cue page (instruction, countdown,
   what comes next), updated through ``/ws/student/P?token=S``.
 
@@ -244,6 +245,11 @@ def make_app(
                 await asyncio.to_thread(room.stop, participant)
             elif name == "check":
                 await asyncio.to_thread(room.check, participant)
+            elif name in ("loosen", "fix") and participant:
+                loose = await asyncio.to_thread(
+                    room.rehearse_contact, participant, name == "loosen"
+                )
+                return JSONResponse({"loose": loose}, headers=_HEADERS)
             elif name == "restart" and participant:
                 done = await asyncio.to_thread(room.restart, participant)
                 return JSONResponse({"connected": done}, headers=_HEADERS)

@@ -463,3 +463,23 @@ def test_a_crashed_classroom_recording_recovers_from_its_start(tmp_path, capsys)
     assert main(["recover", str(kept), "--to", str(tmp_path / "rec")]) == 0
     blocks = task_blocks(Dataset(tmp_path / "rec").load("a", "1", "eeg4students"))
     assert abs(blocks["onset"].iloc[0] - room.steps[1].start) < 0.3
+
+
+def test_a_rehearsal_looks_real_and_rehearses_fixing_a_contact(room):
+    def statuses() -> dict[str, str]:
+        return {h["participant"]: h["status"] for h in room.snapshot()["headsets"]}
+
+    # Synthetic headsets send EEG in EEG's range: every channel ok, the class ready.
+    wait_until(lambda: set(statuses().values()) == {"ready"}, 15, "a ready class")
+    tile = room.snapshot()["headsets"][1]
+    assert tile["rehearsal"] and tile["loose"] == []
+    assert all(20 < q["ptp_uv"] < 300 and q["line_ratio"] < 0.5 for q in tile["quality"])
+    assert room.rehearse_contact("b", loose=True) == ["Fz"]
+    wait_until(lambda: statuses()["b"] == "fix contact", 15, "b's loose contact seen")
+    (fix,) = next(h["fix"] for h in room.snapshot()["headsets"] if h["participant"] == "b")
+    assert fix.startswith("Fz (scalp, middle): loose contact or movement - ")
+    assert statuses()["a"] == "ready"
+    assert room.rehearse_contact("b", loose=False) == []
+    wait_until(lambda: statuses()["b"] == "ready", 15, "b fixed")
+    with pytest.raises(RosterError, match="No participant"):
+        room.rehearse_contact("zed", loose=True)

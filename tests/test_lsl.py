@@ -257,7 +257,7 @@ def test_a_classroom_records_an_lsl_headset_beside_a_brainflow_one_and_publishes
 
     from eeg4students.classroom import Classroom
     from eeg4students.events import task_blocks
-    from eeg4students.roster import Seat
+    from eeg4students.roster import RosterError, Seat
 
     cues = unique("class-cues")
     with Sender() as sender:
@@ -273,7 +273,9 @@ def test_a_classroom_records_an_lsl_headset_beside_a_brainflow_one_and_publishes
         states = {h["participant"]: h["state"] for h in room.snapshot()["headsets"]}
         assert states == {"bf": "connected", "ls": "connected"}
         lsl_tile = room.snapshot()["headsets"][1]
-        assert lsl_tile["sfreq"] == 256.0
+        assert lsl_tile["sfreq"] == 256.0 and not lsl_tile["rehearsal"]
+        with pytest.raises(RosterError, match="real one"):
+            room.rehearse_contact("ls", loose=True)
         inlet = _lsl().StreamInlet(find_stream(cues, markers=True, timeout=30))
         inlet.open_stream(timeout=30)
         loop = threading.Thread(target=room.run, daemon=True)
