@@ -282,11 +282,19 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         raise RecordingInterrupted(
             f"{partial}: no samples were captured before the session stopped; nothing to save."
         )
+    try:
+        data = DataFilter.read_file(str(partial))
+    except BrainFlowError:
+        read_brainflow_file(partial, board=spec)  # refuses the file, saying what is wrong
+        raise
     first = _first_row(note)
+    if first >= data.shape[1]:
+        # Stopped before any sample after Start: what came before is the whole record.
+        first = 0
     raw = read_brainflow_file(partial, board=spec, first_row=first)
     raw, open_block = _blocks_from_markers(raw, protocol)
     add_stream_markers(raw, partial)
-    data = DataFilter.read_file(str(partial))[:, first:]
+    data = data[:, first:]
     package = data[spec.package_row] if spec.package_row is not None else None
     stamps = data[spec.timestamp_row] if spec.timestamp_row is not None else None
     seconds = float(stamps[-1] - stamps[0]) + 1 / spec.sfreq if stamps is not None else None

@@ -483,3 +483,17 @@ def test_a_rehearsal_looks_real_and_rehearses_fixing_a_contact(room):
     wait_until(lambda: statuses()["b"] == "ready", 15, "b fixed")
     with pytest.raises(RosterError, match="No participant"):
         room.rehearse_contact("zed", loose=True)
+
+
+def test_a_session_stopped_before_any_sample_after_start_keeps_what_came_before(room):
+    headset = room.headsets["a"]
+    wait_until(lambda: headset.stream.samples > 0, 10, "a's first samples")
+    with room._lock:  # no tick in between: Start and Stop with no sample after Start
+        room.start("a")
+        headset.stream.shim.stop_stream()
+        headset.stream.shim.get_board_data()  # what arrived after Start is dropped
+        room.stop("a")
+    wait_until(lambda: headset.state == "interrupted", 30, "a stored")
+    assert headset.saved_path, headset.message
+    raw = Dataset(room.dataset.root).load("a", "3", "eeg4students")
+    assert raw.n_times == headset.note["first_row"]
