@@ -346,6 +346,7 @@ def run_live(
         source = LSLStream(board, None, timeout=connection.get("timeout"))
     else:
         source = _BoardSource(board, connection)
+        Predictor(saved, source.spec, lag)  # a model of other channels: refused before connecting
     updates: list[dict] = []
     # Ctrl-C or SIGTERM end the run (whatever the parent ignored); the windows so far return.
     with stop_on_signals():
