@@ -234,6 +234,12 @@ def _first_row(note: dict) -> int:
             f"The session note's first_row is {first!r}, not a sample number; it was not "
             "written by `eeg4students`."
         )
+    last = note.get("last_row")
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
+        raise EEG4StudentsError(
+            f"The session note's last_row is {last!r}, not a sample number; it was not "
+            "written by `eeg4students`."
+        )
     return first
 
 
@@ -288,13 +294,15 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         read_brainflow_file(partial, board=spec)  # refuses the file, saying what is wrong
         raise
     first = _first_row(note)
-    if first >= data.shape[1]:
+    # A classroom session that ended leaves out the wait to be saved after its tail.
+    last = min(note.get("last_row") or data.shape[1], data.shape[1])
+    if first >= last:
         # Stopped before any sample after Start: what came before is the whole record.
-        first = 0
-    raw = read_brainflow_file(partial, board=spec, first_row=first)
+        first, last = 0, data.shape[1]
+    raw = read_brainflow_file(partial, board=spec, first_row=first, last_row=last)
     raw, open_block = _blocks_from_markers(raw, protocol)
     add_stream_markers(raw, partial)
-    data = data[:, first:]
+    data = data[:, first:last]
     package = data[spec.package_row] if spec.package_row is not None else None
     stamps = data[spec.timestamp_row] if spec.timestamp_row is not None else None
     seconds = float(stamps[-1] - stamps[0]) + 1 / spec.sfreq if stamps is not None else None

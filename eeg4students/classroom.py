@@ -23,7 +23,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,6 +47,8 @@ log = logging.getLogger("eeg4students")
 
 #: Seconds between two rounds over the headsets.
 TICK_SECONDS = 0.05
+#: Labels of a headset's prediction history shown on its tile.
+HISTORY = 5
 #: States a headset can be connected again from (the teacher's Restart).
 RESTARTABLE = ("lost", "stopped", "failed", "interrupted")
 #: Seconds streamed after the last task's end marker, so that it lands in the data.
@@ -108,9 +110,13 @@ class Headset:
         self.prediction: dict | None = None
         self._next_prediction = 0.0
         self.predictor: Predictor | None = None
-        if room.model is not None and self.spec is not None:
+        #: The model this headset's tile shows the prediction of (None: no prediction).
+        self.model = room.model_for(seat.board)
+        #: The last few labels predicted, newest last.
+        self.history: deque[str] = deque(maxlen=HISTORY)
+        if self.model is not None and self.spec is not None:
             try:
-                self.predictor = Predictor(room.model, self.spec)
+                self.predictor = Predictor(self.model, self.spec)
             except EEG4StudentsError as exc:
                 raise RosterError(f"{seat.participant}'s headset: {exc}") from exc
 
@@ -130,8 +136,8 @@ class Headset:
                 self.connection,
                 None,
             )
-            if self.room.model is not None and self.predictor is None:
-                self.predictor = Predictor(self.room.model, self.spec)  # an LSL stream's layout
+            if self.model is not None and self.predictor is None:
+                self.predictor = Predictor(self.model, self.spec)  # an LSL stream's layout
         except EEG4StudentsError as exc:
             if self.stream is not None:  # the stream was found but the model does not fit it
                 self._discard("failed", f"{exc}")
@@ -175,10 +181,11 @@ class Headset:
         """Stop everything: recordings are stored as interrupted, streams released."""
         self.stop("the classroom was closed")
 
-    def restart(self) -> bool:
-        """Connect a stopped, dropped or failed headset again; False if it is not one.
+    def reset(self) -> bool:
+        """Make a stopped, dropped or failed headset ``connecting`` again; False if it is not one.
 
         A recording stored as interrupted stays; the next one is the next run.
+        :meth:`connect` follows.
         """
         if self.state not in RESTARTABLE:
             return False
@@ -186,9 +193,9 @@ class Headset:
         self.quality, self.quality_time, self.prediction = [], 0.0, None
         self.saved_path, self._counts, self.dropped_out = None, (0, 0), False
         self.judged = self.judged_bad = 0
+        self.history.clear()
         self.state, self.message = "connecting", "connecting again"
-        self.connect()
-        return self.state == "connected"
+        return True
 
     # -- one round -----------------------------------------------------------
 
@@ -232,7 +239,7 @@ class Headset:
             self.judged_bad += sum(row["verdict"] != "ok" for row in check.table)
 
     def _predict(self, now: float) -> None:
-        self._next_prediction = now + self.room.model.preprocess.hop
+        self._next_prediction = now + self.model.preprocess.hop
         try:
             update = self.predictor.predict(self.stream.recent(self.predictor.needed))
         except Exception:  # a prediction that fails must not stop the recording
@@ -240,6 +247,8 @@ class Headset:
             update = {"label": None, "rejected": "prediction failed (see the log)"}
         if update is not None:
             self.prediction = {**update, "at": now}
+            if update.get("label") is not None and not update.get("rejected"):
+                self.history.append(str(update["label"]))
 
     def _follow(self, now: float) -> None:
         steps = self.room.steps
@@ -263,6 +272,12 @@ class Headset:
     # -- endings ---------------------------------------------------------------
 
     def _finish(self, interruption: str | None) -> None:
+        if interruption is None:
+            # The session ends here (its tail streamed): the wait to be saved is left out.
+            with contextlib.suppress(BrainFlowError, OSError):
+                self.stream.flush()
+                self.note["last_row"] = self.stream.samples
+                acquire.atomic_write_json(acquire._note_path(self.partial), self.note)
         self.state = "saving"
         self.message = interruption or "session complete; saving"
         self.room.save(self, interruption)
@@ -379,6 +394,8 @@ class Headset:
                     "label": self.prediction["label"],
                     "rejected": self.prediction["rejected"],
                     "age_s": round(now - self.prediction["at"], 2),
+                    "confidence": _confidence(self.prediction),
+                    "history": list(self.history),
                 }
                 if self.prediction and live
                 else None
@@ -442,6 +459,16 @@ class Headset:
         }
 
 
+def _confidence(prediction: dict) -> float | None:
+    """The probability the model gave its label (None when it gives none)."""
+    shares = prediction.get("probabilities")
+    label = prediction.get("label")
+    if not shares or label is None:
+        return None
+    value = shares.get(str(label))
+    return None if value is None else round(float(value), 3)
+
+
 _PAUSE_TEXT = {
     "get ready": "Sit comfortably and keep still; the first task starts soon.",
     "rest": "Relax for a moment; the next task starts soon.",
@@ -465,9 +492,11 @@ class Classroom:
         Override the block length (rehearsals).
     timeout : float
         Seconds without samples after which a headset counts as gone.
-    model : SavedModel | None
+    model : SavedModel | dict of str to SavedModel | None
         A model (:func:`eeg4students.modelstore.load_model`) whose live
-        prediction each headset shows, as ``eeg4students live`` makes it.
+        prediction each headset shows, as ``eeg4students live`` makes it; or
+        one per board name (``{"muse_2": m1, "cyton": m2}``; ``"*"`` for the
+        others) for a class with mixed headsets.
     publish : str | None
         Name of an LSL marker stream on which every headset's task starts
         and ends are sent as they happen (``sub-<label>/task/<Name>/start``
@@ -489,7 +518,7 @@ class Classroom:
         protocol: str | Path | None = None,
         task_seconds: float | None = None,
         timeout: float = 5.0,
-        model: SavedModel | None = None,
+        model: SavedModel | dict[str, SavedModel] | None = None,
         publish: str | None = None,
     ) -> None:
         if not seats:
@@ -597,9 +626,17 @@ class Classroom:
             return sorted(headset.spec.eeg_names[i] for i in signal.loose)
 
     def restart(self, participant: str) -> bool:
-        """Connect a stopped, dropped or failed headset again (True if it is connected)."""
+        """Connect a stopped, dropped or failed headset again (True if it is connected).
+
+        The connection is made outside the classroom's lock: a headset that
+        takes seconds to pair does not hold up the others or the pages.
+        """
         with self._lock:
-            return self.headset(participant).restart()
+            headset = self.headset(participant)
+            if not headset.reset():
+                return False
+        headset.connect()  # ticks and snapshots leave a "connecting" headset alone
+        return headset.state == "connected"
 
     def check(self, participant: str | None = None) -> None:
         """Judge the signal again now (it is judged every :data:`QUALITY_EVERY` s anyway)."""
@@ -609,6 +646,16 @@ class Classroom:
             for headset in chosen:
                 if headset.state in ("connected", "recording"):
                     headset._judge(now)
+
+    def model_for(self, board: str) -> SavedModel | None:
+        """The model for a headset of this board (None: its tile shows no prediction)."""
+        if not isinstance(self.model, dict):
+            return self.model
+        key = board.strip().lower()
+        for name, saved in self.model.items():
+            if name.strip().lower() == key:
+                return saved
+        return self.model.get("*")
 
     def publish(self, participant: str, task, edge: str) -> None:
         """Send a task's start or end on the marker stream (when there is one)."""

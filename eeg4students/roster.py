@@ -56,14 +56,25 @@ def parse_seat(text: str) -> Seat:
 
     An address starting with ``/`` or ``COM`` is a serial port, one of six
     colon-separated pairs a Bluetooth MAC address, anything else a serial
-    number (a Muse's name).
+    number (a Muse's name). The playback board takes a file and the headset
+    that recorded it: ``PARTICIPANT,playback,FILE,MASTER_BOARD``.
 
     Raises
     ------
     RosterError
-        If the text does not have two or three parts or the label is bad.
+        If the text does not have two or three parts (four for playback) or
+        the label is bad.
     """
     parts = [p.strip() for p in text.split(",")]
+    if len(parts) >= 2 and parts[1].lower() == "playback":
+        if len(parts) != 4 or not all(parts):
+            raise RosterError(
+                f"--headset {text!r}: a playback headset is PARTICIPANT,playback,FILE,"
+                "MASTER_BOARD (the headset that recorded the BrainFlow file), e.g. "
+                "m01,playback,muse.csv,muse_2."
+            )
+        connection = {"file": parts[2], "master_board": parts[3]}
+        return _seat(parts[0], parts[1], connection, f"--headset {text!r}")
     if len(parts) not in (2, 3) or not all(parts):
         raise RosterError(
             f"--headset {text!r}: give PARTICIPANT,BOARD or PARTICIPANT,BOARD,ADDRESS, "

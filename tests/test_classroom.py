@@ -115,10 +115,12 @@ def test_every_headset_records_the_session_with_its_blocks(room):
         meta = read_meta(find_recordings(dataset.root, f"sub-{participant}/ses-3/eeg/*")[0].path)
         assert meta["interruption"] is None
         assert meta["samples_captured"] >= 0.99 * meta["samples_expected"]
-        # Stored from Start (the seconds of waiting before it left out) to the tail.
+        # Stored from Start to the tail: the seconds of waiting before Start (2.4 s here
+        # before) and to be saved after the end (one headset after another) left out. Ticks
+        # come late on a busy machine: half a second of slack.
         steps = room.steps
-        assert abs(blocks["onset"].iloc[0] - steps[1].start) < 0.3, blocks["onset"].iloc[0]
-        assert raw.times[-1] < steps[-1].end + TAIL_SECONDS + 0.5
+        assert abs(blocks["onset"].iloc[0] - steps[1].start) < 0.5, blocks["onset"].iloc[0]
+        assert raw.times[-1] < steps[-1].end + TAIL_SECONDS + 0.5, raw.times[-1]
     assert not list((room.dataset.root / "sourcedata").rglob("*.csv"))
     assert room.cue("a")["title"] == "Done"
 
@@ -158,10 +160,16 @@ def test_rosters_and_headset_options(tmp_path):
     assert parse_seat("s01,ganglion,00:11:22:33:44:55").connection == {
         "mac_address": "00:11:22:33:44:55"
     }
+    assert parse_seat("m01,playback,/data/muse.csv,muse_2").connection == {
+        "file": "/data/muse.csv",
+        "master_board": "muse_2",
+    }
     for bad, message in (
         ("s01", "PARTICIPANT,BOARD"),
         ("s-1,synthetic", "s-1"),
         ("s01,toaster", "toaster"),
+        ("m01,playback,muse.csv", "PARTICIPANT,playback,FILE,MASTER_BOARD"),
+        ("m01,playback,muse.csv,toaster", "toaster"),
     ):
         with pytest.raises(RosterError, match=message):
             parse_seat(bad)
@@ -339,14 +347,27 @@ def test_each_headset_shows_the_live_prediction_of_a_model(tmp_path):
     with pytest.raises(RosterError, match="a's headset: Model 'muse' was trained on TP9"):
         Classroom(tmp_path / "no", "1", [Seat("a", "synthetic")], model=muse)
     assert not (tmp_path / "no").exists()
-    room = Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic")], model=saved)
+    with pytest.raises(RosterError, match="trained on TP9"):  # the model for other boards
+        Classroom(tmp_path / "no", "1", [Seat("a", "synthetic")], model={"*": muse})
+    # One model per board: the synthetic headset gets its own, a Muse would get the other.
+    models = {"muse_2": muse, "SYNTHETIC": saved}
+    room = Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic")], model=models)
+    assert room.model_for("muse_2") is muse and room.model_for("cyton") is None
     room.connect()
     loop = threading.Thread(target=room.run, daemon=True)
     loop.start()
     try:
-        wait_until(lambda: room.snapshot()["headsets"][0]["prediction"], 20, "a prediction")
+
+        def history() -> list:
+            shown = room.snapshot()["headsets"][0]["prediction"]
+            return shown["history"] if shown else []
+
+        wait_until(lambda: len(history()) >= 2, 30, "two predictions")
         prediction = room.snapshot()["headsets"][0]["prediction"]
         assert prediction["label"] in saved.card["classes"] or prediction["rejected"]
+        assert set(history()) <= set(saved.card["classes"]) and len(history()) <= 5
+        if not prediction["rejected"]:
+            assert 1 / len(saved.card["classes"]) <= prediction["confidence"] <= 1
     finally:
         room.shutdown()
         loop.join(timeout=10)
@@ -497,3 +518,35 @@ def test_a_session_stopped_before_any_sample_after_start_keeps_what_came_before(
     assert headset.saved_path, headset.message
     raw = Dataset(room.dataset.root).load("a", "3", "eeg4students")
     assert raw.n_times == headset.note["first_row"]
+
+
+def test_classroom_models_per_board_from_the_command_line(tmp_path, capsys):
+    roster = [
+        "classroom",
+        "--to",
+        str(tmp_path / "ds"),
+        "--session",
+        "1",
+        "--headset",
+        "a,synthetic",
+    ]
+    assert main([*roster, "--model", "muse_3=x.skops"]) == 1
+    assert "Unknown headset 'muse_3'" in capsys.readouterr().err
+    assert main([*roster, "--model", "a.skops", "--model", "b.skops"]) == 1
+    assert "two models for every headset" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_wait_to_be_saved_is_left_out_of_a_complete_session(room):
+    saver_free = threading.Event()
+    room._saving.submit(saver_free.wait, 60)  # the saving thread busy with another headset
+    room.start("a")
+    headset = room.headsets["a"]
+    wait_until(lambda: headset.state == "saving", 30, "a's session complete")
+    # a keeps streaming while it waits: two seconds of samples pile up in BrainFlow.
+    sfreq = headset.spec.sfreq
+    wait_until(lambda: headset.stream.shim.get_board_data_count() >= 2 * sfreq, 20, "a wait")
+    saver_free.set()
+    wait_until(lambda: headset.state == "saved", 30, "a saved")
+    raw = Dataset(room.dataset.root).load("a", "3", "eeg4students")
+    assert raw.times[-1] < room.steps[-1].end + TAIL_SECONDS + 0.5, raw.times[-1]

@@ -277,7 +277,13 @@ def _fake_headset(i: int, channels: list[str]) -> dict:
         "step_index": 3,
         "steps": 10,
         "saved": None,
-        "prediction": {"label": "Recall", "rejected": None, "age_s": 0.2}
+        "prediction": {
+            "label": "Recall",
+            "rejected": None,
+            "age_s": 0.2,
+            "confidence": 0.72,
+            "history": ["Think", "Count", "Recall"],
+        }
         if status == "recording"
         else None,
     }
@@ -324,6 +330,9 @@ def test_thirty_headsets_fit_one_screen_with_a_word_for_each_and_a_count(browser
             fix = tile.locator('[data-role="fix"]')
             assert fix.is_visible() and "(+2 more)" in fix.inner_text()
             assert tile.locator(".chip.bad").count() == 3
+        if h["status"] == "recording":  # the label, its confidence, the labels before it
+            said = tile.locator('[data-role="prediction"]').inner_text()
+            assert said == "prediction: Recall (72%) · before: Count, Think"
         restart = tile.locator('[data-action="restart"]')
         assert restart.is_visible() == (h["status"] == "dropped")
 

@@ -76,11 +76,7 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     seats += read_roster(args.roster) if args.roster else []
     if not seats:
         raise RosterError("No headsets: give --headset PARTICIPANT,BOARD or --roster FILE.")
-    model = None
-    if args.model:
-        from eeg4students.modelstore import load_model
-
-        model = load_model(args.model)
+    model = _classroom_models(args.model or [])
     sock = bind(args.host, args.port)
     room = Classroom(
         args.to,
@@ -97,6 +93,32 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     print(f"Connecting {len(seats)} headset(s)...", flush=True)
     with stop_on_signals() as guard:
         return _run_classroom(args, room, server, keys, guard)
+
+
+def _classroom_models(given: list[str]):
+    """``--model FILE`` (one for every headset) or ``--model BOARD=FILE`` per board."""
+    from eeg4students.boards import get_board
+    from eeg4students.lsl import is_lsl
+    from eeg4students.modelstore import load_model
+
+    if not given:
+        return None
+    paths: dict[str, str] = {}
+    for text in given:  # every name checked before any file is read
+        board, sep, path = text.partition("=")
+        if not sep:
+            board, path = "*", text
+        elif not is_lsl(board):
+            get_board(board)  # an unknown board name is refused with the known ones
+        key = board.strip().lower()
+        if key in paths:
+            raise EEG4StudentsError(
+                f"--model gives two models for {'every headset' if key == '*' else board}; give "
+                "one per board (BOARD=FILE) or one for all."
+            )
+        paths[key] = path
+    models = {key: load_model(path) for key, path in paths.items()}
+    return models["*"] if list(models) == ["*"] else models
 
 
 def _run_classroom(args, room, server, keys, guard) -> int:
@@ -290,8 +312,10 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--model",
-        metavar="FILE",
-        help="a model file (from `train`) whose live prediction each tile shows",
+        action="append",
+        metavar="[BOARD=]FILE",
+        help="a model (from `train`) whose live prediction each tile shows; BOARD=FILE, "
+        "repeated, gives one per board for a class with mixed headsets",
     )
     p.add_argument("--start", action="store_true", help="start every headset at once")
     p.add_argument(

@@ -25,6 +25,7 @@ def read_brainflow_file(
     gap_threshold: float = 0.1,
     marker_names: dict[float, str] | None = None,
     first_row: int = 0,
+    last_row: int | None = None,
 ):
     """Read a BrainFlow data file, given the headset that recorded it.
 
@@ -47,9 +48,10 @@ def read_brainflow_file(
     marker_names : dict | None
         Descriptions for marker values, e.g. ``{1.0: "task/Think"}``;
         unnamed markers keep their value as text.
-    first_row : int
-        Samples before this one are left out (a classroom's wait before
-        *Start*); the measurement date is that of the first sample kept.
+    first_row, last_row : int, int | None
+        Only samples ``first_row`` to ``last_row`` (exclusive; None: to the
+        end) are read (a classroom's session without the waits around it);
+        the measurement date is that of the first sample kept.
 
     Returns
     -------
@@ -78,11 +80,14 @@ def read_brainflow_file(
             f"has {data.shape[0]} values per sample but {spec.name} records "
             f"{spec.n_rows}; is the board right?",
         )
-    if not 0 <= first_row < data.shape[1]:
+    last_row = data.shape[1] if last_row is None else last_row
+    if not 0 <= first_row < last_row <= data.shape[1]:
         raise RecordingFormatError(
-            path, f"has {data.shape[1]} samples; it cannot start at sample {first_row + 1}"
+            path,
+            f"has {data.shape[1]} samples; it cannot be read from sample {first_row + 1} to "
+            f"{last_row}",
         )
-    data = data[:, first_row:]
+    data = data[:, first_row:last_row]
     eeg = data[list(spec.eeg_rows)]
     if not np.isfinite(eeg).all():
         raise RecordingFormatError(path, "holds NaN or infinite EEG values")
