@@ -9,17 +9,26 @@ installs handlers for both, whatever the parent set: the first signal raises
 :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread, where the
 recorder catches it and stores what was captured; signals that follow while
 it is saving (:meth:`SignalGuard.deferred`) do not break the save.
+
+A signal that comes while a thread holds Python's import lock is raised a
+moment later (the signal is sent again): raised at some points of an import,
+the exception would leave the lock held, and every later import (the saving
+thread's, say) would wait for it forever.
 """
 
 from __future__ import annotations
 
+import _imp
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
 
 #: The signals handled, and the exit status each one ends a command with (128 + number).
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds before a signal that came during an import is sent again.
+RETRY_SECONDS = 0.02
 
 
 class Interrupted(KeyboardInterrupt):
@@ -56,13 +65,20 @@ class SignalGuard:
     def __init__(self) -> None:
         self.received: int | None = None
         self._deferring = 0
+        self._to_raise = False
 
     def _handle(self, signum: int, frame) -> None:
-        first = self.received is None
-        if first:
+        if self.received is None:
             self.received = signum
-        if first and not self._deferring:
-            raise Interrupted(signum)
+            self._to_raise = True
+        if not self._to_raise or self._deferring:
+            self._to_raise = False  # kept in ``received``; never raised inside a save
+            return
+        if _imp.lock_held():  # an import under way: raising now could leave its lock held
+            threading.Timer(RETRY_SECONDS, os.kill, (os.getpid(), signum)).start()
+            return
+        self._to_raise = False
+        raise Interrupted(signum)
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
