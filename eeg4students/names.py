@@ -34,6 +34,13 @@ CERTIFIED_RANGES = {
     "sigma": (1e-6, 1e6),
     "lam": (1e-8, 1e3),
 }
+#: Their defaults, and what each trades (``train --unlearnable certified``'s help).
+CERTIFIED_DEFAULTS = {
+    "epsilon": (1.0, "epsilon of the removal certificate (privacy)"),
+    "delta": (1e-5, "delta of the removal certificate"),
+    "sigma": (1.0, "noise of the objective (more: more removals before a retrain, less accuracy)"),
+    "lam": (1e-2, "L2 strength per window (more: more removals before a retrain)"),
+}
 #: Models that take only the windows' covariance columns (features --covariance).
 RIEMANN_MODELS = ("tslr", "mdm")
 #: Models that need the covariance columns (alone, or beside band powers for ``tmvts``).

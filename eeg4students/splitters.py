@@ -36,6 +36,7 @@ for :func:`eeg4students.evaluation.evaluate`.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import ClassVar, NamedTuple
 
@@ -80,9 +81,9 @@ class _Splitter(BaseCrossValidator):
     #: Columns the splitter needs.
     _needs: tuple[str, ...] = ()
 
+    @abstractmethod
     def folds(self, meta: pd.DataFrame) -> Iterator[Fold]:
         """Yield every fold with its participant and number (rows are positions in ``meta``)."""
-        raise NotImplementedError
 
     def _metadata(self, X, y, groups) -> pd.DataFrame:
         if groups is None and isinstance(X, pd.DataFrame) and set(self._needs) <= set(X):

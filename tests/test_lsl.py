@@ -43,6 +43,13 @@ def _lsl():
     return bindings()
 
 
+def _marker_inlet(name: str):
+    """An open inlet on the marker stream ``name`` (found within 30 s)."""
+    inlet = _lsl().StreamInlet(find_stream(name, markers=True, timeout=30))
+    inlet.open_stream(timeout=30)
+    return inlet
+
+
 def unique(what: str) -> str:
     return f"{what}-{uuid.uuid4().hex[:10]}"
 
@@ -167,8 +174,7 @@ def test_record_from_an_lsl_stream_keeps_its_samples_markers_and_cues(tmp_path):
         lines = Lines(process.stdout)
         lines.wait_for("signal check:", timeout=120)
         # The recorder waits at its check for Enter: the cue inlet opens before any cue.
-        inlet = _lsl().StreamInlet(find_stream(cues, markers=True, timeout=30))
-        inlet.open_stream(timeout=30)
+        inlet = _marker_inlet(cues)
         process.stdin.write("\n")
         process.stdin.flush()
         received, cued = [], []
@@ -276,8 +282,7 @@ def test_a_classroom_records_an_lsl_headset_beside_a_brainflow_one_and_publishes
         assert lsl_tile["sfreq"] == 256.0 and not lsl_tile["rehearsal"]
         with pytest.raises(RosterError, match="real one"):
             room.rehearse_contact("ls", loose=True)
-        inlet = _lsl().StreamInlet(find_stream(cues, markers=True, timeout=30))
-        inlet.open_stream(timeout=30)
+        inlet = _marker_inlet(cues)
         loop = threading.Thread(target=room.run, daemon=True)
         loop.start()
         received = []
@@ -405,8 +410,7 @@ def test_live_publishes_each_window_on_an_lsl_stream(tmp_path):
         )
         lines = Lines(process.stdout)
         lines.wait_for("Live classification", timeout=120)
-        inlet = _lsl().StreamInlet(find_stream(out, markers=True, timeout=30))
-        inlet.open_stream(timeout=30)
+        inlet = _marker_inlet(out)
         messages = []
         deadline = time.monotonic() + 60
         while len(messages) < 3 and time.monotonic() < deadline:

@@ -18,6 +18,8 @@ from eeg4students.cli._common import (
 )
 from eeg4students.names import (
     ADAPT_WARMUP_SECONDS,
+    CERTIFIED_DEFAULTS,
+    CERTIFIED_RANGES,
     FORMATS,
     HOP_RANGE,
     MAX_FREQ,
@@ -276,13 +278,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.unlearnable == "sharded":
         unlearnable = {"kind": "sharded", "q": args.q, "shards": args.shards}
     elif args.unlearnable == "certified":
-        unlearnable = {
-            "kind": "certified",
-            "epsilon": args.epsilon,
-            "delta": args.delta,
-            "sigma": args.sigma,
-            "lam": args.lam,
-        }
+        unlearnable = {"kind": "certified", **{k: getattr(args, k) for k in CERTIFIED_RANGES}}
     saved = train_model(
         args.dataset,
         args.model,
@@ -483,31 +479,11 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--shards", type=Number(int, 1, 100), default=4, help="sharded SVM and others: shards"
     )
-    p.add_argument(
-        "--epsilon",
-        type=Number(float, 1e-3, 100),
-        default=1.0,
-        help="certified: epsilon of the removal certificate (privacy)",
-    )
-    p.add_argument(
-        "--delta",
-        type=Number(float, 1e-12, 0.1),
-        default=1e-5,
-        help="certified: delta of the removal certificate",
-    )
-    p.add_argument(
-        "--sigma",
-        type=Number(float, 1e-6, 1e6),
-        default=1.0,
-        help="certified: noise of the objective (more: more removals before a retrain, "
-        "less accuracy)",
-    )
-    p.add_argument(
-        "--lam",
-        type=Number(float, 1e-8, 1e3),
-        default=1e-2,
-        help="certified: L2 strength per window (more: more removals before a retrain)",
-    )
+    for key, (low, high) in CERTIFIED_RANGES.items():  # the ranges the model itself checks
+        default, said = CERTIFIED_DEFAULTS[key]
+        p.add_argument(
+            f"--{key}", type=Number(float, low, high), default=default, help=f"certified: {said}"
+        )
     p.add_argument(
         "--adapt",
         choices=("none", "session", "participant"),

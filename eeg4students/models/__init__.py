@@ -59,6 +59,7 @@ from eeg4students.models.sharded import (
 )
 from eeg4students.models.tmv import TimeMajorityVoting, vote
 from eeg4students.names import (
+    CERTIFIED_DEFAULTS,
     CERTIFIED_MODELS,
     CERTIFIED_RANGES,
     COVARIANCE_MODELS,
@@ -310,8 +311,8 @@ def make_certified(name: str, unlearnable: dict, *, random_state: int = 0):
             settings[key] = float(value)
     if name == "tmv":
         halves = {**settings}
-        halves["epsilon"] = settings.get("epsilon", 1.0) / 2
-        halves["delta"] = settings.get("delta", 1e-5) / 2
+        halves["epsilon"] = settings.get("epsilon", CERTIFIED_DEFAULTS["epsilon"][0]) / 2
+        halves["delta"] = settings.get("delta", CERTIFIED_DEFAULTS["delta"][0]) / 2
         bases = [
             ("rff", make_certified("rff", {**unlearnable, **halves}, random_state=random_state)),
             ("lr", make_certified("lr", {**unlearnable, **halves}, random_state=random_state)),
