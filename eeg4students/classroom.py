@@ -40,7 +40,7 @@ from eeg4students.modelstore import SavedModel
 from eeg4students.protocol import Step, load_protocol
 from eeg4students.quality import check_signal
 from eeg4students.rehearsal import RehearsalSignal
-from eeg4students.roster import MAX_HEADSETS, RosterError, Seat
+from eeg4students.roster import MAX_HEADSETS, RosterError, Seat, is_join
 from eeg4students.store import Dataset, check_label
 
 log = logging.getLogger("eeg4students")
@@ -51,6 +51,8 @@ TICK_SECONDS = 0.05
 HISTORY = 5
 #: States a headset can be connected again from (the teacher's Restart).
 RESTARTABLE = ("lost", "stopped", "failed", "interrupted")
+#: States of a headset that has not finished (a laptop not joined yet is ``waiting``).
+UNFINISHED = ("waiting", "connecting", "connected", "recording", "saving")
 #: Seconds streamed after the last task's end marker, so that it lands in the data.
 TAIL_SECONDS = 0.3
 #: Seconds of EEG each quality judgement looks at.
@@ -74,12 +76,7 @@ class Headset:
     def __init__(self, seat: Seat, room: Classroom) -> None:
         self.seat = seat
         self.room = room
-        # An LSL stream's channels and rate are known once it is found (connect).
-        self.spec: Board | None = (
-            None
-            if is_lsl(seat.board)
-            else get_board(seat.board, master=seat.connection.get("master_board"))
-        )
+        self.spec: Board | None = self._spec_of(seat)
         self.connection = dict(seat.connection)
         if seat.board.strip().lower() in SIMULATED_BOARDS:
             # BrainFlow refuses a second session with the same parameters.
@@ -119,6 +116,13 @@ class Headset:
                 self.predictor = Predictor(self.model, self.spec)
             except EEG4StudentsError as exc:
                 raise RosterError(f"{seat.participant}'s headset: {exc}") from exc
+
+    @staticmethod
+    def _spec_of(seat: Seat) -> Board | None:
+        """The board's layout; None while unknown (an LSL stream's, until it is found)."""
+        if is_lsl(seat.board):
+            return None
+        return get_board(seat.board, master=seat.connection.get("master_board"))
 
     # -- life cycle ----------------------------------------------------------
 
@@ -226,6 +230,11 @@ class Headset:
         if self.state == "recording":
             self._follow(now)
 
+    def check(self, now: float) -> None:
+        """Judge the signal now (the teacher's *Check*), if it streams."""
+        if self.state in ("connected", "recording"):
+            self._judge(now)
+
     def _judge(self, now: float) -> None:
         data = self.stream.recent(round(QUALITY_SECONDS * self.spec.sfreq))
         if data.shape[1] < self.spec.sfreq / 2:
@@ -315,13 +324,48 @@ class Headset:
                 self.state, self.message = "interrupted", message
             return
         with self.room._lock:
-            self.saved_path = str(ref.path.relative_to(self.room.dataset.root))
+            self.saved_path = ref.path.relative_to(self.room.dataset.root).as_posix()
             self.state = "interrupted" if interruption else "saved"
             self.message = (
                 f"saved with the interruption noted ({interruption})" if interruption else "saved"
             )
 
+    def rehearse_contact(self, loose: bool) -> list[str]:
+        """Loosen the next channel not yet loose (a rehearsal), or fix them all.
+
+        Returns the channels now loose.
+
+        Raises
+        ------
+        RosterError
+            If the headset is not a synthetic one.
+        """
+        signal = self.rehearsal
+        if signal is None:
+            raise RosterError(
+                f"{self.seat.participant}'s headset is a real one: only synthetic headsets "
+                "rehearse a loose contact."
+            )
+        if loose:
+            free = [i for i in range(len(self.spec.eeg_names)) if i not in signal.loose]
+            if free:
+                signal.loosen(free[0])
+        else:
+            signal.fix()
+        return self.loose_channels()
+
     # -- what the pages show ---------------------------------------------------
+
+    def loose_channels(self) -> list[str]:
+        """The channels a rehearsal has loosened (empty for a real headset)."""
+        if self.rehearsal is None:
+            return []
+        return sorted(self.spec.eeg_names[i] for i in self.rehearsal.loose)
+
+    @property
+    def sample_rate(self) -> float | None:
+        """Samples per second (None while an LSL stream is not found yet)."""
+        return self.spec.sfreq if self.spec is not None else None
 
     def current(self, now: float) -> tuple[Step | None, float, Step | None]:
         """The step under way, the seconds left in it, and the next step."""
@@ -374,15 +418,13 @@ class Headset:
             "fix": fixes,
             "restartable": self.state in RESTARTABLE,
             "rehearsal": self.rehearsal is not None,
-            "loose": sorted(self.spec.eeg_names[i] for i in self.rehearsal.loose)
-            if self.rehearsal is not None
-            else [],
+            "loose": self.loose_channels(),
             "message": self.message,
             "quality": self.quality if live else [],
             "quality_age_s": round(now - self.quality_time, 2) if self.quality and live else None,
             "samples": samples,
             "dropped": dropped,
-            "sfreq": self.spec.sfreq if self.spec is not None else None,
+            "sfreq": self.sample_rate,
             "step": step.label if step else None,
             "left_s": round(left, 1),
             "next": following.label if following else None,
@@ -540,7 +582,12 @@ class Classroom:
         self.steps = self.protocol.schedule(self.session)
         self.timeout = timeout
         self.model = model
-        self.headsets = {seat.participant: Headset(seat, self) for seat in seats}
+        from eeg4students.joined import JoinedHeadset  # it builds on Headset
+
+        self.headsets = {
+            seat.participant: (JoinedHeadset if is_join(seat.board) else Headset)(seat, self)
+            for seat in seats
+        }
         self.dataset = Dataset.create(dataset)
         for seat in seats:
             try:
@@ -610,20 +657,7 @@ class Classroom:
             If the participant is not here or the headset is not a synthetic one.
         """
         with self._lock:
-            headset = self.headset(participant)
-            signal = headset.rehearsal
-            if signal is None:
-                raise RosterError(
-                    f"{participant}'s headset is a real one: only synthetic headsets rehearse "
-                    "a loose contact."
-                )
-            if loose:
-                free = [i for i in range(len(headset.spec.eeg_names)) if i not in signal.loose]
-                if free:
-                    signal.loosen(free[0])
-            else:
-                signal.fix()
-            return sorted(headset.spec.eeg_names[i] for i in signal.loose)
+            return self.headset(participant).rehearse_contact(loose)
 
     def restart(self, participant: str) -> bool:
         """Connect a stopped, dropped or failed headset again (True if it is connected).
@@ -644,8 +678,7 @@ class Classroom:
         with self._lock:
             chosen = [self.headset(participant)] if participant else self.headsets.values()
             for headset in chosen:
-                if headset.state in ("connected", "recording"):
-                    headset._judge(now)
+                headset.check(now)
 
     def model_for(self, board: str) -> SavedModel | None:
         """The model for a headset of this board (None: its tile shows no prediction)."""
@@ -701,6 +734,11 @@ class Classroom:
     def busy(self) -> bool:
         """True while a headset records or saves."""
         return any(h.state in ("recording", "saving") for h in self.headsets.values())
+
+    @property
+    def finished(self) -> bool:
+        """True once no headset is waiting, connecting, connected, recording or saving."""
+        return not {h.state for h in self.headsets.values()} & set(UNFINISHED)
 
     def shutdown(self) -> None:
         """Stop the loop, store recordings under way as interrupted, release the headsets."""

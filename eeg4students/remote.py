@@ -42,6 +42,7 @@ from eeg4students import __version__
 from eeg4students import _json as limited_json
 from eeg4students._files import (
     atomic_path,
+    atomic_write_text,
     removed_on_failure,
     sha256,
 )
@@ -59,6 +60,7 @@ from eeg4students.store import (
     open_recording,
     read_participants,
     read_tsv,
+    tsv_rows,
 )
 
 MANIFEST = "manifest.json"
@@ -96,7 +98,13 @@ class PackageError(EEG4StudentsError):
     """A package that cannot be ingested: damaged, tampered, unsafe or conflicting."""
 
 
-def package_participant(dataset: Dataset | str | Path, participant: str, out: str | Path) -> Path:
+def package_participant(
+    dataset: Dataset | str | Path,
+    participant: str,
+    out: str | Path,
+    *,
+    sessions: list[str] | None = None,
+) -> Path:
     """Write one participant's recordings into a verifiable zip package.
 
     Parameters
@@ -107,6 +115,9 @@ def package_participant(dataset: Dataset | str | Path, participant: str, out: st
         Their label.
     out : str | Path
         The zip file to write (written atomically).
+    sessions : list of str | None
+        Only these sessions' recordings (labels without ``ses-``); None packs
+        every session.
 
     Returns
     -------
@@ -120,6 +131,16 @@ def package_participant(dataset: Dataset | str | Path, participant: str, out: st
         )
     folder = dataset.root / f"sub-{participant}"
     files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if sessions is not None:
+        wanted = {f"ses-{s}" for s in sessions}
+        files = [
+            p for p in files if p.parent == folder or p.relative_to(folder).parts[0] in wanted
+        ]
+        if not any(p.parent != folder for p in files):
+            raise DatasetError(
+                f"{dataset.root} has no recording of {participant!r} in session(s) "
+                f"{', '.join(sessions)}; nothing to pack."
+            )
     row = {"participant_id": f"sub-{participant}"}
     if (dataset.root / "participants.tsv").is_file():
         table = read_participants(dataset.root / "participants.tsv")
@@ -422,8 +443,16 @@ def _check_staged(path: Path, staging: Path, participant: str, row: dict) -> Non
             raise PackageError(f"{path}: {exc}") from exc
 
 
-def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
-    """The session folders to move in; raise if the participant or a session exists."""
+def _conflicts(
+    store: Dataset, manifest: dict, merge: bool, add_runs: bool = False
+) -> tuple[list[str], list[str]]:
+    """The session folders to move in, and those to add runs to; raise on a clash.
+
+    With ``add_runs``, a session the dataset has already takes the package's
+    recordings it lacks; a file it has with the same content is left alone
+    (a package sent twice adds nothing the second time), one with other
+    content is refused.
+    """
     participant = manifest["participant"]
     try:
         store.check_not_forgotten(participant)
@@ -446,43 +475,109 @@ def _conflicts(store: Dataset, manifest: dict, merge: bool) -> list[str]:
             "dataset's spelling."
         )
     if not existing.exists():
-        return sessions
-    if not merge:
+        return sessions, []
+    if not (merge or add_runs):
         raise PackageError(
             f"{store.root} already has participant {participant!r}; add --merge to add "
             "the package's sessions to theirs, or ingest under another label."
         )
     clashes = sorted(set(sessions) & {p.name for p in existing.glob("ses-*")})
-    if clashes:
+    if clashes and not add_runs:
         raise PackageError(
             f"{store.root} already has {participant}'s {clashes[0]}; nothing was added."
         )
-    return sessions
+    for name, digest in sorted(manifest["files"].items()):
+        target = store.root / name
+        if (
+            PurePosixPath(name).parts[1] in clashes
+            and not name.endswith("_scans.tsv")
+            and target.exists()
+            and (not target.is_file() or sha256(target) != digest)
+        ):
+            raise PackageError(
+                f"{store.root} already has a different {name}; nothing was added (store "
+                "the package under another label, or ask for the recording again)."
+            )
+    return [s for s in sessions if s not in clashes], clashes
 
 
-def _commit(change: Transaction, store: Dataset, staging: Path, manifest: dict, sessions) -> list:
-    """Move the staged files into the dataset (undone with ``change`` if a step fails)."""
+def _commit(
+    change: Transaction,
+    store: Dataset,
+    staging: Path,
+    manifest: dict,
+    sessions: list[str],
+    runs_into: list[str],
+) -> list:
+    """Move the staged files into the dataset (undone with ``change`` if a step fails).
+
+    ``sessions`` are moved in whole; ``runs_into`` are sessions the dataset
+    has, which take the staged recordings they lack and the rows of their
+    scans file.
+    """
     root, participant = store.root, manifest["participant"]
     sub = root / f"sub-{participant}"
     merging = sub.exists()
     change.protect(root / "participants.tsv", sub / f"sub-{participant}_sessions.tsv", how="copy")
+    added = []
     if merging:
         for session in sessions:
             change.move(staging / sub.name / session, sub / session)
-        store.refresh_sessions_tsv(participant)
+        added += [
+            n
+            for n in manifest["files"]
+            if n.count("/") > 1 and PurePosixPath(n).parts[1] in sessions
+        ]
+        for session in runs_into:
+            added += _add_runs(change, root, staging, sub.name, session, manifest)
+        if added:  # a package sent again changes nothing
+            store.refresh_sessions_tsv(participant)
     else:
         change.move(staging / sub.name, sub)
+        added = list(manifest["files"])
     add_participant_row(root, manifest["participants_row"])
     # When merging, the package's sessions.tsv is not used: the dataset's is rewritten.
-    return sorted(
-        name
-        for name in manifest["files"]
-        if not merging or PurePosixPath(name).parts[1] in sessions
-    )
+    return sorted(added)
+
+
+def _add_runs(
+    change: Transaction, root: Path, staging: Path, sub: str, session: str, manifest: dict
+) -> list[str]:
+    """Move a session's new recordings in and add their rows to its scans file."""
+    added = []
+    for name in sorted(manifest["files"]):
+        parts = PurePosixPath(name).parts
+        if parts[1] != session or name.endswith("_scans.tsv") or (root / name).exists():
+            continue  # the same file is there already (checked by _conflicts)
+        change.move(staging / name, root / name)
+        added.append(name)
+    ours = next((root / sub / session).glob("*_scans.tsv"), None)
+    theirs = next((staging / sub / session).glob("*_scans.tsv"), None)
+    if theirs is not None and ours is None:
+        change.move(theirs, root / theirs.relative_to(staging))
+    elif theirs is not None:
+        header, rows = tsv_rows(ours)
+        their_header, their_rows = tsv_rows(theirs)
+        if "filename" in header and "filename" in their_header:
+            have = {row[header.index("filename")] for row in rows}
+            for row in their_rows:
+                cells = dict(zip(their_header, row, strict=True))
+                if cells["filename"] not in have:
+                    rows.append([cells.get(column, "n/a") for column in header])
+            change.protect(ours, how="copy")
+            text = "".join("\t".join(row) + "\n" for row in [header, *rows])
+            atomic_write_text(ours, text)
+    return added
 
 
 def ingest(
-    package: str | Path, dataset: str | Path, *, merge: bool = False
+    package: str | Path,
+    dataset: str | Path,
+    *,
+    merge: bool = False,
+    add_runs: bool = False,
+    participant: str | None = None,
+    sessions: list[str] | None = None,
 ) -> tuple[str, list[str]]:
     """Verify a package and add its participant to a dataset (see the module docstring).
 
@@ -495,6 +590,15 @@ def ingest(
     merge : bool
         Accept a participant label the dataset already has, adding sessions it
         does not have yet.
+    add_runs : bool
+        Also add recordings to sessions the dataset has (a classroom's
+        student sending each run of a session): files it has with the same
+        content are skipped, so sending a package again adds nothing; a file
+        with other content is refused.
+    participant : str | None
+        Refuse a package of anyone else (a classroom receiving a student's).
+    sessions : list of str | None
+        Refuse a package holding other sessions than these.
 
     Returns
     -------
@@ -510,15 +614,26 @@ def ingest(
     """
     package, root = Path(package), Path(dataset)
     manifest = verify_package(package, target=root)
+    if participant is not None and manifest["participant"] != participant:
+        raise PackageError(
+            f"{package}: the package holds participant {manifest['participant']!r}, not "
+            f"{participant!r}; nothing was added."
+        )
+    held = {PurePosixPath(n).parts[1][4:] for n in manifest["files"] if n.count("/") > 1}
+    if sessions is not None and not held <= set(sessions):
+        raise PackageError(
+            f"{package}: the package holds session {sorted(held - set(sessions))[0]!r}, not "
+            f"only {', '.join(sessions)}; nothing was added."
+        )
     participant = manifest["participant"]
     with removed_on_failure(root):
         store = Dataset.create(root)
         with store.lock(), Transaction(store.root) as change:
-            sessions = _conflicts(store, manifest, merge)
+            sessions, runs_into = _conflicts(store, manifest, merge, add_runs)
             staging = change.stage(".ingest-")
             _extract(package, manifest, staging)
             _check_staged(package, staging, participant, _row_for(store, manifest))
-            added = _commit(change, store, staging, manifest, sessions)
+            added = _commit(change, store, staging, manifest, sessions, runs_into)
     return participant, added
 
 

@@ -2,8 +2,9 @@
 
 A seat is a participant label, a board name and how to connect to it
 (``--headset P,BOARD[,ADDRESS]`` or a ``--roster`` CSV with the columns
-``participant,board`` and any of :data:`CONNECTION_FIELDS`). Rosters are
-read as untrusted files: at most :data:`MAX_ROSTER_BYTES` and
+``participant,board`` and any of :data:`CONNECTION_FIELDS`); the board
+``join`` seats a student whose own laptop records (``eeg4students join``).
+Rosters are read as untrusted files: at most :data:`MAX_ROSTER_BYTES` and
 :data:`MAX_HEADSETS` rows, labels and boards checked, one clear error
 naming the line.
 """
@@ -24,6 +25,8 @@ from eeg4students.store import check_label
 MAX_HEADSETS = 64
 #: Largest roster file read (bytes).
 MAX_ROSTER_BYTES = 1024 * 1024
+#: The board of a seat whose headset is on the student's own laptop (``eeg4students join``).
+JOIN_BOARD = "join"
 #: Connection options a roster may give, as BrainFlow names them.
 CONNECTION_FIELDS = ("mac_address", "serial_port", "serial_number", "file", "master_board")
 
@@ -133,10 +136,21 @@ def read_roster(path: str | Path) -> list[Seat]:
     return seats
 
 
+def is_join(board: str) -> bool:
+    """Whether a seat's board says the headset is on the student's own laptop."""
+    return board.strip().lower() == JOIN_BOARD
+
+
 def _seat(participant: str, board: str, connection: dict, where: str) -> Seat:
     try:
         participant = check_label("participant", participant)
-        if is_lsl(board):
+        if is_join(board):
+            if connection:
+                raise RosterError(
+                    f"{participant} joins from their own laptop (board join): the laptop "
+                    "connects the headset, so give no address, port or file here."
+                )
+        elif is_lsl(board):
             stream_key(board)  # the stream itself is found when the classroom connects
         else:
             get_board(board, master=connection.get("master_board"))

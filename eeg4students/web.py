@@ -7,6 +7,12 @@
   and fix: a synthetic headset's simulated contact, for rehearsals).
 - ``/student/P?token=S`` a participant's cue page (instruction, countdown,
   what comes next), updated through ``/ws/student/P?token=S``.
+- for a seat recorded on the student's own laptop (board ``join``;
+  :mod:`eeg4students.joined`), with the student's token: ``GET
+  /api/join/P`` (the session to record), the WebSocket ``/ws/join/P``
+  (reports in, the teacher's buttons out) and ``POST /api/join/P/package``
+  (the recording, verified and added as ``ingest`` does; at most
+  :data:`MAX_UPLOAD_BYTES`).
 
 Every URL and WebSocket needs a token: the teacher's (random for each
 classroom) opens everything; a student's (derived from the teacher's with
@@ -32,6 +38,7 @@ import ipaddress
 import secrets
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from importlib import resources
@@ -46,8 +53,17 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from eeg4students import _json as limited_json
 from eeg4students.classroom import Classroom
-from eeg4students.errors import EEG4StudentsError
+from eeg4students.errors import EEG4StudentsError, first_line
+from eeg4students.joined import (
+    JoinedHeadset,
+    ReportError,
+    clean_hello,
+    clean_report,
+    receive_package,
+    session_info,
+)
 from eeg4students.roster import RosterError
 
 #: Seconds between two updates pushed to a page.
@@ -125,6 +141,10 @@ def _refused() -> Response:
 
 #: Open WebSockets one key may hold at once (a teacher's page in a few tabs).
 MAX_SOCKETS_PER_KEY = 4
+#: Largest package a student's laptop may send (bytes): hours of 16-channel EEG.
+MAX_UPLOAD_BYTES = 1024**3
+#: Largest message a page or laptop may send on a WebSocket (bytes).
+MAX_MESSAGE_BYTES = 256 * 1024
 
 
 def served_hosts(sock: socket.socket) -> list[str]:
@@ -278,15 +298,49 @@ def make_app(
             if ok:
                 await _feed(websocket, lambda: room.cue(participant))
 
+    def joined_seat(request) -> JoinedHeadset | None:
+        """The joined seat a request's path names, if the student's key opens it."""
+        participant = request.path_params["participant"]
+        seat = room.headsets.get(participant)
+        token = request.query_params.get("token")
+        if not isinstance(seat, JoinedHeadset) or not keys.is_student(token, participant):
+            return None
+        return seat
+
+    async def join_info(request: Request) -> Response:
+        seat = joined_seat(request)
+        if seat is None:
+            return _refused_join(request, room)
+        info = await asyncio.to_thread(session_info, room, seat.seat.participant)
+        return JSONResponse(info, headers=_HEADERS)
+
+    async def join_package(request: Request) -> Response:
+        seat = joined_seat(request)
+        if seat is None:
+            return _refused_join(request, room)
+        return await _receive(request, room, seat)
+
+    async def join_feed(websocket: WebSocket) -> None:
+        seat = joined_seat(websocket)
+        if seat is None:
+            await websocket.close(code=1008)
+            return
+        async with admitted(websocket, "join:" + seat.seat.participant) as ok:
+            if ok:
+                await _join_link(websocket, room, seat)
+
     app = Starlette(
         routes=[
             Route("/", teacher),
             Route("/sheet", sheet),
             Route("/summary.csv", summary_csv),
             Route("/student/{participant}", student),
+            Route("/api/join/{participant}", join_info),
+            Route("/api/join/{participant}/package", join_package, methods=["POST"]),
             Route("/api/{action}", action, methods=["POST"]),
             WebSocketRoute("/ws", teacher_feed),
             WebSocketRoute("/ws/student/{participant}", student_feed),
+            WebSocketRoute("/ws/join/{participant}", join_feed),
         ],
         # Only names this server answers to (against DNS rebinding).
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)],
@@ -295,6 +349,119 @@ def make_app(
     # from the request's Host and keeps its query, the key with it.
     app.router.redirect_slashes = False
     return app
+
+
+def _refused_join(request: Request, room: Classroom) -> Response:
+    participant = request.path_params["participant"]
+    if not isinstance(room.headsets.get(participant), JoinedHeadset):
+        return JSONResponse(
+            {
+                "error": f"This classroom has no seat {participant!r} for a student's laptop "
+                "(the teacher's roster must give it the board join)."
+            },
+            404,
+            headers=_HEADERS,
+        )
+    return JSONResponse(
+        {
+            "error": "The link's key is not this classroom's (keys change every run): take "
+            "the link from today's sheet."
+        },
+        403,
+        headers=_HEADERS,
+    )
+
+
+async def _receive(request: Request, room: Classroom, seat: JoinedHeadset) -> Response:
+    """Take a laptop's package onto the dataset's disk, then verify and add it."""
+    try:
+        declared = int(request.headers.get("content-length", "0"))
+    except ValueError:
+        declared = -1
+    if not 0 < declared <= MAX_UPLOAD_BYTES:
+        return JSONResponse(
+            {"error": f"A package is 1 to {MAX_UPLOAD_BYTES} bytes with its length given."},
+            413,
+            headers=_HEADERS,
+        )
+    if seat.uploading:
+        return JSONResponse(
+            {"error": "A package from this laptop is being received; send again later."},
+            409,
+            headers=_HEADERS,
+        )
+    seat.uploading = True
+    path = room.dataset.root / f".join-{secrets.token_hex(8)}.zip"
+    try:
+        digest, size = hashlib.sha256(), 0
+        with open(path, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > declared:
+                    break
+                digest.update(chunk)
+                await asyncio.to_thread(out.write, chunk)
+        if size != declared or digest.hexdigest() != request.headers.get("x-sha256"):
+            return JSONResponse(
+                {"error": "The package arrived damaged or cut short; send it again."},
+                400,
+                headers=_HEADERS,
+            )
+        try:
+            result = await asyncio.to_thread(receive_package, room, seat.seat.participant, path)
+        except EEG4StudentsError as exc:
+            return JSONResponse({"error": str(exc)}, 422, headers=_HEADERS)
+        return JSONResponse(result, headers=_HEADERS)
+    finally:
+        path.unlink(missing_ok=True)
+        seat.uploading = False
+
+
+async def _join_link(websocket: WebSocket, room: Classroom, seat: JoinedHeadset) -> None:
+    """A laptop's link: its hello and reports in, the teacher's buttons out.
+
+    A message that is not one ``eeg4students join`` sends closes the link
+    (code 1008) with the reason; a laptop joining again replaces this link.
+    """
+
+    def receive(text: str) -> int | None:
+        message = limited_json.loads(text)
+        kind = message.get("type") if isinstance(message, dict) else None
+        with room._lock:
+            if kind == "hello":
+                return seat.joined(clean_hello(message), time.monotonic())
+            if kind == "report" and seat.hello is not None:
+                channels = seat.hello["channels"]
+                seat.update(clean_report(message, channels, len(room.steps)), time.monotonic())
+                return None
+        raise ReportError("a laptop first says hello, then reports.")
+
+    link = None
+    try:
+        while True:
+            try:
+                text = await asyncio.wait_for(websocket.receive_text(), UPDATE_SECONDS)
+            except TimeoutError:
+                text = None
+            if text is not None:
+                if len(text) > MAX_MESSAGE_BYTES:
+                    raise ReportError("a message far larger than a report.")
+                number = await asyncio.to_thread(receive, text)
+                link = number if number is not None else link
+            if link is None:
+                continue
+            if link != seat.link:  # the laptop joined again on another link
+                await websocket.close(code=1000, reason="joined again on another link")
+                return
+            with room._lock:
+                commands = seat.take_commands()
+            for command in commands:
+                await websocket.send_json(command)
+    except (ReportError, limited_json.JSONLimitError, ValueError) as exc:
+        with contextlib.suppress(RuntimeError, OSError):
+            await websocket.close(code=1008, reason=first_line(exc)[:120])
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
 
 
 def _csv(rows: list[dict]) -> str:
@@ -435,6 +602,7 @@ class Server:
             log_level="warning",
             lifespan="off",
             ws="auto",
+            ws_max_size=MAX_MESSAGE_BYTES,
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -494,7 +494,9 @@ def test_a_rehearsal_looks_real_and_rehearses_fixing_a_contact(room):
     wait_until(lambda: set(statuses().values()) == {"ready"}, 15, "a ready class")
     tile = room.snapshot()["headsets"][1]
     assert tile["rehearsal"] and tile["loose"] == []
-    assert all(20 < q["ptp_uv"] < 300 and q["line_ratio"] < 0.5 for q in tile["quality"])
+    assert all(20 < q["ptp_uv"] < 300 and q["line_ratio"] < 0.5 for q in tile["quality"]), tile[
+        "quality"
+    ]
     assert room.rehearse_contact("b", loose=True) == ["Fz"]
     wait_until(lambda: statuses()["b"] == "fix contact", 15, "b's loose contact seen")
     (fix,) = next(h["fix"] for h in room.snapshot()["headsets"] if h["participant"] == "b")

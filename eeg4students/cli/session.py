@@ -1,5 +1,5 @@
-"""Commands around a recording session: ``boards``, ``record``, ``classroom``, ``recover``,
-``package``, ``ingest``, ``handout``."""
+"""Commands around a recording session: ``boards``, ``record``, ``classroom``, ``join``,
+``recover``, ``package``, ``ingest``, ``handout``."""
 
 from __future__ import annotations
 
@@ -169,10 +169,37 @@ def _stop_when_done(room, server) -> None:
     """Stop the server once every headset has finished (saved, interrupted, lost)."""
     tick = threading.Event()
     while not tick.wait(0.2):
-        states = {h.state for h in room.headsets.values()}
-        if not states & {"connecting", "connected", "recording", "saving"}:
+        if room.finished:
             server.stop()
             return
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    from eeg4students.join import Joiner, parse_link
+
+    link = parse_link(args.url)
+    joiner = Joiner(
+        link,
+        args.board,
+        connection_params(args),
+        args.to or f"eeg4students-{link.participant}",
+        patience=args.patience,
+        say=lambda line: print(line, flush=True),
+    )
+    stop = threading.Event()
+    with stop_on_signals() as guard:
+        try:
+            joiner.prepare(args.wait, stop)
+            joiner.run(stop)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if joiner.room is not None:
+                with guard.deferred():  # a second signal does not break storing and sending
+                    joiner.close()
+    if guard.interrupted is not None:
+        return guard.interrupted.exit_status
+    return 0 if joiner.done else EXIT_ERROR
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -331,6 +358,42 @@ def add_parsers(sub) -> None:
     )
     add_lsl_marker_options(p, record=False)
     p.set_defaults(func=cmd_classroom)
+
+    p = sub.add_parser(
+        "join",
+        help="record on a student's own laptop, in the teacher's classroom",
+        description="Join a classroom from this computer: ask the teacher's classroom what to "
+        "record, connect this laptop's headset, record here as `record` does (streamed to "
+        "disk; a cut-off recording is recovered at the next join), show the cues, send the "
+        "signal's state to the teacher's page and follow its Start and Stop, then send the "
+        "recording to the teacher as a verified package. If the network drops, the "
+        "recording goes on and is sent when the network is back. The teacher's roster gives "
+        "the student the board join.",
+        epilog="example: eeg4students join 'http://192.168.1.20:8765/student/s01?token=KEY' "
+        "--board muse_2 --serial-number Muse-1234",
+    )
+    p.add_argument("url", metavar="URL", help="the student's link from the teacher's sheet")
+    p.add_argument("--board", required=True, help="this laptop's headset (see `boards`)")
+    p.add_argument(
+        "--to",
+        metavar="DATASET",
+        help="dataset on this laptop that records (default: eeg4students-LABEL here)",
+    )
+    p.add_argument(
+        "--wait",
+        type=Number(float, 0, 3600),
+        default=30.0,
+        help="seconds to keep trying to reach the classroom at first (default 30)",
+    )
+    p.add_argument(
+        "--patience",
+        type=Number(float, 0, 86400),
+        default=120.0,
+        help="seconds to keep trying to reach the teacher when nothing is recording "
+        "(a recording under way always goes on; default 120)",
+    )
+    add_connection_options(p)
+    p.set_defaults(func=cmd_join)
 
     p = sub.add_parser(
         "recover",
