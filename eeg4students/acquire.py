@@ -60,6 +60,7 @@ from eeg4students.lsl import (
     stream_key,
 )
 from eeg4students.names import STALL_TIMEOUT_RANGE
+from eeg4students.playback import playback_file
 from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.quality import SignalCheck, check_signal
 from eeg4students.store import Dataset, RecordingRef, check_label
@@ -99,6 +100,12 @@ class _Stream:
         self.partial = partial
         playback = board.strip().lower() == "playback"
         board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
+        #: A recording converted for the playback board (removed when the stream stops).
+        self.converted: Path | None = None
+        if playback and connection.get("file"):
+            replayed, converted = playback_file(connection["file"], spec)
+            connection = {**connection, "file": str(replayed)}
+            self.converted = replayed if converted else None
         BoardShim.disable_board_logger()
         self.shim = BoardShim(board_id, input_params(**connection))
         self.samples = 0
@@ -112,9 +119,17 @@ class _Stream:
         self.rewrite: Callable[[np.ndarray], None] | None = None
 
     def start(self) -> None:
-        self.shim.prepare_session()
-        self.shim.start_stream(450000)
+        try:
+            self.shim.prepare_session()
+            self.shim.start_stream(450000)
+        except BaseException:
+            self._forget_converted()
+            raise
         self.last_new = time.monotonic()
+
+    def _forget_converted(self) -> None:
+        if self.converted is not None:
+            self.converted.unlink(missing_ok=True)
 
     def flush(self) -> int:
         """Append everything the board has buffered to the partial file."""
@@ -156,6 +171,7 @@ class _Stream:
         finally:
             if self.shim.is_prepared():
                 self.shim.release_session()
+            self._forget_converted()
 
 
 def _blocks_from_markers(raw: mne.io.BaseRaw, protocol: Protocol) -> tuple[mne.io.BaseRaw, bool]:
@@ -265,22 +281,49 @@ def _remove_partial(partial: Path) -> None:
 def _store(
     partial: Path, dataset: Dataset, interruption: str | None = None, note: dict | None = None
 ) -> RecordingRef:
-    """Turn a partial stream (and its note, read from disk unless given) into a recording."""
+    """Turn a partial stream (and its note, read from disk unless given) into a recording.
+
+    The partial file is read and the recording built outside the dataset's
+    lock, so that several headsets of a classroom are stored at once; only
+    the write into the dataset holds it.
+    """
     note = note if note is not None else _read_note(partial)
+    _refuse_forgotten(partial, dataset, note)
+    try:
+        raw, extra, task_fields = _prepare(partial, note, interruption)
+    except (BrainFlowError, OSError, EEG4StudentsError):
+        _refuse_forgotten(partial, dataset, note)  # forgotten meanwhile: its file was deleted
+        raise
     with dataset.lock():
-        return _store_locked(partial, dataset, note, interruption)
-
-
-def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> RecordingRef:
-    if note["participant"] in dataset.forgotten():
-        # They withdrew while (or after) this session was recorded: keep nothing.
+        _refuse_forgotten(partial, dataset, note)
+        ref = dataset.add_recording(
+            raw,
+            note["participant"],
+            note["session"],
+            RECORDING_TASK,
+            source=partial,
+            source_format="lsl" if is_lsl(note["board"]) else "brainflow",
+            extra=extra,
+            task_fields=task_fields,
+        )
         _remove_partial(partial)
-        entry = dataset.forgotten()[note["participant"]]
+    return ref
+
+
+def _refuse_forgotten(partial: Path, dataset: Dataset, note: dict) -> None:
+    """If the participant withdrew while (or after) the session was recorded, keep nothing."""
+    entry = dataset.forgotten().get(note["participant"])
+    if entry is not None:
+        _remove_partial(partial)
         raise RecordingInterrupted(
             f"Participant {note['participant']!r} withdrew and was forgotten on "
             f"{entry['time']} (audit entry {entry['seq']}); the stream of this session was "
             "deleted, not stored."
         )
+
+
+def _prepare(partial: Path, note: dict, interruption) -> tuple:
+    """Read a partial stream once: the recording, its sidecar facts and task fields."""
     spec = _spec_of(note)
     protocol = load_protocol(note["protocol_source"]).with_timing(note.get("task_seconds"))
     if not partial.is_file() or partial.stat().st_size == 0:
@@ -299,7 +342,7 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
     if first >= last:
         # Stopped before any sample after Start: what came before is the whole record.
         first, last = 0, data.shape[1]
-    raw = read_brainflow_file(partial, board=spec, first_row=first, last_row=last)
+    raw = read_brainflow_file(partial, board=spec, first_row=first, last_row=last, data=data)
     raw, open_block = _blocks_from_markers(raw, protocol)
     add_stream_markers(raw, partial)
     data = data[:, first:last]
@@ -327,18 +370,7 @@ def _store_locked(partial: Path, dataset: Dataset, note: dict, interruption) -> 
         "protocol": note["protocol_name"],
         "interruption": interruption,
     }
-    ref = dataset.add_recording(
-        raw,
-        note["participant"],
-        note["session"],
-        RECORDING_TASK,
-        source=partial,
-        source_format="lsl" if is_lsl(note["board"]) else "brainflow",
-        extra=extra,
-        task_fields=protocol.bids_task_fields(note["session"]),
-    )
-    _remove_partial(partial)
-    return ref
+    return raw, extra, protocol.bids_task_fields(note["session"])
 
 
 def recover(partial: str | Path, dataset: str | Path) -> RecordingRef:

@@ -12,8 +12,8 @@ One thread (:meth:`Classroom.run`) ticks every headset every
 :data:`TICK_SECONDS`: it writes new samples to disk, judges each channel on
 the last :data:`QUALITY_SECONDS` (as ``record``'s signal check does), moves
 recording headsets along their session's timeline and inserts the markers.
-Finished recordings are stored by another thread, so one headset's save
-never delays another's markers. :meth:`Classroom.snapshot` gives the state
+Finished recordings are stored by other threads (:data:`SAVERS` at once),
+so one headset's save never delays another's markers. :meth:`Classroom.snapshot` gives the state
 the web pages show (:mod:`eeg4students.web`).
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -59,6 +60,8 @@ TAIL_SECONDS = 0.3
 QUALITY_SECONDS = 2.0
 #: Seconds between two quality judgements of a headset (the page shows each).
 QUALITY_EVERY = 0.4
+#: Recordings stored at once at the end of a session (reading each one's stream in parallel).
+SAVERS = max(2, min(4, os.cpu_count() or 1))
 #: Boards that are not headsets: several of them run at once in a rehearsal.
 SIMULATED_BOARDS = ("synthetic", "playback")
 
@@ -87,6 +90,8 @@ class Headset:
             if seat.board.strip().lower() == "synthetic"
             else None
         )
+        for name in seat.loose if self.rehearsal is not None else ():  # from the roster
+            self.rehearsal.loosen(self.spec.eeg_names.index(name))
         self.state = "connecting"
         self.message = ""
         #: Whether the stream went silent or failed (not stopped by the teacher).
@@ -597,7 +602,10 @@ class Classroom:
         self._lock = threading.RLock()
         self._publish = check_stream_name(publish) if publish else None
         self.outlet: MarkerOutlet | None = None
-        self._saving = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eeg4students-save")
+        # Recordings are read and built in parallel; each one's write holds the dataset's lock.
+        self._saving = ThreadPoolExecutor(
+            max_workers=SAVERS, thread_name_prefix="eeg4students-save"
+        )
         self._stop = threading.Event()
         self.ticks = 0
         self.first_start: float | None = None
@@ -696,7 +704,7 @@ class Classroom:
             self.outlet.push(f"sub-{participant}/task/{task.name}/{edge}")
 
     def save(self, headset: Headset, interruption: str | None) -> None:
-        """Store a headset's recording in the saving thread (one at a time)."""
+        """Store a headset's recording in a saving thread (:data:`SAVERS` at once)."""
         self._saving.submit(self._save, headset, interruption)
 
     def _save(self, headset: Headset, interruption: str | None) -> None:

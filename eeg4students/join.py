@@ -119,6 +119,36 @@ def parse_link(url: str) -> Link:
     return Link(base, participant, token)
 
 
+def link_from_file(path: str | Path, participant: str, wait: float) -> Link:
+    """A student's link from a classroom's ``--links`` file, waiting ``wait`` s for the file.
+
+    Raises
+    ------
+    JoinError
+        If the file does not appear in time, is not a links file, or has no
+        link for the participant.
+    """
+    path = Path(path)
+    give_up, pause = time.monotonic() + wait, threading.Event()
+    while not path.is_file():
+        if time.monotonic() >= give_up:
+            raise JoinError(
+                f"{path}: no such links file after {wait:g} s; start the classroom with "
+                "--links FILE first."
+            )
+        pause.wait(0.1)
+    try:
+        if path.stat().st_size > MAX_ANSWER_BYTES:
+            raise JoinError(f"{path}: far larger than a classroom's links file.")
+        links = limited_json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise JoinError(f"{path}: not a classroom's links file ({first_line(exc)}).") from None
+    if not isinstance(links, dict) or not isinstance(links.get(participant), str):
+        named = ", ".join(k for k in links if k != "teacher") if isinstance(links, dict) else ""
+        raise JoinError(f"{path} has no link for {participant!r}; it has: {named or 'none'}.")
+    return parse_link(links[participant])
+
+
 # The teacher's computer is on the class's network: never through a proxy of the
 # school's internet access.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -270,6 +300,7 @@ class Joiner:
         self._cue: tuple | None = None
         self._offline_since: float | None = None
         self._told_done = False
+        self._hello: dict | None = None
 
     # -- set up --------------------------------------------------------------------
 
@@ -332,14 +363,7 @@ class Joiner:
                     max_size=2**20,
                 )
             )
-            spec = self.headset.spec
-            hello = {
-                "type": "hello",
-                "board": self.board,
-                "channels": list(spec.eeg_names) if spec is not None else ["none"],
-                "sfreq": float(spec.sfreq) if spec is not None else 1.0,
-            }
-            self._socket.send(json.dumps(hello))
+            self._hello = None  # said on every new link
         except Exception as exc:  # any failure to reach the teacher: try again later
             self._drop(now, first_line(exc))
             return
@@ -357,6 +381,16 @@ class Joiner:
             state = self.headset.state
             going = " The recording goes on here." if state == "recording" else ""
             self.say(f"Lost touch with the teacher ({why}).{going} Trying again...")
+
+    def hello(self) -> dict:
+        """What this laptop records with: its board, channels and sampling rate."""
+        spec = self.headset.spec  # an LSL stream's is known once it is found
+        return {
+            "type": "hello",
+            "board": self.board,
+            "channels": list(spec.eeg_names) if spec is not None else ["none"],
+            "sfreq": float(spec.sfreq) if spec is not None else 1.0,
+        }
 
     def report(self, now: float) -> dict:
         """The report this laptop sends (see :func:`eeg4students.joined.clean_report`)."""
@@ -397,8 +431,10 @@ class Joiner:
 
         try:
             with self.room._lock:
-                report = self.report(now)
-                told = self.done
+                hello, report, told = self.hello(), self.report(now), self.done
+            if hello != self._hello:  # a new link, or a headset connected again differently
+                self._socket.send(json.dumps(hello))
+                self._hello = hello
             self._socket.send(json.dumps(report))
             self._told_done = told
             while True:

@@ -3,8 +3,9 @@
 A seat is a participant label, a board name and how to connect to it
 (``--headset P,BOARD[,ADDRESS]`` or a ``--roster`` CSV with the columns
 ``participant,board`` and any of :data:`CONNECTION_FIELDS`); the board
-``join`` seats a student whose own laptop records (``eeg4students join``).
-Rosters are read as untrusted files: at most :data:`MAX_ROSTER_BYTES` and
+``join`` seats a student whose own laptop records (``eeg4students join``),
+and a roster's ``loose`` column loosens electrodes of a synthetic headset
+for a rehearsal. Rosters are read as untrusted files: at most :data:`MAX_ROSTER_BYTES` and
 :data:`MAX_HEADSETS` rows, labels and boards checked, one clear error
 naming the line.
 """
@@ -47,11 +48,15 @@ class Seat:
         Headset name (``synthetic``, ``muse_2``, ``cyton``, ``playback``...).
     connection : dict
         BrainFlow connection options (:data:`CONNECTION_FIELDS`).
+    loose : tuple of str
+        Electrodes of a synthetic headset whose contact a rehearsal loosens
+        from the start (the roster's ``loose`` column).
     """
 
     participant: str
     board: str
     connection: dict = field(default_factory=dict)
+    loose: tuple[str, ...] = ()
 
 
 def parse_seat(text: str) -> Seat:
@@ -98,7 +103,10 @@ def parse_seat(text: str) -> Seat:
 def read_roster(path: str | Path) -> list[Seat]:
     """Read a roster: a CSV with ``participant`` and ``board`` columns.
 
-    Optional columns are the connection options (:data:`CONNECTION_FIELDS`).
+    Optional columns are the connection options (:data:`CONNECTION_FIELDS`)
+    and ``loose``: for a synthetic headset, electrodes (separated by spaces
+    or semicolons) whose contact a rehearsal loosens from the start, for the
+    teacher to find and fix.
 
     Raises
     ------
@@ -122,18 +130,44 @@ def read_roster(path: str | Path) -> list[Seat]:
         )
     if not rows or not {"participant", "board"} <= set(columns):
         raise RosterError(f"{path}: the roster needs participant and board columns and a row.")
-    unknown = [c for c in columns if c not in ("participant", "board", *CONNECTION_FIELDS)]
+    unknown = [
+        c for c in columns if c not in ("participant", "board", "loose", *CONNECTION_FIELDS)
+    ]
     if unknown:
         raise RosterError(
-            f"{path}: unknown column {unknown[0]!r}; use participant, board and "
-            f"{', '.join(CONNECTION_FIELDS)}."
+            f"{path}: unknown column {unknown[0]!r}; use participant, board, "
+            f"{', '.join(CONNECTION_FIELDS)} and loose."
         )
     seats = []
     for number, row in enumerate(rows, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
         connection = {k: row[k] for k in CONNECTION_FIELDS if row.get(k)}
-        seats.append(_seat(row["participant"], row["board"], connection, f"{path}, line {number}"))
+        where = f"{path}, line {number}"
+        seat = _seat(row["participant"], row["board"], connection, where)
+        if row.get("loose"):
+            loose = _loose(seat, row["loose"], where)
+            seat = Seat(seat.participant, seat.board, seat.connection, loose)
+        seats.append(seat)
     return seats
+
+
+def _loose(seat: Seat, text: str, where: str) -> tuple[str, ...]:
+    """The roster's ``loose`` electrodes of a synthetic headset, checked against its montage."""
+    names = [n for n in text.replace(";", " ").split() if n]
+    if seat.board.strip().lower() != "synthetic":
+        raise RosterError(
+            f"{where}: only a synthetic headset rehearses a loose contact; leave loose empty "
+            f"for {seat.board}."
+        )
+    montage = get_board(seat.board).eeg_names
+    lower = {n.lower(): n for n in montage}
+    unknown = [n for n in names if n.lower() not in lower]
+    if unknown:
+        raise RosterError(
+            f"{where}: the synthetic headset has no electrode {unknown[0]!r}; it has "
+            f"{', '.join(montage)}."
+        )
+    return tuple(dict.fromkeys(lower[n.lower()] for n in names))
 
 
 def is_join(board: str) -> bool:

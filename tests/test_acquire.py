@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -263,3 +264,41 @@ def _no_stray_env(monkeypatch):
     monkeypatch.delenv("EEG4STUDENTS_CRASH_AT", raising=False)
     yield
     os.environ.pop("EEG4STUDENTS_CRASH_AT", None)
+
+
+MUSE_LSL = Path(__file__).resolve().parents[1] / "eeg4students/samples/muse-lsl"
+
+
+def test_playback_replays_any_file_import_reads_converted_on_the_fly(tmp_path, capsys):
+    from eeg4students.io import read_recording
+
+    source = MUSE_LSL / "data_2017-09-27-14.50.29.csv"
+    ref = record_session(
+        "playback",
+        "m01",
+        "1",
+        tmp_path / "ds",
+        protocol="quick",
+        task_seconds=1,
+        connection={"file": str(source), "master_board": "muse_2"},
+        show=lambda _: None,
+        check_seconds=0.5,
+    )
+    stored = Dataset(tmp_path / "ds").load("m01", "1", "eeg4students")
+    assert stored.ch_names[:4] == ["TP9", "AF7", "AF8", "TP10"]
+    assert len(task_blocks(stored)) == 5 and read_meta(ref.path)["interruption"] is None
+    # The samples are the file's own (in order, to the precision BrainFlow writes).
+    original = read_recording(source).get_data(picks=["TP9", "AF7", "AF8", "TP10"])
+    replayed = stored.get_data(picks=["TP9", "AF7", "AF8", "TP10"])
+    start = int(np.argmin(np.abs(original - replayed[:, :1]).sum(axis=0)))
+    np.testing.assert_allclose(replayed[:, :500], original[:, start : start + 500], atol=1e-9)
+    assert not list(Path(tempfile.gettempdir()).glob("eeg4students-playback-*"))
+    # A file whose channels do not fit the headset named: one clear sentence.
+    openbci = Path(__file__).resolve().parents[1] / "eeg4students/samples/openbci-gui"
+    status = main(
+        ["record", "--board", "playback", "--file", str(next(openbci.glob("*.txt"))),
+         "--master-board", "muse_2", "--participant", "m02", "--session", "1", "--to",
+         str(tmp_path / "ds"), "--protocol", "quick", "--yes"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 1 and "records TP9, AF7, AF8, TP10" in err and len(err.splitlines()) == 1

@@ -19,7 +19,7 @@ from conftest import Lines
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from eeg4students.classroom import TAIL_SECONDS, Classroom
+from eeg4students.classroom import SAVERS, TAIL_SECONDS, Classroom
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
@@ -182,6 +182,16 @@ def test_rosters_and_headset_options(tmp_path):
     roster.write_text("participant,board,name\ns01,muse_2,Ann\n")
     with pytest.raises(RosterError, match="unknown column 'name'"):
         read_roster(roster)
+    # A rehearsal's loose contacts from the roster: synthetic headsets, their electrodes.
+    roster.write_text("participant,board,loose\ns01,synthetic,c3; OZ\ns02,synthetic,\n")
+    assert [s.loose for s in read_roster(roster)] == [("C3", "Oz"), ()]
+    for row, message in (
+        ("s01,muse_2,TP9", "only a synthetic headset"),
+        ("s01,synthetic,TP9", "no electrode 'TP9'; it has Fz, C3"),
+    ):
+        roster.write_text(f"participant,board,loose\n{row}\n")
+        with pytest.raises(RosterError, match=message):
+            read_roster(roster)
     with pytest.raises(RosterError, match="given twice"):
         Classroom(tmp_path / "ds", "1", [Seat("a", "synthetic"), Seat("a", "synthetic")])
 
@@ -486,6 +496,24 @@ def test_a_crashed_classroom_recording_recovers_from_its_start(tmp_path, capsys)
     assert abs(blocks["onset"].iloc[0] - room.steps[1].start) < 0.3
 
 
+def test_a_contact_loosened_in_the_roster_shows_from_the_start(tmp_path):
+    seats = [Seat("a", "synthetic", loose=("C3",)), Seat("b", "synthetic")]
+    room = Classroom(tmp_path / "ds", "1", seats, protocol="quick", task_seconds=1)
+    room.connect()
+    loop = threading.Thread(target=room.run, daemon=True)
+    loop.start()
+    try:
+        tiles = lambda: {h["participant"]: h for h in room.snapshot()["headsets"]}  # noqa: E731
+        wait_until(lambda: tiles()["b"]["status"] == "ready", 15, "b ready")
+        wait_until(lambda: tiles()["a"]["status"] == "fix contact", 15, "a to need a fix")
+        assert tiles()["a"]["loose"] == ["C3"] and tiles()["a"]["fix"][0].startswith("C3")
+        assert room.rehearse_contact("a", loose=False) == []
+        wait_until(lambda: tiles()["a"]["status"] == "ready", 15, "a fixed")
+    finally:
+        room.shutdown()
+        loop.join(timeout=10)
+
+
 def test_a_rehearsal_looks_real_and_rehearses_fixing_a_contact(room):
     def statuses() -> dict[str, str]:
         return {h["participant"]: h["status"] for h in room.snapshot()["headsets"]}
@@ -541,7 +569,8 @@ def test_classroom_models_per_board_from_the_command_line(tmp_path, capsys):
 
 def test_the_wait_to_be_saved_is_left_out_of_a_complete_session(room):
     saver_free = threading.Event()
-    room._saving.submit(saver_free.wait, 60)  # the saving thread busy with another headset
+    for _ in range(SAVERS):  # every saving thread busy with other headsets
+        room._saving.submit(saver_free.wait, 60)
     room.start("a")
     headset = room.headsets["a"]
     wait_until(lambda: headset.state == "saving", 30, "a's session complete")

@@ -5,15 +5,21 @@ folder, in the README's order: ``eeg4students`` commands in this process,
 other commands (``cp``, ``mkdir``) through the shell. The lines the README
 shows under a command must appear in its output in that order (``...``
 inside a line stands for any text, a line of only ``...`` for any lines;
-spacing is free, as tables wrap). A block preceded by
-``<!-- not run by the README test: REASON -->`` is skipped, and must say why.
+spacing is free, as tables wrap). A command ending in `` &`` runs in the
+background, as a shell runs it (a process of its own, here with SIGINT
+ignored as a shell's background job has it); the block's end waits for
+every such process, which must exit 0 and print the lines shown under it. A
+block preceded by ``<!-- not run by the README test: REASON -->`` is
+skipped, and must say why.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,14 +99,47 @@ def test_every_skipped_block_says_why_and_runnable_blocks_only_run_known_command
                 assert shlex.split(command)[0] in ("eeg4students", "cp", "mkdir"), (line, command)
 
 
-def test_the_readme_runs_as_written(tmp_path, monkeypatch, capsys):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start(command: str, logs: Path) -> tuple[subprocess.Popen, Path]:
+    """Start ``eeg4students ... &`` as a process of its own; its output goes to a file."""
+    argv = shlex.split(command.removesuffix("&"))
+    assert argv[0] == "eeg4students", command
+    log = logs / f"background-{len(list(logs.iterdir()))}.txt"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "eeg4students", *argv[1:]],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_ignore_sigint,
+        )
+    return process, log
+
+
+def test_the_readme_runs_as_written(tmp_path, tmp_path_factory, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    logs = tmp_path_factory.mktemp("background")
     ran = 0
     for line, block, why in console_blocks(README.read_text()):
         if why is not None:
             continue
+        background = []
         for command, shown in commands(block):
-            output = run(command, capsys)
-            check_output(f"README line {line}: {command}", shown, output)
+            if command.rstrip().endswith(" &"):
+                background.append((command, shown, *start(command, logs)))
+            else:
+                output = run(command, capsys)
+                check_output(f"README line {line}: {command}", shown, output)
             ran += 1
+        for command, shown, process, log in background:
+            try:
+                status = process.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                pytest.fail(f"{command!r} still ran after 300 s:\n{log.read_text()}")
+            output = log.read_text()
+            assert status == 0, f"{command!r} exited {status}:\n{output}"
+            check_output(f"README line {line}: {command}", shown, output)
     assert ran >= 20

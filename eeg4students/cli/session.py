@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from pathlib import Path
 
 from eeg4students._signals import stop_on_signals
 from eeg4students.cli._common import (
@@ -95,6 +96,18 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         return _run_classroom(args, room, server, keys, guard)
 
 
+def write_links(path, links: dict[str, str]) -> None:
+    """Write the classroom's links as JSON, readable by this user only (they hold keys)."""
+    import json
+    import os
+
+    from eeg4students._files import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        os.chmod(tmp, 0o600)
+        tmp.write_text(json.dumps(links, indent=2) + "\n", encoding="utf-8")
+
+
 def _classroom_models(given: list[str]):
     """``--model FILE`` (one for every headset) or ``--model BOARD=FILE`` per board."""
     from eeg4students.boards import get_board
@@ -143,9 +156,10 @@ def _run_classroom(args, room, server, keys, guard) -> int:
             "Keep these links to the class: each holds its page's key. Ctrl-C ends the classroom."
         )
         print("", flush=True)
+        if args.links:
+            write_links(args.links, {"teacher": server.url + "/?token=" + keys.teacher, **links})
         if args.start:
-            started = room.start()
-            print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
+            threading.Thread(target=_start_when_ready, args=(room,), daemon=True).start()
         if args.exit_when_done:
             threading.Thread(target=_stop_when_done, args=(room, server), daemon=True).start()
         server.run()
@@ -154,6 +168,8 @@ def _run_classroom(args, room, server, keys, guard) -> int:
     finally:
         with guard.deferred():  # a second signal does not break the saving
             room.shutdown()
+            if args.links:
+                Path(args.links).unlink(missing_ok=True)  # its keys end with the classroom
     failed = 0
     for participant, headset in room.headsets.items():
         where = f" -> {headset.saved_path}" if headset.saved_path else ""
@@ -163,6 +179,15 @@ def _run_classroom(args, room, server, keys, guard) -> int:
         stop = guard.interrupted
         return stop.exit_status if stop is not None else EXIT_INTERRUPTED
     return EXIT_ERROR if failed else 0
+
+
+def _start_when_ready(room) -> None:
+    """``--start``: start every headset once none is waiting to join or connecting."""
+    tick = threading.Event()
+    while {h.state for h in room.headsets.values()} & {"waiting", "connecting"}:
+        tick.wait(0.2)
+    started = room.start()
+    print(f"Started: {', '.join(started) or 'nobody (no headset connected)'}", flush=True)
 
 
 def _stop_when_done(room, server) -> None:
@@ -175,9 +200,16 @@ def _stop_when_done(room, server) -> None:
 
 
 def cmd_join(args: argparse.Namespace) -> int:
-    from eeg4students.join import Joiner, parse_link
+    from eeg4students.join import Joiner, JoinError, link_from_file, parse_link
 
-    link = parse_link(args.url)
+    if bool(args.url) == bool(args.links):
+        raise JoinError("Give the student's link (URL), or --links FILE with --participant.")
+    if args.links:
+        if not args.participant:
+            raise JoinError("--links FILE needs --participant LABEL: whose link to take.")
+        link = link_from_file(args.links, args.participant, args.wait)
+    else:
+        link = parse_link(args.url)
     joiner = Joiner(
         link,
         args.board,
@@ -344,7 +376,18 @@ def add_parsers(sub) -> None:
         help="a model (from `train`) whose live prediction each tile shows; BOARD=FILE, "
         "repeated, gives one per board for a class with mixed headsets",
     )
-    p.add_argument("--start", action="store_true", help="start every headset at once")
+    p.add_argument(
+        "--start",
+        action="store_true",
+        help="start every headset at once (laptops given the board join: once they joined)",
+    )
+    p.add_argument(
+        "--links",
+        metavar="FILE",
+        type=path_value,
+        help="also write every page's link into this JSON file (readable by you only; removed "
+        "when the classroom ends), e.g. for `join --links FILE` in a scripted rehearsal",
+    )
     p.add_argument(
         "--exit-when-done",
         action="store_true",
@@ -372,7 +415,16 @@ def add_parsers(sub) -> None:
         epilog="example: eeg4students join 'http://192.168.1.20:8765/student/s01?token=KEY' "
         "--board muse_2 --serial-number Muse-1234",
     )
-    p.add_argument("url", metavar="URL", help="the student's link from the teacher's sheet")
+    p.add_argument(
+        "url", metavar="URL", nargs="?", help="the student's link from the teacher's sheet"
+    )
+    p.add_argument(
+        "--links",
+        metavar="FILE",
+        help="take the link from a classroom's --links file instead (a rehearsal on one "
+        "computer); with --participant",
+    )
+    p.add_argument("--participant", help="whose link to take from --links")
     p.add_argument("--board", required=True, help="this laptop's headset (see `boards`)")
     p.add_argument(
         "--to",

@@ -26,6 +26,7 @@ def read_brainflow_file(
     marker_names: dict[float, str] | None = None,
     first_row: int = 0,
     last_row: int | None = None,
+    data: np.ndarray | None = None,
 ):
     """Read a BrainFlow data file, given the headset that recorded it.
 
@@ -52,6 +53,9 @@ def read_brainflow_file(
         Only samples ``first_row`` to ``last_row`` (exclusive; None: to the
         end) are read (a classroom's session without the waits around it);
         the measurement date is that of the first sample kept.
+    data : ndarray, shape (n_rows, n_samples) | None
+        The file's values, already read with ``DataFilter.read_file`` (it
+        is then not read again); None reads it.
 
     Returns
     -------
@@ -68,7 +72,7 @@ def read_brainflow_file(
         )
     spec = board if isinstance(board, Board) else get_board(board, master=master_board)
     try:
-        data = DataFilter.read_file(str(path))
+        data = DataFilter.read_file(str(path)) if data is None else data
     except BrainFlowError:
         # BrainFlow only says that it failed; find the line ourselves.
         table, first = read_table(path, header=False, sep="\t", what="BrainFlow file")
