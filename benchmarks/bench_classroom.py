@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from eeg4students import classroom
 from eeg4students.classroom import TAIL_SECONDS, Classroom
 from eeg4students.protocol import load_protocol
 from eeg4students.roster import Seat
@@ -205,7 +206,14 @@ def main() -> None:
     parser.add_argument("--headsets", type=int, default=0, help="headsets on the teacher's")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--student-pages", action="store_true")
+    parser.add_argument(
+        "--savers",
+        type=int,
+        default=classroom.SAVERS,
+        help=f"recordings stored at once (default {classroom.SAVERS}; 1: one after another)",
+    )
     args = parser.parse_args()
+    classroom.SAVERS = args.savers
     if not (args.students or args.headsets):
         parser.error("give --students N, --headsets N, or both")
     with tempfile.TemporaryDirectory() as tmp:

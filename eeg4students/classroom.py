@@ -468,7 +468,9 @@ class Headset:
         during a pause, 1-based; 0 before the start), ``tasks`` (how many the
         session has), ``progress`` (the share of the session done, 0-1) and
         ``next_task`` with ``next_task_text`` (the next task and its
-        instruction, also when a rest comes before it).
+        instruction, also when a rest comes before it), and ``recorder``
+        (``teacher``: the recording is made on the teacher's computer, so it
+        goes on if the student's page loses its connection).
         """
         step, left, following = self.current(now)
         number, count, progress = self._place(now)
@@ -503,6 +505,7 @@ class Headset:
             "task_number": number,
             "tasks": count,
             "progress": round(progress, 3),
+            "recorder": "teacher",
         }
 
 

@@ -297,6 +297,8 @@ class Joiner:
         self.room = None
         self.sending = _Sending()
         self._socket = None
+        #: Closes the WebSocket to the teacher (a new one for each link).
+        self._link = contextlib.ExitStack()
         self._cue: tuple | None = None
         self._offline_since: float | None = None
         self._told_done = False
@@ -350,19 +352,16 @@ class Joiner:
     # -- the link ------------------------------------------------------------------
 
     def _connect(self, now: float) -> None:
+        import inspect
+
         from websockets.sync.client import connect
 
+        options = {"open_timeout": CONNECT_SECONDS, "close_timeout": 1, "max_size": 2**20}
+        if "proxy" in inspect.signature(connect).parameters:  # websockets >= 15 reads proxies
+            options["proxy"] = None
         try:
-            opened = contextlib.ExitStack()
-            self._socket = opened.enter_context(
-                connect(
-                    self.link.url(f"/ws/join/{self.link.participant}", "ws"),
-                    open_timeout=CONNECT_SECONDS,
-                    close_timeout=1,
-                    proxy=None,
-                    max_size=2**20,
-                )
-            )
+            url = self.link.url(f"/ws/join/{self.link.participant}", "ws")
+            self._socket = self._link.enter_context(connect(url, **options))
             self._hello = None  # said on every new link
         except Exception as exc:  # any failure to reach the teacher: try again later
             self._drop(now, first_line(exc))
@@ -372,9 +371,8 @@ class Joiner:
         self._offline_since = None
 
     def _drop(self, now: float, why: str) -> None:
-        if self._socket is not None:
-            with contextlib.suppress(Exception):
-                self._socket.close()
+        with contextlib.suppress(Exception):
+            self._link.close()  # the WebSocket, if one is open
         self._socket = None
         if self._offline_since is None:
             self._offline_since = now
@@ -394,7 +392,7 @@ class Joiner:
 
     def report(self, now: float) -> dict:
         """The report this laptop sends (see :func:`eeg4students.joined.clean_report`)."""
-        headset = self.room.headsets[self.link.participant]
+        headset = self.headset
         samples, dropped = headset.counts
         return {
             "type": "report",
@@ -586,7 +584,8 @@ class Joiner:
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 self._socket.send(json.dumps(self.report(time.monotonic())))
-                self._socket.close()
+        with contextlib.suppress(Exception):
+            self._link.close()
         if self.unsent:
             package = self.local / OUTBOX / f"sub-{self.link.participant}_ses-{self.session}.zip"
             package_participant(

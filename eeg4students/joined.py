@@ -309,6 +309,10 @@ class JoinedHeadset(Headset):
     def sample_rate(self) -> float | None:
         return self.hello["sfreq"] if self.hello else None
 
+    def cue(self, now: float) -> dict:
+        """The student's cue, as for a headset here; ``recorder`` says it is their laptop."""
+        return {**super().cue(now), "recorder": "laptop"}
+
     def snapshot(self, now: float) -> dict:
         out = super().snapshot(now)
         out["board"] = f"join: {self.hello['board']}" if self.hello else "join"

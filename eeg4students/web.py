@@ -436,32 +436,41 @@ async def _join_link(websocket: WebSocket, room: Classroom, seat: JoinedHeadset)
                 return None
         raise ReportError("a laptop first says hello, then reports.")
 
-    link = None
-    try:
+    link: list[int] = []  # this link's number, once the laptop said hello
+
+    async def send_buttons() -> None:
+        """The teacher's buttons, as they are pressed; stop if the laptop joined again."""
         while True:
-            try:
-                text = await asyncio.wait_for(websocket.receive_text(), UPDATE_SECONDS)
-            except TimeoutError:
-                text = None
-            if text is not None:
-                if len(text) > MAX_MESSAGE_BYTES:
-                    raise ReportError("a message far larger than a report.")
-                number = await asyncio.to_thread(receive, text)
-                link = number if number is not None else link
-            if link is None:
+            await asyncio.sleep(UPDATE_SECONDS / 2)
+            if not link:
                 continue
-            if link != seat.link:  # the laptop joined again on another link
+            if link[-1] != seat.link:  # the laptop joined again on another link
                 await websocket.close(code=1000, reason="joined again on another link")
                 return
             with room._lock:
                 commands = seat.take_commands()
             for command in commands:
                 await websocket.send_json(command)
+
+    sender = asyncio.create_task(send_buttons())
+    try:
+        while not sender.done():
+            text = await websocket.receive_text()
+            if len(text) > MAX_MESSAGE_BYTES:
+                raise ReportError("a message far larger than a report.")
+            number = await asyncio.to_thread(receive, text)
+            if number is not None:
+                link.append(number)
     except (ReportError, limited_json.JSONLimitError, ValueError) as exc:
         with contextlib.suppress(RuntimeError, OSError):
             await websocket.close(code=1008, reason=first_line(exc)[:120])
     except (WebSocketDisconnect, RuntimeError, OSError):
         return
+    finally:
+        sender.cancel()
+        ended = (asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError)
+        with contextlib.suppress(*ended):
+            await sender
 
 
 def _csv(rows: list[dict]) -> str:

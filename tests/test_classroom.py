@@ -19,7 +19,7 @@ from conftest import Lines
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from eeg4students.classroom import SAVERS, TAIL_SECONDS, Classroom
+from eeg4students.classroom import QUALITY_SECONDS, SAVERS, TAIL_SECONDS, Classroom
 from eeg4students.cli import main
 from eeg4students.events import task_blocks
 from eeg4students.protocol import load_protocol
@@ -520,7 +520,16 @@ def test_a_rehearsal_looks_real_and_rehearses_fixing_a_contact(room):
 
     # Synthetic headsets send EEG in EEG's range: every channel ok, the class ready.
     wait_until(lambda: set(statuses().values()) == {"ready"}, 15, "a ready class")
-    tile = room.snapshot()["headsets"][1]
+
+    def judged_on_a_full_window() -> dict | None:
+        # The first judgements see less than QUALITY_SECONDS of EEG (a busy machine can
+        # make one of them on half a second, with a smaller swing).
+        tile = room.snapshot()["headsets"][1]
+        streamed = tile["samples"] / tile["sfreq"] - (tile["quality_age_s"] or 0.0)
+        return tile if tile["quality"] and streamed >= QUALITY_SECONDS + 0.1 else None
+
+    wait_until(judged_on_a_full_window, 15, "a judgement on a full window")
+    tile = judged_on_a_full_window()
     assert tile["rehearsal"] and tile["loose"] == []
     assert all(20 < q["ptp_uv"] < 300 and q["line_ratio"] < 0.5 for q in tile["quality"]), tile[
         "quality"

@@ -157,6 +157,8 @@ def test_a_laptop_joins_records_and_its_recording_reaches_the_teacher(room, tmp_
         tile = _teacher(room)
         assert tile["board"] == "join: synthetic" and tile["laptop"]["online"]
         assert {q["channel"] for q in tile["quality"]} == set(laptop.joiner.headset.spec.eeg_names)
+        # The student's page says where the recording goes on when it loses its connection.
+        assert room.cue("j")["recorder"] == "laptop" and room.cue("h")["recorder"] == "teacher"
         assert sorted(room.start()) == ["h", "j"]
         seen, cues = set(), set()
 
@@ -361,7 +363,7 @@ def test_hostile_laptop_messages_close_the_link_and_change_nothing(room):
     with serving(room) as links:
         url = links["j"].replace("http", "ws", 1).replace("/student/j", "/ws/join/j")
         for messages in bad:
-            with connect(url, proxy=None) as socket_:
+            with connect(url) as socket_:
                 for text in messages:
                     socket_.send(text)
                 with pytest.raises(ConnectionClosed) as closed:
@@ -371,14 +373,14 @@ def test_hostile_laptop_messages_close_the_link_and_change_nothing(room):
             assert _teacher(room)["status"] in ("waiting", "connecting"), messages
         # The same messages, well formed, are taken; text is kept as text (the page shows
         # it with textContent).
-        with connect(url, proxy=None) as socket_:
+        with connect(url) as socket_:
             socket_.send(json.dumps(hello))
             socket_.send(json.dumps(report))
             wait_until(lambda: _teacher(room)["state"] == "connected", 10, "the report")
         assert _teacher(room)["message"] == report["message"]
         # A laptop with another key, or for a seat on the teacher's computer, is refused.
         for wrong in (url.replace("token=", "token=x"), url.replace("/ws/join/j", "/ws/join/h")):
-            with pytest.raises(InvalidStatus), connect(wrong, proxy=None):
+            with pytest.raises(InvalidStatus), connect(wrong):
                 pass
 
 
@@ -452,6 +454,22 @@ def test_links_and_seats_for_laptops(tmp_path, capsys):
             "Cannot reach the teacher's classroom",
         ),
     ]
+    links = tmp_path / "links.json"
+    links.write_text(json.dumps({"teacher": "http://127.0.0.1:9/?token=t", "s02": "x"}))
+    url = "http://127.0.0.1:9/student/s01?token=a"
+    cases += [
+        (["join", url, "--links", str(links), "--board", "synthetic"], "or --links FILE"),
+        (["join", "--links", str(links), "--board", "synthetic"], "needs --participant"),
+        (
+            ["join", "--links", str(links), "--participant", "s01", "--board", "synthetic"],
+            "has no link for 's01'; it has: s02.",
+        ),
+        (
+            ["join", "--links", str(tmp_path / "none.json"), "--participant", "s01", "--board",
+             "synthetic", "--wait", "0"],
+            "no such links file",
+        ),
+    ]  # fmt: skip
     for argv, words in cases:
         assert main(argv) == 1
         err = capsys.readouterr().err

@@ -211,6 +211,7 @@ POSITIONAL = {
     ("simulate",): ["--to", "D"],
     ("record",): ["--board", "synthetic", "--participant", "p", "--session", "1", "--to", "D"],
     ("classroom",): ["--to", "D", "--session", "1"],
+    ("join",): ["URL", "--board", "synthetic"],
     ("forget",): ["DATASET", "--participant", "p"],
     ("demo",): [],
 }
