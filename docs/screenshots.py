@@ -1,8 +1,10 @@
 """Take the README's screenshots of the classroom pages (Debian's Chromium, Playwright).
 
-Four synthetic headsets record session 1 of the quick protocol; the teacher's
-page is captured during the first task (one tile's details open, one
-headset stopped), a student's page at the same moment.
+Four synthetic headsets and a student's laptop (``join``, in this process,
+with a synthetic board) record session 1 of the quick protocol, and a
+second laptop has not joined; the teacher's page is captured during the
+first task (one tile's details open, one headset stopped), a student's page
+at the same moment.
 Run it with::
 
     .venv/bin/python docs/screenshots.py
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from eeg4students.classroom import Classroom, Seat
+from eeg4students.join import Joiner, parse_link
 from eeg4students.web import HEADLESS_CHROMIUM_ARGS, serving
 
 HERE = Path(__file__).resolve().parent
@@ -25,8 +29,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         seats = [Seat(p, "synthetic") for p in ("s01", "s02", "s03", "s04")]
+        seats += [Seat("s05", "join"), Seat("s06", "join")]
         room = Classroom(Path(tmp) / "class", "1", seats, protocol="quick", task_seconds=20)
         with serving(room) as links, sync_playwright() as playwright:
+            laptop = Joiner(parse_link(links["s05"]), "synthetic", {}, Path(tmp) / "laptop")
+            done = threading.Event()
+            laptop.prepare(30, done)
+            threading.Thread(target=laptop.run, args=(done,), daemon=True).start()
             browser = playwright.chromium.launch(
                 executable_path=shutil.which("chromium"), args=list(HEADLESS_CHROMIUM_ARGS)
             )
@@ -34,7 +43,7 @@ def main() -> None:
             teacher.goto(links["teacher"])
             student = browser.new_page(viewport={"width": 1000, "height": 620})
             student.goto(links["s02"])
-            teacher.wait_for_selector('section.tile [data-role="contacts"] .chip')
+            teacher.wait_for_selector('section.tile[data-participant="s05"].s-ready')
             # One tile's details open: its quality table, counts and links.
             teacher.locator('section.tile[data-participant="s01"] summary').click()
             room.start()
@@ -46,6 +55,8 @@ def main() -> None:
             teacher.screenshot(path=HERE / "classroom-teacher.png")
             student.screenshot(path=HERE / "classroom-student.png")
             browser.close()
+            done.set()
+            laptop.close()
     print("wrote docs/classroom-teacher.png and docs/classroom-student.png")
 
 

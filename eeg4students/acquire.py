@@ -45,7 +45,7 @@ from eeg4students import _json as limited_json
 from eeg4students._files import atomic_write_json, removed_on_failure
 from eeg4students._numbers import within
 from eeg4students._signals import Interrupted, stop_on_signals
-from eeg4students.boards import BOARD_IDS, Board, get_board, input_params
+from eeg4students.boards import Board, get_board
 from eeg4students.errors import BoardError, EEG4StudentsError, first_line
 from eeg4students.events import task_description
 from eeg4students.io.brainflow_file import read_brainflow_file
@@ -60,7 +60,7 @@ from eeg4students.lsl import (
     stream_key,
 )
 from eeg4students.names import STALL_TIMEOUT_RANGE
-from eeg4students.playback import playback_file
+from eeg4students.playback import open_board
 from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.quality import SignalCheck, check_signal
 from eeg4students.store import Dataset, RecordingRef, check_label
@@ -98,16 +98,8 @@ class _Stream:
     def __init__(self, board: str, spec: Board, partial: Path, connection: dict) -> None:
         self.spec = spec
         self.partial = partial
-        playback = board.strip().lower() == "playback"
-        board_id = int(BOARD_IDS["playback"]) if playback else spec.board_id
-        #: A recording converted for the playback board (removed when the stream stops).
-        self.converted: Path | None = None
-        if playback and connection.get("file"):
-            replayed, converted = playback_file(connection["file"], spec)
-            connection = {**connection, "file": str(replayed)}
-            self.converted = replayed if converted else None
-        BoardShim.disable_board_logger()
-        self.shim = BoardShim(board_id, input_params(**connection))
+        #: ``converted``: a recording converted for the playback board (removed at the end).
+        self.shim, self.converted = open_board(board, spec, connection)
         self.samples = 0
         self.dropped = 0
         self.last_new = time.monotonic()

@@ -13,8 +13,10 @@ One thread (:meth:`Classroom.run`) ticks every headset every
 the last :data:`QUALITY_SECONDS` (as ``record``'s signal check does), moves
 recording headsets along their session's timeline and inserts the markers.
 Finished recordings are stored by other threads (:data:`SAVERS` at once),
-so one headset's save never delays another's markers. :meth:`Classroom.snapshot` gives the state
-the web pages show (:mod:`eeg4students.web`).
+so one headset's save never delays another's markers.
+:meth:`Classroom.snapshot` gives the state the web pages show
+(:mod:`eeg4students.web`). A seat whose board is ``join`` is a student's
+own laptop (:mod:`eeg4students.joined`).
 """
 
 from __future__ import annotations

@@ -252,6 +252,8 @@ class _Sending:
     acknowledged: frozenset = frozenset()
     refused: str | None = None
     next_try: float = 0.0
+    #: The recordings the package on disk holds (it is packed again when they change).
+    packed: tuple = ()
 
 
 class Joiner:
@@ -478,16 +480,27 @@ class Joiner:
         """Recordings stored here that the teacher has not acknowledged."""
         return [r for r in self.recordings() if r not in self.sending.acknowledged]
 
+    def _package(self) -> Path:
+        """This session's recordings packed (again only when they changed since)."""
+        from eeg4students.remote import package_participant
+
+        package = self.local / OUTBOX / f"sub-{self.link.participant}_ses-{self.session}.zip"
+        holds = tuple(self.recordings())
+        if holds != self.sending.packed or not package.is_file():
+            package_participant(
+                self.local, self.link.participant, package, sessions=[self.session]
+            )
+            self.sending.packed = holds
+        return package
+
     def send(self, now: float, timeout: float = 60.0) -> bool:
         """Pack this session's recordings and post them; True once the teacher has them all."""
-        from eeg4students.remote import package_participant
 
         if not self.unsent:
             return True
         if self.sending.refused is not None or now < self.sending.next_try:
             return False
-        package = self.local / OUTBOX / f"sub-{self.link.participant}_ses-{self.session}.zip"
-        package_participant(self.local, self.link.participant, package, sessions=[self.session])
+        package = self._package()
         try:
             answer = _request(
                 self.link, f"/api/join/{self.link.participant}/package", package, timeout
@@ -537,7 +550,8 @@ class Joiner:
             self._connect(now)
         self._exchange(now)
         self._tell_cue(now)
-        if self.headset.state not in ("recording", "saving"):  # not while it records
+        # Not while it records; not while the network is down (it is tried when back).
+        if self._socket is not None and self.headset.state not in ("recording", "saving"):
             self.send(now)
 
     def finished(self, now: float) -> bool:
@@ -573,7 +587,6 @@ class Joiner:
 
     def close(self, send_seconds: float = 10.0) -> None:
         """Store a recording under way (as interrupted), try once more to send, let go."""
-        from eeg4students.remote import package_participant
 
         with self.room._lock:
             self.headset.stop("stopped on the student's laptop")
@@ -587,10 +600,7 @@ class Joiner:
         with contextlib.suppress(Exception):
             self._link.close()
         if self.unsent:
-            package = self.local / OUTBOX / f"sub-{self.link.participant}_ses-{self.session}.zip"
-            package_participant(
-                self.local, self.link.participant, package, sessions=[self.session]
-            )
+            package = self._package()
             self.say(
                 f"Not sent to the teacher: {', '.join(self.unsent)}. Give the teacher {package} "
                 "(`eeg4students ingest --merge`), or run this `eeg4students join` again while "

@@ -36,12 +36,11 @@ from dataclasses import replace
 
 import mne
 import numpy as np
-from brainflow.board_shim import BoardShim
 from brainflow.exit_codes import BrainFlowError
 
 from eeg4students._signals import stop_on_signals
 from eeg4students.adaptation import RunningAdaptation
-from eeg4students.boards import BOARD_IDS, get_board, input_params
+from eeg4students.boards import get_board
 from eeg4students.errors import BoardError, EEG4StudentsError, ModelError
 from eeg4students.events import task_description
 from eeg4students.features import blocks_to_frames
@@ -58,6 +57,7 @@ from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
 from eeg4students.modelstore import SavedModel
 from eeg4students.names import ADAPT_WARMUP_SECONDS
+from eeg4students.playback import open_board
 from eeg4students.preprocess import REASONS, iter_blocks
 
 #: Seconds of signal before a live window, for the filters.
@@ -252,10 +252,7 @@ class _BoardSource:
     def __init__(self, board: str, connection: dict) -> None:
         self.board = board
         self.spec = get_board(board, master=connection.get("master_board"))
-        BoardShim.disable_board_logger()
-        playback = board.strip().lower() == "playback"
-        board_id = int(BOARD_IDS["playback"]) if playback else self.spec.board_id
-        self.shim = BoardShim(board_id, input_params(**connection))
+        self.shim, self.converted = open_board(board, self.spec, connection)
         self.last_new = time.monotonic()
 
     def start(self):
@@ -283,8 +280,12 @@ class _BoardSource:
         return data[list(self.spec.eeg_rows)], None
 
     def stop(self) -> None:
-        if self.shim.is_prepared():
-            self.shim.release_session()
+        try:
+            if self.shim.is_prepared():
+                self.shim.release_session()
+        finally:
+            if self.converted is not None:
+                self.converted.unlink(missing_ok=True)
 
 
 def run_live(

@@ -1,4 +1,8 @@
-"""Files for BrainFlow's playback board: any recording ``import`` reads, converted on the fly.
+"""BrainFlow sessions, and files for its playback board (any recording ``import`` reads).
+
+:func:`open_board` makes the ``BoardShim`` of a headset, or of the playback
+board replaying a file: the one place where a board name becomes a
+BrainFlow session (``record``, ``classroom``, ``join`` and ``live``).
 
 BrainFlow's playback board replays only files written by BrainFlow for the
 headset it names (its master board): one tab-separated line per sample with
@@ -18,9 +22,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from brainflow.board_shim import BoardShim
 from brainflow.data_filter import DataFilter
 
-from eeg4students.boards import Board, BoardError
+from eeg4students.boards import BOARD_IDS, Board, BoardError, input_params
 from eeg4students.errors import RecordingFormatError
 
 
@@ -86,3 +91,35 @@ def playback_file(path: str | Path, spec: Board) -> tuple[Path, bool]:
     os.close(handle)
     DataFilter.write_file(np.ascontiguousarray(rows), name, "w")
     return Path(name), True
+
+
+def open_board(board: str, spec: Board, connection: dict) -> tuple[BoardShim, Path | None]:
+    """A BrainFlow session (not prepared yet) for a headset, or the playback board.
+
+    Parameters
+    ----------
+    board : str
+        The board's name (``playback`` replays ``connection["file"]``).
+    spec : Board
+        The headset's layout (for playback: the master board's).
+    connection : dict
+        Connection options (:func:`eeg4students.boards.input_params`).
+
+    Returns
+    -------
+    shim : BoardShim
+    converted : Path | None
+        A converted copy of the replayed file, which the caller removes when
+        the session ends (None: nothing to remove).
+    """
+    converted = None
+    if board.strip().lower() == "playback":
+        board_id = int(BOARD_IDS["playback"])
+        if connection.get("file"):
+            replayed, made = playback_file(connection["file"], spec)
+            connection = {**connection, "file": str(replayed)}
+            converted = replayed if made else None
+    else:
+        board_id = spec.board_id
+    BoardShim.disable_board_logger()
+    return BoardShim(board_id, input_params(**connection)), converted

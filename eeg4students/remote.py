@@ -21,7 +21,8 @@ untrusted and checks everything before the dataset changes:
    written) and every recording is opened with its sidecars, and its
    header must name only its own data and marker files;
 3. **commit**: the participant's folder (or, with ``merge``, each new
-   session folder) is moved into place with a rename, and
+   session folder; with ``add_runs``, also each new recording of a session
+   the dataset has) is moved into place with a rename, and
    ``participants.tsv`` and ``sub-P_sessions.tsv`` are rewritten
    atomically. If any step fails, the steps already done are undone: the
    dataset is left byte for byte as it was (a dataset the ingest created is

@@ -310,14 +310,14 @@ def make_app(
     async def join_info(request: Request) -> Response:
         seat = joined_seat(request)
         if seat is None:
-            return _refused_join(request, room)
+            return _refused_join(request, keys)
         info = await asyncio.to_thread(session_info, room, seat.seat.participant)
         return JSONResponse(info, headers=_HEADERS)
 
     async def join_package(request: Request) -> Response:
         seat = joined_seat(request)
         if seat is None:
-            return _refused_join(request, room)
+            return _refused_join(request, keys)
         return await _receive(request, room, seat)
 
     async def join_feed(websocket: WebSocket) -> None:
@@ -351,9 +351,10 @@ def make_app(
     return app
 
 
-def _refused_join(request: Request, room: Classroom) -> Response:
+def _refused_join(request: Request, keys: Keys) -> Response:
+    """403 without the participant's key (which labels exist is not told), else 404."""
     participant = request.path_params["participant"]
-    if not isinstance(room.headsets.get(participant), JoinedHeadset):
+    if keys.is_student(request.query_params.get("token"), participant):
         return JSONResponse(
             {
                 "error": f"This classroom has no seat {participant!r} for a student's laptop "

@@ -301,6 +301,13 @@ def test_thirty_headsets_fit_one_screen_with_a_word_for_each_and_a_count(browser
     page.goto(links["teacher"])
     wait_until(lambda: bool(sockets), 10, "the page's feed")
     headsets = [_fake_headset(i, channels) for i in range(30)]
+    # Two students' own laptops: one recording but out of touch, one not joined yet.
+    for h, status, state in (
+        (headsets[28], "offline", "recording"),
+        (headsets[29], "waiting", "waiting"),
+    ):
+        h.update(status=status, state=state, board="join", prediction=None)
+        h["laptop"] = {"online": False, "heard_s": 4.0 if status == "offline" else None}
     counts: dict[str, int] = {}
     for h in headsets:
         counts[h["status"]] = counts.get(h["status"], 0) + 1
@@ -318,7 +325,9 @@ def test_thirty_headsets_fit_one_screen_with_a_word_for_each_and_a_count(browser
     sockets[0].send(json.dumps(state))
     page.wait_for_selector("section.tile >> nth=29")
     summary = page.locator("#summary").inner_text()
-    assert summary.startswith("30 headsets: 5 fix contact · 5 dropped · 5 connecting · 5 ready")
+    assert summary.startswith(
+        "30 headsets: 5 fix contact · 1 offline · 5 dropped · 1 waiting · 4 connecting · 5 ready"
+    )
     assert page.locator("#clock").inner_text() == "class clock 12:34"
     for h in headsets:
         tile = _tile(page, h["participant"])
@@ -335,6 +344,8 @@ def test_thirty_headsets_fit_one_screen_with_a_word_for_each_and_a_count(browser
             assert said == "prediction: Recall (72%) · before: Count, Think"
         restart = tile.locator('[data-action="restart"]')
         assert restart.is_visible() == (h["status"] == "dropped")
+        where = tile.locator('[data-role="where"]').inner_text()
+        assert where == ("laptop" if "laptop" in h else ""), h
 
 
 def test_a_dropped_headset_restarted_from_its_tile_records_again(browser, served):

@@ -303,7 +303,10 @@ def test_the_package_endpoint_refuses_wrong_keys_damage_and_strangers(room, pack
         before = _tree(room.dataset.root)
         cases = [
             (f"{base}/api/join/j/package?token=nope", body, good, 403),
-            (f"{base}/api/join/h/package{query}", body, good, 404),  # h is not a laptop's seat
+            (f"{base}/api/join/h/package{query}", body, good, 403),  # j's key is not h's
+            # h is not a laptop's seat (only a key that opens h learns that).
+            (f"{base}/api/join/h/package?{links['teacher'].split('?')[1]}", body, good, 404),
+            (f"{base}/api/join/nobody/package{query}", body, good, 403),
             (url, body, {**good, "X-SHA256": "0" * 64}, 400),  # damaged on the way
             (url, body, good, 422),  # a package of p1, not of j
             (url, b"PK\x03\x04 not a zip", {"X-SHA256": hashlib.sha256(b"x").hexdigest()}, 400),
