@@ -435,14 +435,14 @@ def add_parsers(sub) -> None:
         "--wait",
         type=Number(float, 0, 3600),
         default=30.0,
-        help="seconds to keep trying to reach the classroom at first (default 30)",
+        help="seconds to keep trying to reach the classroom at first",
     )
     p.add_argument(
         "--patience",
         type=Number(float, 0, 86400),
         default=120.0,
         help="seconds to keep trying to reach the teacher when nothing is recording "
-        "(a recording under way always goes on; default 120)",
+        "(a recording under way always goes on)",
     )
     add_connection_options(p)
     p.set_defaults(func=cmd_join)
