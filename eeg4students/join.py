@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import threading
 import time
@@ -190,8 +191,9 @@ def _request(link: Link, path: str, body: Path | None = None, timeout: float = C
         if 400 <= exc.code < 500 and exc.code not in (408, 409, 429):
             raise _Refused(reason) from None
         raise OSError(reason) from None
-    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
-        raise OSError(first_line(exc)) from None
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ValueError) as exc:
+        # A connection cut in the middle of an answer (HTTPException) is a network drop too.
+        raise OSError(first_line(exc) or type(exc).__name__) from None
     finally:
         if data is not None:
             data.close()

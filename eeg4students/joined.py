@@ -55,7 +55,6 @@ STATES = (
 ACTIONS = ("start", "stop", "check", "restart", "loosen", "fix")
 _MAX_CHANNELS = 64
 _MAX_TEXT = 400
-_NAME = re.compile(r"[A-Za-z0-9_.:+\- ]{1,40}")
 _SAVED = re.compile(rf"sub-[A-Za-z0-9]+/ses-[A-Za-z0-9]+/eeg/{RECORDING_STEM}_eeg\.vhdr")
 
 
@@ -70,7 +69,8 @@ def _text(value, what: str, limit: int = _MAX_TEXT) -> str:
 
 
 def _name(value, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
+    """A channel's or board's name: 1-40 printable characters (LSL streams name them freely)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 40 or not value.isprintable():
         raise ReportError(f"{what} is not a channel or board name.")
     return value
 

@@ -391,7 +391,7 @@ def test_reports_are_checked_field_by_field():
     hello = clean_hello({"board": "muse_2", "channels": ["TP9", "AF7"], "sfreq": 256})
     assert hello == {"board": "muse_2", "channels": ["TP9", "AF7"], "sfreq": 256.0}
     for bad in (
-        {"board": "a/b", "channels": ["x"], "sfreq": 1},
+        {"board": "a\nb", "channels": ["x"], "sfreq": 1},
         {"board": "m", "channels": ["x", "x"], "sfreq": 1},
         {"board": "m", "channels": ["x"], "sfreq": True},
         [],
