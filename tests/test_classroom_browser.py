@@ -211,7 +211,20 @@ def test_the_student_page_shows_its_place_cues_changes_and_a_lost_connection(bro
     # The server has stopped: the page says so instead of freezing on the last task.
     student.wait_for_function("document.body.dataset.link === 'lost'", timeout=10_000)
     assert student.locator("#lost").is_visible()
-    assert "Connection lost" in student.locator("#lost").inner_text()
+    lost = student.locator("#lost").inner_text()
+    assert "Connection lost" in lost and "goes on on your teacher's computer" in lost
+
+
+def test_a_laptops_student_page_says_the_recording_goes_on_on_the_laptop(browser, tmp_path):
+    room = Classroom(tmp_path / "ds", "1", [Seat("lia", "join")], protocol="quick")
+    with serving(room) as links:
+        student = browser.new_page()
+        student.goto(links["lia"])
+        student.wait_for_function("document.body.dataset.state === 'waiting'")
+    # Its laptop (eeg4students join) keeps recording when the network is gone.
+    student.wait_for_function("document.body.dataset.link === 'lost'", timeout=10_000)
+    lost = student.locator("#lost").inner_text()
+    assert "goes on on your laptop (its terminal shows the tasks)" in lost
 
 
 def test_the_teachers_key_leaves_the_address_bar_for_a_strict_http_only_cookie(browser, served):
