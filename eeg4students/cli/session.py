@@ -347,13 +347,15 @@ def add_parsers(sub) -> None:
         action="append",
         metavar="P,BOARD[,ADDRESS]",
         help="a participant and their headset, e.g. s01,muse_2,Muse-1234 or s02,lsl:Muse-5678 "
-        "(an LSL stream's name, type or source id; repeat per headset)",
+        "(an LSL stream's name, type or source id) or s03,join (the student's own laptop "
+        "runs `eeg4students join`); repeat per headset",
     )
     p.add_argument(
         "--roster",
         metavar="CSV",
         help="a table with participant, board and optional mac_address, serial_port, "
-        "serial_number, file, master_board columns",
+        "serial_number, file, master_board columns, and loose (a synthetic headset's "
+        "electrodes loosened for a rehearsal)",
     )
     p.add_argument("--protocol", help="protocol file, or 'quick' (default: EEG4Students)")
     p.add_argument(
