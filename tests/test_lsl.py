@@ -312,6 +312,41 @@ def test_a_classroom_records_an_lsl_headset_beside_a_brainflow_one_and_publishes
     assert np.mean(np.diff(_counter(raw)) == 1) >= 0.99
 
 
+def test_a_laptop_joins_with_an_lsl_stream(tmp_path):
+    from test_classroom import wait_until
+
+    from eeg4students.classroom import Classroom
+    from eeg4students.join import Joiner, parse_link
+    from eeg4students.roster import Seat
+    from eeg4students.web import serving
+
+    room = Classroom(
+        tmp_path / "teacher", "1", [Seat("j", "join")], protocol="quick", task_seconds=1
+    )
+    with Sender() as sender, serving(room) as links:
+        laptop = Joiner(parse_link(links["j"]), f"lsl:{sender.name}", {}, tmp_path / "laptop")
+        stop = threading.Event()
+        laptop.prepare(10, stop)
+        thread = threading.Thread(target=laptop.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            tile = lambda: room.snapshot()["headsets"][0]  # noqa: E731
+            wait_until(lambda: tile()["state"] == "connected", 20, "the laptop's LSL stream")
+            # The stream's own channels and rate, as its hello said (AUX left out).
+            assert tile()["board"] == f"join: lsl:{sender.name}" and tile()["sfreq"] == 256.0
+            assert {q["channel"] for q in tile()["quality"]} <= set(MUSE)
+            assert room.start() == ["j"]
+            wait_until(lambda: tile()["status"] == "done", 60, "the recording at the teacher")
+            thread.join(timeout=30)
+            assert laptop.done
+        finally:
+            stop.set()
+            laptop.close()
+    raw = Dataset(tmp_path / "teacher").load("j", "1", "eeg4students")
+    assert raw.ch_names == list(MUSE)
+    assert np.mean(np.diff(_counter(raw)) == 1) >= 0.99
+
+
 def test_a_classroom_refuses_a_badly_named_lsl_seat(tmp_path):
     from eeg4students.roster import RosterError, parse_seat
 
