@@ -52,6 +52,18 @@ log = logging.getLogger("eeg4students")
 TICK_SECONDS = 0.05
 #: Labels of a headset's prediction history shown on its tile.
 HISTORY = 5
+#: States of a headset (see :class:`Headset`; a student's laptop reports the same ones).
+STATES = (
+    "connecting",
+    "connected",
+    "recording",
+    "saving",
+    "saved",
+    "interrupted",
+    "lost",
+    "stopped",
+    "failed",
+)
 #: States a headset can be connected again from (the teacher's Restart).
 RESTARTABLE = ("lost", "stopped", "failed", "interrupted")
 #: States of a headset that has not finished (a laptop not joined yet is ``waiting``).
@@ -742,11 +754,6 @@ class Classroom:
             started = time.monotonic()
             self.tick()
             self._stop.wait(max(0.0, TICK_SECONDS - (time.monotonic() - started)))
-
-    @property
-    def busy(self) -> bool:
-        """True while a headset records or saves."""
-        return any(h.state in ("recording", "saving") for h in self.headsets.values())
 
     @property
     def finished(self) -> bool:

@@ -307,6 +307,7 @@ class Joiner:
         self._offline_since: float | None = None
         self._told_done = False
         self._hello: dict | None = None
+        self._last_try = 0.0
 
     # -- set up --------------------------------------------------------------------
 
@@ -395,34 +396,23 @@ class Joiner:
         }
 
     def report(self, now: float) -> dict:
-        """The report this laptop sends (see :func:`eeg4students.joined.clean_report`)."""
+        """The report this laptop sends (see :func:`eeg4students.joined.clean_report`).
+
+        The fields of the headset's tile (:meth:`Headset.snapshot`), and what
+        the teacher's classroom needs to follow the session and the summary.
+        """
         headset = self.headset
-        samples, dropped = headset.counts
+        tile = headset.snapshot(now)
+        shown = ("state", "samples", "dropped", "quality", "step_index", "loose", "rehearsal")
         return {
             "type": "report",
-            "state": headset.state,
-            "message": headset.message[:400],
-            "samples": int(samples),
-            "dropped": int(dropped),
-            "quality": [
-                {
-                    "channel": row["channel"],
-                    "ptp_uv": float(row["ptp_uv"]),
-                    "line_ratio": float(row["line_ratio"]),
-                    "verdict": row["verdict"],
-                }
-                for row in headset.quality
-            ]
-            if headset.state in ("connected", "recording")
-            else [],
-            "step_index": headset.step if headset.state == "recording" else -1,
+            **{key: tile[key] for key in shown},
+            "message": tile["message"][:400],
+            "saved": tile["saved"],
             "elapsed_s": max(0.0, now - headset.started) if headset.started else 0.0,
             "judged": headset.judged,
             "judged_bad": headset.judged_bad,
             "dropped_out": headset.dropped_out,
-            "rehearsal": headset.rehearsal is not None,
-            "loose": headset.loose_channels(),
-            "saved": headset.saved_path,
         }
 
     def _exchange(self, now: float) -> None:
@@ -573,7 +563,6 @@ class Joiner:
         """Record, report and send until finished or ``stop``; then call :meth:`close`."""
         ticking = threading.Thread(target=self.room.run, name="eeg4students-join", daemon=True)
         ticking.start()
-        self._last_try = 0.0
         pause = threading.Event()
         while not stop.is_set():
             now = time.monotonic()

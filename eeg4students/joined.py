@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from eeg4students.boards import Board
-from eeg4students.classroom import RESTARTABLE, Headset
+from eeg4students.classroom import RESTARTABLE, STATES, Headset
 from eeg4students.errors import EEG4StudentsError
 from eeg4students.quality import VERDICTS
 from eeg4students.roster import RosterError, Seat
@@ -39,18 +39,6 @@ from eeg4students.store import RECORDING_STEM
 REPORT_SECONDS = 0.25
 #: Seconds without a report after which the laptop counts as offline.
 OFFLINE_SECONDS = 3.0
-#: States a student's recorder reports (those of a classroom's headset).
-STATES = (
-    "connecting",
-    "connected",
-    "recording",
-    "saving",
-    "saved",
-    "interrupted",
-    "lost",
-    "stopped",
-    "failed",
-)
 #: Buttons the teacher's page sends to a student's laptop.
 ACTIONS = ("start", "stop", "check", "restart", "loosen", "fix")
 _MAX_CHANNELS = 64
@@ -109,11 +97,12 @@ def clean_hello(message: dict) -> dict:
 def clean_report(message: dict, channels: list[str], steps: int) -> dict:
     """Check a laptop's ``report`` against its hello's channels and the session's steps.
 
-    Fields: ``state`` (one of :data:`STATES`), ``message`` (text), ``samples``
-    and ``dropped`` (counts), ``quality`` (rows of ``channel``, ``ptp_uv``
-    in µV, ``line_ratio``, ``verdict``), ``step_index`` (-1 before the first
-    step), ``elapsed_s`` (seconds since its *Start*), ``judged`` and
-    ``judged_bad`` (channel checks while recording), ``dropped_out``,
+    Fields: ``state`` (one of :data:`eeg4students.classroom.STATES`),
+    ``message`` (text), ``samples`` and ``dropped`` (counts), ``quality``
+    (rows of ``channel``, ``ptp_uv`` in µV, ``line_ratio``, ``verdict``),
+    ``step_index`` (-1 before the first step), ``elapsed_s`` (seconds since
+    its *Start*), ``judged`` and ``judged_bad`` (channel checks while
+    recording), ``dropped_out``,
     ``rehearsal`` (a synthetic headset), ``loose`` (channels a rehearsal
     loosened) and ``saved`` (the stored recording's path in the BIDS layout,
     or None).
