@@ -495,6 +495,23 @@ def _certified(where: str, model) -> None:
         gram = _array(f"{where}.gram_", gram, ndim=2, kind="f")
         if gram.shape != (coef.shape[1], coef.shape[1]):
             fail(f"{where}.gram_", f"is not {coef.shape[1]} x {coef.shape[1]}")
+    width = coef.shape[1]
+    hessian = getattr(model, "hessian_", None)  # absent from older files, None after a removal
+    at = getattr(model, "hessian_at_", None)
+    if (hessian is None) != (at is None):
+        fail(f"{where}.hessian_", "comes without the weights it was computed at")
+    if hessian is not None:
+        hessian = _array(f"{where}.hessian_", hessian, ndim=3, kind="f")
+        if hessian.shape != (rows, width, width):
+            fail(f"{where}.hessian_", f"does not hold {rows} Hessians of {width} x {width}")
+        at = _array(f"{where}.hessian_at_", at, ndim=2, kind="f")
+        if at.shape != coef.shape:
+            fail(f"{where}.hessian_at_", f"does not hold {rows} weight rows")
+    noise = getattr(model, "noise_", None)
+    if noise is not None and (
+        not isinstance(noise, numbers.Real) or not np.isfinite(noise) or noise <= 0
+    ):
+        fail(f"{where}.noise_", "is not a positive number")
     spent = _array(f"{where}.spent_", model.spent_, ndim=1, kind="f")
     if spent.shape != (rows,) or (spent < 0).any():
         fail(f"{where}.spent_", f"does not hold {rows} spent budgets")

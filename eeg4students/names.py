@@ -38,7 +38,11 @@ CERTIFIED_RANGES = {
 CERTIFIED_DEFAULTS = {
     "epsilon": (1.0, "epsilon of the removal certificate (privacy)"),
     "delta": (1e-5, "delta of the removal certificate"),
-    "sigma": (1.0, "noise of the objective (more: more removals before a retrain, less accuracy)"),
+    "sigma": (
+        0.03,
+        "noise of the objective per square root of a training window (more: more removals "
+        "before a retrain, less accuracy)",
+    ),
     "lam": (1e-2, "L2 strength per window (more: more removals before a retrain)"),
 }
 #: Models that take only the windows' covariance columns (features --covariance).

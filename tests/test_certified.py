@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from scipy.special import expit
 
 from eeg4students.adaptation import adapt_table
-from eeg4students.models import make_model
+from eeg4students.models import certified, make_model
 from eeg4students.models.certified import (
     CertifiedLogisticRegression,
     RandomFourierFeatures,
@@ -40,70 +41,126 @@ def _arrays(table, columns):
     )
 
 
+def _residuals(model, X, y, seed, draw=0) -> np.ndarray:
+    """Each binary model's true gradient residual on (X, y), its noise drawn again by seed."""
+    Z = model._design(X)
+    noise = _noise(seed, draw, model.noise_, model.coef_.shape)
+    return np.array(
+        [
+            np.linalg.norm(_loss_and_gradient(w, Z, t, model.lam, b)[1])
+            for w, t, b in zip(model.coef_, model._targets(y), noise, strict=True)
+        ]
+    )
+
+
 @pytest.mark.parametrize("tasks", [("Think", "Breathe"), ("Think", "Breathe", "Count")])
 @pytest.mark.parametrize("feature_map", [None, RandomFourierFeatures(60, random_state=2)])
-def test_the_gradient_residual_after_a_removal_is_below_the_recorded_bound(tasks, feature_map):
+def test_the_gradient_residual_after_removals_is_below_the_recorded_bound(tasks, feature_map):
     table, columns = _cohort(tasks=tasks)
     X, y, people = _arrays(table, columns)
     model = CertifiedLogisticRegression(epsilon=10.0, feature_map=feature_map, random_state=3).fit(
         X, y, groups=people
     )
+    assert model.noise_ == pytest.approx(model.sigma * np.sqrt(len(X)))
     before = model.coef_.copy()
-    gone = people != "c01"
-    certificate = model.remove("c01", X[gone], y[gone], X[~gone], y[~gone])
+    kept = people != "c01"
+    certificate = model.remove("c01", X[kept], y[kept], X[~kept], y[~kept])
     assert not certificate["retrained"] and certificate["left"] > 0
-    # The noise the model was trained with, drawn again from its test seed.
-    Z = model._design(X[gone])
-    targets = model._targets(y[gone])
-    noise = _noise(3, 0, model.sigma, model.coef_.shape)
-    for k, (w, t, b) in enumerate(zip(model.coef_, targets, noise, strict=True)):
-        residual = np.linalg.norm(_loss_and_gradient(w, Z, t, model.lam, b)[1])
-        assert residual <= model.spent_[k] + 1e-9, (residual, model.spent_[k])
+    residuals = _residuals(model, X[kept], y[kept], seed=3)
+    assert (residuals <= model.spent_ + 1e-12).all(), (residuals, model.spent_)
+    # The bound is not vacuous: within two orders of magnitude of the true residual.
+    assert model.spent_.max() < 100 * residuals.max()
+    assert certificate["spent"] == pytest.approx(np.linalg.norm(model.spent_))
+    assert "c01" not in model.participants_ and model.n_train_ == int(kept.sum())
+    Z, targets = model._design(X[kept]), model._targets(y[kept])
+    noise = _noise(3, 0, model.noise_, model.coef_.shape)
+    for w, old, t, b in zip(model.coef_, before, targets, noise, strict=True):
         # The step lands far closer to the retrained optimum than the model was.
-        retrained = _minimise(Z, t, model.lam, b)
-        assert np.linalg.norm(w - retrained) < 0.2 * np.linalg.norm(before[k] - retrained)
-    assert certificate["spent"] == pytest.approx(model.spent_.max())
-    assert "c01" not in model.participants_ and model.n_train_ == int(gone.sum())
+        retrained = _minimise(Z, t, model.lam, b)[0]
+        assert np.linalg.norm(w - retrained) < 0.2 * np.linalg.norm(old - retrained)
+    # A second removal: the kept Hessian went with the first (it was taken at weights
+    # trained with c01), so this one computes it from the remaining rows.
+    assert model.hessian_ is None and model.hessian_at_ is None
+    left = kept & (people != "c02")
+    model.remove("c02", X[left], y[left], X[kept & ~left], y[kept & ~left])
+    residuals = _residuals(model, X[left], y[left], seed=3)
+    assert (residuals <= model.spent_ + 1e-12).all(), (residuals, model.spent_)
+
+
+def test_the_first_removal_reads_no_remaining_window():
+    table, columns = _cohort(tasks=("Think", "Breathe", "Count"))
+    X, y, people = _arrays(table, columns)
+    model = CertifiedLogisticRegression(epsilon=10.0, random_state=6).fit(X, y, groups=people)
+    reference = copy.deepcopy(model)
+    gone = people == "c04"
+    # Windows that would fail validation if they were read: the step needs only the sums kept.
+    unread = np.full_like(X[~gone], np.nan)
+    certificate = model.remove("c04", unread, y[~gone], X[gone], y[gone])
+    assert not certificate["retrained"]
+    reference.remove("c04", X[~gone], y[~gone], X[gone], y[gone])
+    np.testing.assert_array_equal(model.coef_, reference.coef_)
+    # Windows that do not add up to those the model holds are refused.
+    with pytest.raises(ValueError, match="do not add up"):
+        reference.remove("c05", X[:10], y[:10], X[people == "c05"], y[people == "c05"])
 
 
 @pytest.mark.parametrize("feature_map", [None, RandomFourierFeatures(60, random_state=2)])
-def test_the_step_solved_without_the_hessian_is_the_newton_step(feature_map):
+def test_the_step_is_the_newton_step_on_the_remaining_windows(feature_map):
     table, columns = _cohort(tasks=("Think", "Breathe", "Count"))
     X, y, people = _arrays(table, columns)
     model = CertifiedLogisticRegression(epsilon=10.0, feature_map=feature_map, random_state=4)
     model.fit(X, y, groups=people)
     gone = people == "c03"
     Z, Zp = model._design(X[~gone]), model._design(X[gone])
-    steps, _ = model.newton_steps(Z, y[~gone], Zp, y[gone])
+    steps, _ = model.newton_steps(X[~gone], y[~gone], X[gone], y[gone])
     for w, tp, step in zip(model.coef_, model._targets(y[gone]), steps, strict=True):
         gradient = Zp.T @ (-tp * expit(-tp * (Zp @ w))) + model.lam * len(Zp) * w
         exact = np.linalg.solve(_hessian(w, Z, model.lam), gradient)
-        np.testing.assert_allclose(step, exact, rtol=0, atol=1e-9 * np.linalg.norm(exact))
-    # A kept Gram matrix that is not one (a damaged file) only slows the solver down.
-    model.gram_ = -np.eye(len(model.gram_))
-    damaged, _ = model.newton_steps(Z, y[~gone], Zp, y[gone])
-    np.testing.assert_allclose(damaged, steps, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(step, exact, rtol=0, atol=1e-6 * np.linalg.norm(exact))
+    # A kept Hessian that is not one (a damaged file) is replaced by the rows' own.
+    model.hessian_ = -np.ones_like(model.hessian_)
+    damaged, _ = model.newton_steps(X[~gone], y[~gone], X[gone], y[gone])
+    np.testing.assert_allclose(damaged, steps, rtol=0, atol=1e-6 * np.abs(steps).max())
 
 
-def test_a_removal_past_the_budget_retrains_with_fresh_noise():
+def test_a_bound_that_does_not_fit_takes_exact_residuals_and_further_steps(monkeypatch):
     table, columns = _cohort()
     X, y, people = _arrays(table, columns)
-    model = CertifiedLogisticRegression(epsilon=1e-3, random_state=5).fit(X, y, groups=people)
-    newton, _ = model.newton_steps(
-        model._design(X[people != "c02"]),
-        y[people != "c02"],
-        model._design(X[people == "c02"]),
-        y[people == "c02"],
-    )
-    stepped = model.coef_ + newton
+    model = CertifiedLogisticRegression(epsilon=1e-3, sigma=1e-4, random_state=7)
+    model.fit(X, y, groups=people)
+    kept = people != "c02"
+    # One step's residual, even computed exactly, would overrun this small budget.
+    with monkeypatch.context() as patch:
+        patch.setattr(certified, "NEWTON_STEPS", 1)
+        _, single = model.newton_steps(X[kept], y[kept], X[~kept], y[~kept])
+    assert np.linalg.norm(model.spent_ + single) > model.budget_
+    certificate = model.remove("c02", X[kept], y[kept], X[~kept], y[~kept])
+    assert not certificate["retrained"] and certificate["steps"] > 1
+    residuals = _residuals(model, X[kept], y[kept], seed=7)
+    assert (residuals <= model.spent_ + 1e-12).all(), (residuals, model.spent_)
+    assert certificate["spent"] <= certificate["budget"]
+
+
+def test_a_removal_past_the_budget_retrains_with_fresh_noise(monkeypatch):
+    table, columns = _cohort()
+    X, y, people = _arrays(table, columns)
+    monkeypatch.setattr(certified, "NEWTON_STEPS", 1)  # no further steps: the budget runs out
+    model = CertifiedLogisticRegression(epsilon=1e-3, sigma=1e-4, random_state=5)
+    model.fit(X, y, groups=people)
     gone = people != "c02"
+    newton, _ = model.newton_steps(X[gone], y[gone], X[~gone], y[~gone])
+    stepped = model.coef_ + newton
     certificate = model.remove("c02", X[gone], y[gone], X[~gone], y[~gone])
     assert certificate["retrained"] and model.retrains_ == 1
     assert certificate["bound"] > certificate["budget"]
-    # A fresh fit on the remaining windows (new noise), its budget whole again.
+    # A fresh fit on the remaining windows (new noise, same scale), its budget whole again.
     assert not np.allclose(model.coef_, stepped)
-    assert model.spent_.max() < 1e-6 and certificate["left"] == pytest.approx(model.budget_, 1e-3)
+    assert model.noise_ == pytest.approx(model.sigma * np.sqrt(len(X)))
+    assert model.spent < 1e-6 and certificate["left"] == pytest.approx(model.budget_, 1e-3)
     assert model.n_train_ == int(gone.sum()) and "c02" not in model.participants_
+    assert model.hessian_ is not None  # a fresh fit keeps its Hessian for the next removal
+    residuals = _residuals(model, X[gone], y[gone], seed=5, draw=1)
+    assert (residuals <= model.spent_ + 1e-12).all()
 
 
 def test_settings_out_of_range_are_refused():
@@ -220,11 +277,13 @@ def test_no_model_keeps_a_row_derived_from_the_removed_participant(model, strate
     if strategy == "certified":
         held = [k for k, a in _row_arrays(outcome.estimator) if len(a) > 10]
         assert set(held) <= {"gram_"}, "a certified model keeps no data rows"
-        # Its one aggregate of rows is exactly what a retrain without P would hold.
+        # Its one aggregate of rows is exactly what a retrain without P would hold; the
+        # Hessian it kept from training (at weights trained with P) is gone.
         parts = getattr(outcome.estimator, "estimators_", [outcome.estimator])
         for part in parts:
             design = part._design(remaining)
             np.testing.assert_allclose(part.gram_, design.T @ design, rtol=0, atol=1e-9)
+            assert part.hessian_ is None and part.hessian_at_ is None
 
 
 def test_the_card_states_the_guarantee_and_forget_records_the_certificate(tmp_path, capsys):

@@ -302,7 +302,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(
                 f"Certified removal{'' if base == 'model' else f' ({base})'}: epsilon "
                 f"{part['epsilon']:g}, delta {part['delta']:g} per participant removed; noise "
-                f"{part['sigma']:g}, L2 {part['lam']:g}; gradient-residual budget "
+                f"{part.get('noise_std', part['sigma']):.3g} (sigma {part['sigma']:g}), L2 "
+                f"{part['lam']:g}; gradient-residual budget "
                 f"{part['budget']:.3g} before a retrain"
             )
     if saved.card.get("tmv_ranking"):

@@ -234,9 +234,13 @@ def _print_certificate(certificate: dict | None) -> None:
                 f"{part['budget']:.3g} anew"
             )
         else:
+            steps = part.get("steps", 1)
+            how = "residual bound"
+            if part.get("exact"):
+                how = f"exact residual after {steps} Newton step{'s' * (steps > 1)}"
             print(
                 f"  certificate{who}: (epsilon {part['epsilon']:g}, delta {part['delta']:g})-"
-                f"certified removal; residual bound {part['bound']:.3g}, "
+                f"certified removal; {how} {part['bound']:.3g}, "
                 f"{part['left']:.3g} of {part['budget']:.3g} left"
             )
 
