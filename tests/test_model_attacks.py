@@ -34,7 +34,10 @@ MODELS = {
     "tslr": ("tslr", {}),
     "tmv": ("tmv", {}),
     "ada": ("ada", {"n_estimators": 5}),
+    "cert": ("lr", {}),
 }
+#: Saved models trained in an unlearnable form.
+FORMS = {"cert": {"kind": "certified", "epsilon": 1.0}}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,9 @@ def lab(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("attacks") / "lab"
     simulate_to_dataset(root, 3, 1, seed=8, task_seconds=10, progress=False)
     for name, (model, params) in MODELS.items():
-        train_model(root, model, name, model_params=params, progress=False)
+        train_model(
+            root, model, name, model_params=params, unlearnable=FORMS.get(name), progress=False
+        )
     return root
 
 
@@ -213,6 +218,19 @@ def svm_attr_array(name: str, change):
     return edit
 
 
+def certified_array(name: str, change):
+    def edit(model: ModelFile) -> None:
+        node = model.attrs("CertifiedLogisticRegression")[name]
+        model.set_array(node, change(model.array(node)))
+
+    return edit
+
+
+def certified_hessian_alone(model: ModelFile) -> None:
+    """The Hessian kept, the weights it was computed at gone."""
+    model.attrs("CertifiedLogisticRegression")["hessian_at_"] = json_value(None)
+
+
 def gb_stages_narrowed(model: ModelFile) -> None:
     attrs = model.attrs("GradientBoostingClassifier")
     attrs["n_trees_per_iteration_"] = json_value(1)
@@ -263,6 +281,17 @@ ATTACKS = {
     "covariance column 999999999": ("tslr", covariance_columns([999_999_999] * 10), "columns"),
     "negative covariance columns": ("tslr", covariance_columns([-1] * 10), "columns"),
     "a TMV base's tree out of range": ("tmv", edit_tree_nodes("right_child", 10**7), "range"),
+    "certified Hessians of the wrong width": (
+        "cert",
+        certified_array("hessian_", lambda a: np.ascontiguousarray(a[:, :2, :2])),
+        "hessian_",
+    ),
+    "a certified Hessian holding NaN": (
+        "cert",
+        certified_array("hessian_", lambda a: np.full_like(a, np.nan)),
+        "NaN",
+    ),
+    "a certified Hessian without its weights": ("cert", certified_hessian_alone, "hessian_"),
 }
 
 

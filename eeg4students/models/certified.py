@@ -168,12 +168,17 @@ class _Remaining:
     """The remaining windows of a removal, validated and mapped only when it needs them."""
 
     def __init__(self, model: CertifiedLogisticRegression, X, y) -> None:
-        self.model, self.X, self.y, self.rows = model, X, np.asarray(y), None
+        self.model, self.X, self.labels, self.rows = model, X, y, None
+
+    @property
+    def y(self) -> np.ndarray:
+        """Their labels, shape (n_windows,)."""
+        return np.asarray(self.labels)
 
     def design(self) -> np.ndarray:
         """The rows in the unit ball, shape (n_windows, n_features + 1)."""
-        if self.rows is None:
-            X = validate_data(self.model, self.X, dtype=np.float64, reset=False)
+        if self.rows is None:  # a table's columns are taken in order, as given
+            X = validate_data(self.model, np.asarray(self.X, dtype=float), reset=False)
             self.rows = self.model._design(X)
         return self.rows
 

@@ -120,12 +120,30 @@ def apply_strategy(
         raise EEG4StudentsError(
             f"Unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}."
         )
-    X, y, blocks, participants = _arrays(remain, columns)
+    if strategy == "certified" and isinstance(model, CertifiedLogisticRegression | CertifiedTMV):
+        # The step is a sum over windows: no order needed, and the remaining windows are
+        # read (converted) only if the removal needs them.
+        start = time.perf_counter()
+        certificate = model.remove(
+            participant,
+            remain[columns],
+            remain["task"],
+            forget[columns].to_numpy(dtype=float),
+            forget["task"].to_numpy(),
+        )
+        return Outcome(
+            model,
+            "certified",
+            times={"newton_step": time.perf_counter() - start},
+            info={"certificate": certificate},
+        )
     if strategy == "sharded" and isinstance(model, ParticipantUnlearning):
+        X, y, _, participants = _arrays(remain, columns)
         start = time.perf_counter()
         model.forget(participant, X, y, participants)
         return Outcome(model, "sharded", times={"refit_parts": time.perf_counter() - start})
     if strategy == "conmu":
+        X, y, blocks, participants = _arrays(remain, columns)
         strangers = None
         if calibration is not None and len(calibration):
             cx, cy, _, cp = _arrays(calibration, columns)
@@ -139,16 +157,6 @@ def apply_strategy(
             settings=conmu,
         )
         return Outcome(updated, "conmu", info.pop("note"), info.pop("times"), info)
-    if strategy == "certified" and isinstance(model, CertifiedLogisticRegression | CertifiedTMV):
-        start = time.perf_counter()
-        fX, fy, _, _ = _arrays(forget, columns)
-        certificate = model.remove(participant, X, y, fX, fy)
-        return Outcome(
-            model,
-            "certified",
-            times={"newton_step": time.perf_counter() - start},
-            info={"certificate": certificate},
-        )
     note = ""
     if strategy in ("sharded", "certified"):
         note = f"not trained in the {strategy} form: refit with retrain"
