@@ -15,8 +15,10 @@ members of a cohort, with features standardised per session (what ``train
   of ``--repeats`` runs of each, medians over the targets (a baseline run
   in the same process: ratios, not absolute times, are what compare across
   machines);
-- **efficiency**: how often the budget ran out (a retrain instead of a step)
-  and how many removals of the same size the budget still allows;
+- **efficiency**: how often the budget ran out (a retrain instead of a step),
+  how often the residual was computed exactly (its bound too large to
+  spend), the most Newton steps a removal took, and how many removals of
+  the same size the budget still allows;
 - **privacy**: the participant-level check (U-LiRA: shadows trained with P
   and unlearned by the same removal, and shadows that never saw P) on the
   model after a certified removal and on the model retrained without P: how
@@ -104,6 +106,7 @@ def measure(
         accuracy = [_accuracy(fit, test, columns) for fit in fits]
         pooled += accuracy
         step_seconds, retrain_seconds, retrained, left, verdicts = [], [], 0, [], []
+        exact, newton = 0, []
         powers = []
         for target in targets:
             remain = trained[trained["participant"] != target]
@@ -128,6 +131,8 @@ def measure(
             certificate = certified.info["certificate"]
             parts = [certificate] if "epsilon" in certificate else list(certificate.values())
             retrained += any(p["retrained"] for p in parts)
+            exact += any(p["exact"] for p in parts)
+            newton.append(max(p["steps"] for p in parts))
             left.append(min(p["left"] // max(p["bound"], 1e-12) for p in parts))
             if n_shadows:
                 shadows = fit_shadows(
@@ -170,6 +175,8 @@ def measure(
                 "retrain s (median)": round(float(np.median(retrain_seconds)), 4),
                 "speed-up": round(float(np.median(retrain_seconds) / np.median(step_seconds)), 1),
                 "budget ran out": f"{retrained}/{len(targets)}",
+                "exact residual": f"{exact}/{len(targets)}",
+                "Newton steps (max)": max(newton),
                 "removals left (median)": float(np.median(left)),
                 "stated power": round(float(np.mean(powers)), 3) if powers else float("nan"),
                 "forgotten after removal": round(share("certified", "forgotten"), 3),

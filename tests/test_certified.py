@@ -64,8 +64,16 @@ def test_the_gradient_residual_after_removals_is_below_the_recorded_bound(tasks,
     assert model.noise_ == pytest.approx(model.sigma * np.sqrt(len(X)))
     before = model.coef_.copy()
     kept = people != "c01"
+    steps, bounds = model.newton_steps(X[kept], y[kept], X[~kept], y[~kept])
     certificate = model.remove("c01", X[kept], y[kept], X[~kept], y[~kept])
     assert not certificate["retrained"] and certificate["left"] > 0
+    assert not certificate["exact"] and certificate["steps"] == 1  # bounded from the sums
+    # Guo et al.'s Corollary 1 bound of the same steps is more than ten times looser.
+    design = model._design(X[kept])
+    spectral = np.linalg.norm(design, 2)
+    for step, bound in zip(steps, bounds, strict=True):
+        corollary = 0.25 * spectral * np.linalg.norm(step) * np.linalg.norm(design @ step)
+        assert 10 * bound < corollary, (bound, corollary)
     residuals = _residuals(model, X[kept], y[kept], seed=3)
     assert (residuals <= model.spent_ + 1e-12).all(), (residuals, model.spent_)
     # The bound is not vacuous: within two orders of magnitude of the true residual.

@@ -36,18 +36,19 @@ window, then Cauchy-Schwarz),
 
 where ``||Z' v||^2 = v^T (Z'^T Z') v`` comes from the kept Gram matrix: the
 solver's leftover, the Hessian's offset from the current weights, and the
-curvature's change along the step. This is tighter than Guo et al.'s
-Corollary 1 (``gamma ||Z'|| ||s|| ||Z' s||``) by a factor of 30-60 on
-class-size data. When the bound would spend more than a tenth of the budget or
-does not fit what is left (a person who is a large share of the data), the
-residual is computed exactly from the remaining windows (the noise cancels
-out of its change; on class-size data it is about half the bound, on small
-cohorts a hundredth), and further Newton steps with the same Hessian follow
-while it still does not fit (at most :data:`NEWTON_STEPS`, a pass each): the
-theorem needs the residual below the budget, however the update was reached.
-After a removal the kept Hessian (at weights trained with the person) is
-dropped; the next removal recomputes it from the remaining windows at the
-current weights (a pass of ``n d^2``, still no optimisation).
+curvature's change along the step. It is more than ten times tighter than
+Guo et al.'s Corollary 1 (``gamma ||Z'|| ||s|| ||Z' s||``) on the cohorts of
+``tests/test_certified.py``, which checks it. When the bound would spend
+more than a tenth of the budget or does not fit what is left (a person who
+is a large share of the data), the residual is computed exactly from the
+remaining windows (the noise cancels out of its change, and it can be far
+below the bound), and further Newton steps with the same Hessian follow
+while it still would (at most :data:`NEWTON_STEPS`, a pass each); the
+removal goes ahead if what it then spends fits the budget: the theorem needs
+the residual below the budget, however the update was reached. After a
+removal the kept Hessian (at weights trained with the person) is dropped;
+the next removal recomputes it from the remaining windows at the current
+weights (a pass of ``n d^2``, still no optimisation).
 
 Multi-class models are one-vs-rest, trained and certified jointly: the
 ``K`` binary models are one model whose weights are their concatenation,
@@ -105,8 +106,9 @@ INTERCEPT = 0.5
 TOLERANCE = 1e-9
 #: Newton steps a removal may take (each after the first reads the remaining windows once).
 NEWTON_STEPS = 5
-#: The largest share of the budget a removal spends on its bound; above it the residual is
-#: computed exactly (one pass over the remaining windows), so the budget lasts.
+#: The share of the budget a removal aims to spend at most: above it the residual is computed
+#: exactly (one pass over the remaining windows) and further Newton steps follow, so the
+#: budget lasts.
 BOUND_SHARE = 0.1
 
 
@@ -531,7 +533,8 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         residual is computed exactly from the remaining windows (one pass:
         the bound can be far above it, and the budget is for later removals
         too), and further Newton steps with the same Hessian follow while it
-        still does not fit, up to :data:`NEWTON_STEPS` in all.
+        still would, up to :data:`NEWTON_STEPS` in all; the removal then
+        goes ahead if what it spends fits.
         """
         from scipy.linalg import cho_solve
 
@@ -555,14 +558,17 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
             )
             steps.append(step)
         steps, bounds = np.array(steps), np.array(bounds)
-        cheap = self._fits(bounds) and np.linalg.norm(bounds) <= BOUND_SHARE * self.budget_
-        if cheap or not np.isfinite(steps).all():
+        if self._affordable(bounds) or not np.isfinite(steps).all():
             return steps, bounds, 1, False, gram
         return (*self._refine(remaining, gradients, factors, steps), True, gram)
 
     def _fits(self, bounds: np.ndarray) -> bool:
         """Whether residuals ``bounds`` (per binary model) fit in the budget left."""
         return float(np.linalg.norm(self.spent_ + bounds)) <= self.budget_
+
+    def _affordable(self, bounds: np.ndarray) -> bool:
+        """Whether they fit and spend at most :data:`BOUND_SHARE` of the budget."""
+        return self._fits(bounds) and np.linalg.norm(bounds) <= BOUND_SHARE * self.budget_
 
     def _refine(self, remaining: _Remaining, gradients: np.ndarray, factors, steps: np.ndarray):
         """Exact residuals, and further Newton steps while they do not fit the budget.
@@ -586,7 +592,7 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         taken = 1
         while True:
             residuals = np.linalg.norm(change, axis=1) + 1e-12 * (len(Z) + len(before))
-            if self._fits(residuals) or taken == NEWTON_STEPS:
+            if self._affordable(residuals) or taken == NEWTON_STEPS:
                 return steps, residuals, taken
             steps = steps - np.array(
                 [cho_solve(factor, c) for (factor, _), c in zip(factors, change, strict=True)]
