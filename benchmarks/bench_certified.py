@@ -23,7 +23,10 @@ members of a cohort, with features standardised per session (what ``train
   and unlearned by the same removal, and shadows that never saw P) on the
   model after a certified removal and on the model retrained without P: how
   often each is called forgotten, how often each is flagged, and for how
-  many targets the two get the same verdict.
+  many targets the two get the same verdict; beside them a retrain drawing
+  the *same* noise as the certified model (the original is seeded for
+  this), which is what the removal approximates: the model a retrain
+  without P could have given.
 
 Cohorts: ``hard`` (:data:`eeg4students.unlearning.cohorts.HARD`, 40
 participants, 32 members, 8 never seen), ``muse`` (the shared Muse
@@ -48,6 +51,8 @@ import pandas as pd
 from joblib import parallel_config
 
 from eeg4students.adaptation import adapt_table
+from eeg4students.models import CertifiedTMV
+from eeg4students.models.certified import _minimise, _noise
 from eeg4students.tables import format_table
 from eeg4students.training import build_estimator, fit_estimator
 from eeg4students.unlearning.cohorts import HARD, feature_columns, simulate_cohort
@@ -61,6 +66,34 @@ DRAWS = 5
 #: Epsilons of the class-scale run (a participant there is ~1,650 windows: the bound grows
 #: with the square of the windows removed).
 CLASS_EPSILONS = (1.0, 10.0, 100.0)
+
+
+def _seeded(estimator, seed: int):
+    """The certified model with its noise seeded (each base its own): a benchmark's copy."""
+    parts = (
+        [base for _, base in estimator.estimators]
+        if isinstance(estimator, CertifiedTMV)
+        else [estimator]
+    )
+    for i, part in enumerate(parts):
+        part.set_params(random_state=seed + i)
+    return estimator
+
+
+def _same_noise_retrain(model, remain, columns):
+    """The exact optimum on the remaining windows under the model's own (seeded) noise.
+
+    What the certified removal approximates: a retrain drawing the same noise.
+    """
+    twin = copy.deepcopy(model)
+    parts = twin.estimators_ if isinstance(twin, CertifiedTMV) else [twin]
+    X, y = remain[columns].to_numpy(dtype=float), remain["task"].to_numpy()
+    for part in parts:
+        Z, targets = part._design(X), part._targets(y)
+        noise = _noise(part.random_state, 0, part.noise_, part.coef_.shape)
+        pairs = zip(targets, noise, strict=True)
+        part.coef_ = np.array([_minimise(Z, t, part.lam, b)[0] for t, b in pairs])
+    return twin
 
 
 def _accuracy(model, table, columns) -> float:
@@ -100,7 +133,9 @@ def measure(
         def template(unlearnable=unlearnable):
             return build_estimator(model, None, unlearnable)
 
-        original = fit_estimator(template(), trained, columns)
+        # Seeded (a benchmark needs no certificate), so that a retrain with the same noise
+        # can be computed for the privacy check; the shadows draw their own noise.
+        original = fit_estimator(_seeded(template(), seed + 100 * len(rows)), trained, columns)
         # Each fit draws its own noise: the accuracy is a mean over draws.
         fits = [original] + [fit_estimator(template(), trained, columns) for _ in range(draws - 1)]
         accuracy = [_accuracy(fit, test, columns) for fit in fits]
@@ -149,16 +184,20 @@ def measure(
                 )
                 X, y = forget[columns].to_numpy(), forget["task"].to_numpy()
                 powers.append(shadows.power())
-                for name, fitted in (("certified", certified), ("retrain", gold)):
-                    check = shadows.check(
-                        window_scores(fitted.estimator, X, y), against="unlearned"
-                    )
+                same = _same_noise_retrain(original, remain, columns)
+                for name, fitted in (
+                    ("certified", certified.estimator),
+                    ("retrain", gold.estimator),
+                    ("same noise", same),
+                ):
+                    check = shadows.check(window_scores(fitted, X, y), against="unlearned")
                     verdicts.append({"kind": name, "verdict": check["verdict"], "target": target})
         verdict = pd.DataFrame(verdicts)
-        agree = float("nan")
+        agree = agree_same = float("nan")
         if not verdict.empty:
             pairs = verdict.pivot(index="target", columns="kind", values="verdict")
             agree = float((pairs["certified"] == pairs["retrain"]).mean())
+            agree_same = float((pairs["certified"] == pairs["same noise"]).mean())
 
         def share(kind, word, verdict=verdict):
             if verdict.empty:
@@ -184,6 +223,8 @@ def measure(
                 "flagged after removal": round(share("certified", "not forgotten"), 3),
                 "flagged after retrain": round(share("retrain", "not forgotten"), 3),
                 "same verdict": round(agree, 3),
+                "flagged, same-noise retrain": round(share("same noise", "not forgotten"), 3),
+                "same verdict, same noise": round(agree_same, 3),
             }
         )
         print(f"  {model} epsilon {epsilon:g}: done", flush=True)

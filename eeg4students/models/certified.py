@@ -576,7 +576,7 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         The residual's change is computed without the noise, which cancels:
         ``grad L(w + s; D') - grad L(w; D)``, the remaining windows' gradient
         at the new weights less the whole training set's at the old ones
-        (``grad L(w; D') + g``). Rounding is allowed for, at ``1e-12`` per window.
+        (``grad L(w; D') + g``), plus the worst rounding of those sums.
         """
         from scipy.linalg import cho_solve
 
@@ -588,10 +588,14 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
             return (-targets * expit(-margins)) @ Z + self.lam * len(Z) * weights
 
         before = gradient(self.coef_) + gradients
+        # Summing n terms of at most 1 each loses at most n^2 eps per coordinate, and the
+        # change is the difference of two such sums.
+        n, width = self.n_train_, Z.shape[1]
+        rounding = 2 * math.sqrt(width) * n**2 * np.finfo(float).eps
         change = gradient(self.coef_ + steps) - before
         taken = 1
         while True:
-            residuals = np.linalg.norm(change, axis=1) + 1e-12 * (len(Z) + len(before))
+            residuals = np.linalg.norm(change, axis=1) + rounding
             if self._affordable(residuals) or taken == NEWTON_STEPS:
                 return steps, residuals, taken
             steps = steps - np.array(
