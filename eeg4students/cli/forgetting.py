@@ -343,7 +343,7 @@ def add_parsers(sub) -> None:
         help="delete a participant's data and remove them from every model",
         description="Remove the participant's recordings, BIDS entries and cached features, "
         "update every saved model that saw them (retrain: exact; sharded: exact and fast "
-        "for models trained with --unlearnable sharded; certified: one Newton step with an "
+        "for models trained with --unlearnable sharded; certified: a Newton step with an "
         "(epsilon, delta) guarantee for models trained with --unlearnable certified; conmu: "
         "approximate, controllable), "
         "and append a hash-chained audit record. Safe to re-run after an interruption.",

@@ -7,8 +7,9 @@
   that saw the participant. Any other model is refit with ``retrain``, and
   the outcome says so.
 - ``certified`` (approximate with a guarantee, fast): for models trained in
-  the certified form (:mod:`eeg4students.models.certified`), one Newton step
-  without the participant, ``(epsilon, delta)``-indistinguishable from a
+  the certified form (:mod:`eeg4students.models.certified`), a Newton step
+  without the participant (a few when one does not fit the budget),
+  ``(epsilon, delta)``-indistinguishable from a
   retrain while the gradient-residual budget lasts, a retrain with fresh
   noise past it. Any other model is refit with ``retrain``.
 - ``conmu`` (approximate, controllable): :func:`~eeg4students.unlearning.conmu.conmu_forget`.
