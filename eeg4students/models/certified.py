@@ -75,6 +75,9 @@ participants' features do not depend on the one removed; the noise ``b`` is
 drawn from the operating system's entropy and never stored (a seed given as
 ``random_state`` makes it reproducible for tests and voids the certificate);
 its scale is set at the first fit and kept by the retrains past the budget.
+The sums a model keeps (Gram matrix, Hessian) are trusted to be those of its
+own rows, as its weights are trusted to be their optimum: a model file's are
+checked for shape and finiteness when it is loaded, not recomputed.
 
 ``rff`` (random Fourier features, Rahimi and Recht 2007, with scikit-learn's
 :class:`~sklearn.kernel_approximation.RBFSampler`) makes the RBF SVM's
@@ -571,7 +574,7 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         return self._fits(bounds) and np.linalg.norm(bounds) <= BOUND_SHARE * self.budget_
 
     def _refine(self, remaining: _Remaining, gradients: np.ndarray, factors, steps: np.ndarray):
-        """Exact residuals, and further Newton steps while they do not fit the budget.
+        """Exact residuals, and further Newton steps while they spend too much of the budget.
 
         The residual's change is computed without the noise, which cancels:
         ``grad L(w + s; D') - grad L(w; D)``, the remaining windows' gradient
