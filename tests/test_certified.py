@@ -320,3 +320,21 @@ def test_the_card_states_the_guarantee_and_forget_records_the_certificate(tmp_pa
     certificate = entry["models_updated"][0]["certificate"]
     assert certificate["epsilon"] == 100 and 0 < certificate["left"] < certificate["budget"]
     assert not {"score", "accuracy", "z"} & set(certificate)
+
+
+@pytest.mark.parametrize("iterations", [1, 12])
+def test_the_solver_gives_the_remaining_windows_newton_system_either_way(monkeypatch, iterations):
+    """Preconditioned iterations, or the formed matrix when they stop short, solve the same."""
+    rng = np.random.default_rng(9)
+    Z = rng.normal(size=(400, 80)) / 10
+    Zp, curvature, lam = Z[:30], rng.uniform(0.05, 0.25, 30), 0.01
+    full = _hessian(rng.normal(size=80) / 5, Z, lam)
+    remaining = full - (Zp * curvature[:, None]).T @ Zp - lam * len(Zp) * np.eye(80)
+    g = rng.normal(size=80)
+    monkeypatch.setattr(certified._Solver, "ITERATIONS", iterations)
+    solver = certified._Solver(full, Zp, curvature, lam, share=30 / 400)
+    step = solver.solve(g)
+    np.testing.assert_allclose(step, np.linalg.solve(remaining, g), rtol=1e-9, atol=1e-12)
+    assert solver.leftover(g, step) < 1e-9 * np.linalg.norm(g)
+    # One iteration cannot converge: the matrix was formed, and serves the next solve too.
+    assert (solver.direct is not None) == (iterations == 1)

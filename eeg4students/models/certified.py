@@ -25,12 +25,14 @@ A removal that is small beside the budget touches no remaining window. The
 model keeps, as sums over its windows (no row), the Gram matrix ``Z^T Z``
 (``gram_``) and, until its first removal, the Hessian of each binary model
 at weights ``w~`` within a rounding of its own (``hessian_``, the last one
-training's Newton polish computed, and ``hessian_at_``). A removal subtracts
-the removed windows' part of both, solves the step by Cholesky and bounds
-the residual from the Gram matrix alone: with ``d_i = z_i.s`` the step's
-change of each margin, ``M = 1 / (6 sqrt 3)`` the largest third derivative
-of the logistic loss and rows of norm at most 1 (Taylor's theorem per
-window, then Cauchy-Schwarz),
+training's Newton polish computed, and ``hessian_at_``). A removal takes the
+removed windows' part out of both (from the Gram matrix, which it keeps;
+from the Hessian only as an operator: the step is solved by conjugate
+gradients preconditioned by the kept Hessian's Cholesky factor, a few
+iterations of ``m d``) and bounds the residual from the Gram matrix alone:
+with ``d_i = z_i.s`` the step's change of each margin, ``M = 1 / (6 sqrt
+3)`` the largest third derivative of the logistic loss and rows of norm at
+most 1 (Taylor's theorem per window, then Cauchy-Schwarz),
 
     ||residual|| <= ||g - H~ s|| + M ||Z'(w - w~)|| ||Z' s|| + (M / 2) ||Z' s||^2
 
@@ -188,49 +190,75 @@ class _Solver:
     The remaining data's Hessian is ``H - P``: ``H`` a Hessian on all the
     rows the model held (kept from training, or computed from the remaining
     rows, then ``P`` is absent), ``P v = Zp^T (c * (Zp v)) + lam m v`` the
-    removed windows' part, applied without forming it. Conjugate gradients
-    preconditioned by ``H`` (factorised once) converge in a few iterations
-    when the removed windows are a small share of the data; what is left
-    unsolved is returned by :meth:`leftover` and counted in the bound.
+    removed windows' part. With many features and a small share removed,
+    conjugate gradients preconditioned by ``H`` (factorised once) apply ``P``
+    without forming it (``m d`` per iteration against ``m d^2``) and converge
+    in a few iterations; otherwise, or when they do not converge within
+    :data:`ITERATIONS`, ``H - P`` is formed and factorised once, for this
+    solve and the next. What is left unsolved is given by :meth:`leftover`,
+    for the bound.
     """
 
-    #: Conjugate-gradient iterations at most per solve.
-    ITERATIONS = 100
+    #: Conjugate-gradient iterations before ``H - P`` is formed instead.
+    ITERATIONS = 12
 
-    def __init__(self, hessian, Zp=None, curvature=None, lam: float = 0.0) -> None:
+    def __init__(
+        self, hessian, Zp=None, curvature=None, lam: float = 0.0, share: float = 0.0
+    ) -> None:
         from scipy.linalg import cho_factor
 
         self.hessian, self.Zp, self.curvature, self.lam = hessian, Zp, curvature, lam
         self.factor = cho_factor(hessian)  # LinAlgError when not positive definite
+        self.direct = None if Zp is not None else self.factor
+        # Forming P costs m d^2, about what the iterations cost for d up to 4 per
+        # iteration; a large share removed slows the iterations down.
+        if Zp is not None and (len(hessian) <= 4 * self.ITERATIONS or share > 0.2):
+            self._form()
+
+    def _form(self) -> None:
+        """Factorise ``H - P`` (kept unfactorised when rounding made it indefinite)."""
+        from scipy.linalg import LinAlgError, cho_factor
+
+        removed = (self.Zp * self.curvature[:, None]).T @ self.Zp
+        removed += self.lam * len(self.Zp) * np.eye(len(self.hessian))
+        try:
+            self.direct = cho_factor(self.hessian - removed, check_finite=False)
+        except LinAlgError:
+            self.direct = None
+
+    def _removed(self, v: np.ndarray) -> np.ndarray:
+        return self.Zp.T @ (self.curvature * (self.Zp @ v)) + self.lam * len(self.Zp) * v
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """``(H - P) v``."""
-        out = self.hessian @ v
-        if self.Zp is not None:
-            out -= self.Zp.T @ (self.curvature * (self.Zp @ v)) + self.lam * len(self.Zp) * v
-        return out
+        return self.hessian @ v - (self._removed(v) if self.Zp is not None else 0.0)
 
     def solve(self, g: np.ndarray) -> np.ndarray:
-        """``s`` with ``(H - P) s = g`` (to rounding, or as far as the iterations go)."""
+        """``s`` with ``(H - P) s = g`` (to rounding, or as far as the solver went)."""
         from scipy.linalg import cho_solve
 
-        s = cho_solve(self.factor, g)
-        if self.Zp is None:
-            return s
+        if self.direct is not None:
+            return cho_solve(self.direct, g, check_finite=False)
+        s = cho_solve(self.factor, g, check_finite=False)
         residual = g - self.apply(s)
-        z = cho_solve(self.factor, residual)
+        z = cho_solve(self.factor, residual, check_finite=False)
         direction, product = z.copy(), residual @ z
         for _ in range(self.ITERATIONS):
             if np.linalg.norm(residual) <= 1e-14 * np.linalg.norm(g) or product <= 0:
-                break
+                return s
             image = self.apply(direction)
             size = product / (direction @ image)
             s += size * direction
             residual -= size * image
-            z = cho_solve(self.factor, residual)
+            z = cho_solve(self.factor, residual, check_finite=False)
             product, previous = residual @ z, product
             direction = z + (product / previous) * direction
-        return s
+        if np.linalg.norm(residual) <= 1e-14 * np.linalg.norm(g):
+            return s
+        self._form()
+        if self.direct is None:  # keep what the iterations gave
+            return s
+        return cho_solve(self.direct, g, check_finite=False)
 
     def leftover(self, g: np.ndarray, s: np.ndarray) -> float:
         """``||g - (H - P) s||``, computed afresh."""
@@ -692,8 +720,9 @@ class CertifiedLogisticRegression(ClassifierMixin, BaseEstimator):
         curvature = expit(Zp @ at.T)
         curvature *= 1 - curvature
         try:
+            share = len(Zp) / max(self.n_train_, 1)
             pairs = zip(kept, curvature.T, strict=True)
-            return [_Solver(h, Zp, c, self.lam) for h, c in pairs], at
+            return [_Solver(h, Zp, c, self.lam, share) for h, c in pairs], at
         except LinAlgError:
             return None, None
 
