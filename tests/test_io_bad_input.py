@@ -133,3 +133,23 @@ def test_openbci_header_without_rate(tmp_path):
     path.write_text("%OpenBCI Raw EEG Data\n%Number of channels = 8\n0, 1, 2\n")
     with pytest.raises(RecordingFormatError, match="Sample Rate"):
         read_recording(path)
+
+
+def test_a_parser_message_on_several_lines_becomes_one(tmp_path, monkeypatch):
+    """pandas 2.2 ends some C-parser messages with a newline and a "."."""
+    import pandas as pd
+
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "\n".join(_rows(20)) + "\n")
+
+    def overflow(*args, **kwargs):
+        raise pd.errors.ParserError(
+            "Error tokenizing data. C error: Buffer overflow caught - possible malformed input "
+            "file.\n."
+        )
+
+    monkeypatch.setattr(pd, "read_csv", overflow)
+    with pytest.raises(RecordingFormatError) as caught:
+        read_recording(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.endswith("possible malformed input file."), message

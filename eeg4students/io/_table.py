@@ -156,7 +156,9 @@ def read_table(
                 f"has {saw} fields where {expected} were expected; fix or delete that line",
                 line=int(line),
             ) from exc
-        raise RecordingFormatError(path, f"cannot be parsed as a {what}: {exc}") from exc
+        # pandas' own text may end in a newline and a stray "." (pandas 2.2): one line.
+        said = " ".join(str(exc).split()).rstrip(" .")
+        raise RecordingFormatError(path, f"cannot be parsed as a {what}: {said}") from exc
     except UnicodeDecodeError as exc:
         raise RecordingFormatError(path, f"is not a text {what} (binary content)") from exc
     if header:
