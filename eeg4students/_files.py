@@ -34,7 +34,7 @@ def _temp_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, private: bool = False) -> Iterator[Path]:
     """Give a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     Readers see the old file or the new one, never half of one. The
@@ -46,6 +46,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     ----------
     path : Path
         The file to (re)place. Its folder is created if needed.
+    private : bool
+        Create it readable and writable by this user only (it holds keys).
 
     Yields
     ------
@@ -55,7 +57,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path)
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666))
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -67,20 +69,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never half."""
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never half.
+
+    ``private`` makes it readable by this user only (see :func:`atomic_path`).
+    """
+    with atomic_path(path, private=private) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), private=private)
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
+def atomic_write_json(path: Path, obj: Any, *, private: bool = False) -> None:
     """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=4, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=4, ensure_ascii=False) + "\n", private=private)
 
 
 def sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -60,7 +60,7 @@ from eeg4students.lsl import (
     stream_key,
 )
 from eeg4students.names import STALL_TIMEOUT_RANGE
-from eeg4students.playback import open_board
+from eeg4students.playback import open_board, release_board
 from eeg4students.protocol import Protocol, load_protocol
 from eeg4students.quality import SignalCheck, check_signal
 from eeg4students.store import Dataset, RecordingRef, check_label
@@ -115,13 +115,9 @@ class _Stream:
             self.shim.prepare_session()
             self.shim.start_stream(450000)
         except BaseException:
-            self._forget_converted()
+            release_board(self.shim, self.converted)
             raise
         self.last_new = time.monotonic()
-
-    def _forget_converted(self) -> None:
-        if self.converted is not None:
-            self.converted.unlink(missing_ok=True)
 
     def flush(self) -> int:
         """Append everything the board has buffered to the partial file."""
@@ -161,9 +157,7 @@ class _Stream:
                     self.shim.stop_stream()
                 self.flush()
         finally:
-            if self.shim.is_prepared():
-                self.shim.release_session()
-            self._forget_converted()
+            release_board(self.shim, self.converted)
 
 
 def _blocks_from_markers(raw: mne.io.BaseRaw, protocol: Protocol) -> tuple[mne.io.BaseRaw, bool]:

@@ -487,7 +487,6 @@ class Joiner:
 
     def send(self, now: float, timeout: float = 60.0) -> bool:
         """Pack this session's recordings and post them; True once the teacher has them all."""
-
         if not self.unsent:
             return True
         if self.sending.refused is not None or now < self.sending.next_try:
@@ -578,7 +577,6 @@ class Joiner:
 
     def close(self, send_seconds: float = 10.0) -> None:
         """Store a recording under way (as interrupted), try once more to send, let go."""
-
         with self.room._lock:
             self.headset.stop("stopped on the student's laptop")
         self.room.shutdown()  # waits for the recording to be stored

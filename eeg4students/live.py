@@ -57,7 +57,7 @@ from eeg4students.models import TimeMajorityVoting
 from eeg4students.models.tmv import CausalVoter
 from eeg4students.modelstore import SavedModel
 from eeg4students.names import ADAPT_WARMUP_SECONDS
-from eeg4students.playback import open_board
+from eeg4students.playback import open_board, release_board
 from eeg4students.preprocess import REASONS, iter_blocks
 
 #: Seconds of signal before a live window, for the filters.
@@ -249,9 +249,9 @@ class Predictor:
 class _BoardSource:
     """A BrainFlow headset as a live source: its newest EEG on demand."""
 
-    def __init__(self, board: str, connection: dict) -> None:
+    def __init__(self, board: str, spec, connection: dict) -> None:
         self.board = board
-        self.spec = get_board(board, master=connection.get("master_board"))
+        self.spec = spec
         self.shim, self.converted = open_board(board, self.spec, connection)
         self.last_new = time.monotonic()
 
@@ -280,12 +280,7 @@ class _BoardSource:
         return data[list(self.spec.eeg_rows)], None
 
     def stop(self) -> None:
-        try:
-            if self.shim.is_prepared():
-                self.shim.release_session()
-        finally:
-            if self.converted is not None:
-                self.converted.unlink(missing_ok=True)
+        release_board(self.shim, self.converted)
 
 
 def run_live(
@@ -346,8 +341,10 @@ def run_live(
     if is_lsl(board):
         source = LSLStream(board, None, timeout=connection.get("timeout"))
     else:
-        source = _BoardSource(board, connection)
-        Predictor(saved, source.spec, lag)  # a model of other channels: refused before connecting
+        spec = get_board(board, master=connection.get("master_board"))
+        # A model of other channels is refused before the board (or a converted replay) opens.
+        Predictor(saved, spec, lag)
+        source = _BoardSource(board, spec, connection)
     updates: list[dict] = []
     # Ctrl-C or SIGTERM end the run (whatever the parent ignored); the windows so far return.
     with stop_on_signals():

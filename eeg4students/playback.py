@@ -109,8 +109,8 @@ def open_board(board: str, spec: Board, connection: dict) -> tuple[BoardShim, Pa
     -------
     shim : BoardShim
     converted : Path | None
-        A converted copy of the replayed file, which the caller removes when
-        the session ends (None: nothing to remove).
+        A converted copy of the replayed file (None: none); give both to
+        :func:`release_board` when the session ends.
     """
     converted = None
     if board.strip().lower() == "playback":
@@ -122,4 +122,27 @@ def open_board(board: str, spec: Board, connection: dict) -> tuple[BoardShim, Pa
     else:
         board_id = spec.board_id
     BoardShim.disable_board_logger()
-    return BoardShim(board_id, input_params(**connection)), converted
+    try:
+        return BoardShim(board_id, input_params(**connection)), converted
+    except BaseException:
+        if converted is not None:
+            converted.unlink(missing_ok=True)
+        raise
+
+
+def release_board(shim: BoardShim, converted: Path | None) -> None:
+    """End what :func:`open_board` opened: BrainFlow's session, and the converted copy.
+
+    Parameters
+    ----------
+    shim : BoardShim
+        Released if its session was prepared.
+    converted : Path | None
+        Removed, whatever the release did.
+    """
+    try:
+        if shim.is_prepared():
+            shim.release_session()
+    finally:
+        if converted is not None:
+            converted.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ naming the line.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,7 @@ def read_roster(path: str | Path) -> list[Seat]:
         seat = _seat(row["participant"], row["board"], connection, where)
         if row.get("loose"):
             loose = _loose(seat, row["loose"], where)
-            seat = Seat(seat.participant, seat.board, seat.connection, loose)
+            seat = dataclasses.replace(seat, loose=loose)
         seats.append(seat)
     return seats
 

@@ -12,6 +12,7 @@ import pytest
 
 from eeg4students._files import (
     atomic_path,
+    atomic_write_json,
     atomic_write_text,
     locked,
     new_folder,
@@ -52,6 +53,13 @@ def test_files_and_folders_follow_the_umask(tmp_path, umask, mask, file_mode, di
     assert _mode(tmp_path / "b.bin") == file_mode
     assert _mode(folder) == dir_mode
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.txt", "b.bin"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o000])
+def test_a_private_write_is_readable_by_its_user_only_whatever_the_umask(tmp_path, umask, mask):
+    umask(mask)
+    atomic_write_json(tmp_path / "links.json", {"s01": "http://x/?token=KEY"}, private=True)
+    assert _mode(tmp_path / "links.json") == 0o600
 
 
 def test_dataset_files_are_readable_by_the_group_and_others(tmp_path, umask):

@@ -179,6 +179,16 @@ def test_live_refuses_a_model_for_other_channels(tmp_path):
         run_live(muse, "synthetic", seconds=1)
 
 
+def test_a_refused_model_leaves_no_converted_replay_behind(synthetic_model, tmp_path, monkeypatch):
+    """A replay converted for the playback board is made only once the model fits the board."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    muse_lsl = Path(__file__).resolve().parents[1] / "eeg4students/samples/muse-lsl"
+    connection = {"file": str(next(muse_lsl.glob("*.csv"))), "master_board": "muse_2"}
+    with pytest.raises(ModelError, match="Train a model on recordings from this headset"):
+        run_live(synthetic_model, "playback", seconds=1, **connection)
+    assert not list(tmp_path.glob("eeg4students-playback-*"))
+
+
 @pytest.mark.slow
 def test_live_ends_on_ctrl_c_when_started_ignoring_sigint(synthetic_model):
     # (SIGTERM goes through the same handler: record's and classroom's tests send it.)

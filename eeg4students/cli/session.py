@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from eeg4students._files import atomic_write_json
 from eeg4students._signals import stop_on_signals
 from eeg4students.cli._common import (
     EXIT_ERROR,
@@ -96,18 +97,6 @@ def cmd_classroom(args: argparse.Namespace) -> int:
         return _run_classroom(args, room, server, keys, guard)
 
 
-def write_links(path, links: dict[str, str]) -> None:
-    """Write the classroom's links as JSON, readable by this user only (they hold keys)."""
-    import json
-    import os
-
-    from eeg4students._files import atomic_path
-
-    with atomic_path(Path(path)) as tmp:
-        os.chmod(tmp, 0o600)
-        tmp.write_text(json.dumps(links, indent=2) + "\n", encoding="utf-8")
-
-
 def _classroom_models(given: list[str]):
     """``--model FILE`` (one for every headset) or ``--model BOARD=FILE`` per board."""
     from eeg4students.boards import get_board
@@ -157,7 +146,9 @@ def _run_classroom(args, room, server, keys, guard) -> int:
         )
         print("", flush=True)
         if args.links:
-            write_links(args.links, {"teacher": server.url + "/?token=" + keys.teacher, **links})
+            # Readable by this user only: every link holds its page's key.
+            teacher = server.url + "/?token=" + keys.teacher
+            atomic_write_json(Path(args.links), {"teacher": teacher, **links}, private=True)
         if args.start:
             threading.Thread(target=_start_when_ready, args=(room,), daemon=True).start()
         if args.exit_when_done:
