@@ -205,15 +205,22 @@ class _Solver:
     def __init__(
         self, hessian, Zp=None, curvature=None, lam: float = 0.0, share: float = 0.0
     ) -> None:
-        from scipy.linalg import cho_factor
+        from scipy.linalg import LinAlgError, cho_factor
 
         self.hessian, self.Zp, self.curvature, self.lam = hessian, Zp, curvature, lam
-        self.factor = cho_factor(hessian)  # LinAlgError when not positive definite
-        self.direct = None if Zp is not None else self.factor
-        # Forming P costs m d^2, about what the iterations cost for d up to 4 per
-        # iteration; a large share removed slows the iterations down.
-        if Zp is not None and (len(hessian) <= 4 * self.ITERATIONS or share > 0.2):
+        # Each way factorises once, and raises LinAlgError when its matrix is not
+        # positive definite (a damaged model file).
+        self.factor = self.direct = None
+        if Zp is None:
+            self.factor = self.direct = cho_factor(hessian)
+        elif len(hessian) <= 4 * self.ITERATIONS or share > 0.2:
+            # Forming P costs m d^2, about what the iterations cost for d up to 4 per
+            # iteration; a large share removed slows the iterations down.
             self._form()
+            if self.direct is None:
+                raise LinAlgError("the remaining windows' Hessian is not positive definite")
+        else:
+            self.factor = cho_factor(hessian)
 
     def _form(self) -> None:
         """Factorise ``H - P`` (kept unfactorised when rounding made it indefinite)."""
